@@ -1,0 +1,926 @@
+/* HTTP/1.x connections: reading and parsing heads, request bodies,
+ * serializing responses, keep-alive, pipelining, timeouts and lingering
+ * close.
+ *
+ * Memory: an idle connection holds only struct pt_conn.  Fresh bytes are
+ * read into the worker's scratch buffer; only a partial head or pipelined
+ * input left over is copied into a per-connection buffer.  Responses go
+ * through one recycled output buffer per active connection, and the body
+ * source is asked for more only when that buffer has been written out, so
+ * a response of any size costs PT_OUTBUF_SIZE bytes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "httpdate.h"
+#include "log.h"
+#include "request.h"
+#include "urlpath.h"
+#include "worker.h"
+
+#define SENDFILE_MIN 8192      /* smaller bodies are copied with the head */
+#define WRITE_BUDGET (1 << 20) /* bytes per event before yielding the loop */
+#define LINGER_SECS 2.0
+#define LINGER_MAX (256 * 1024)
+#define DISCARD_MAX (1 << 20)  /* larger unwanted bodies: close instead */
+
+static void h1_respond(struct pt_req *r);
+static void h1_resume(struct pt_req *r);
+static const struct pt_proto h1_proto = {"HTTP/1.1", h1_respond, h1_resume};
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents);
+static void on_timer(struct ev_loop *loop, ev_timer *t, int revents);
+static bool process_input(struct pt_conn *c, char *data, size_t len, bool retained);
+static bool pump(struct pt_conn *c);
+static void update_events(struct pt_conn *c);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static void set_events(struct pt_conn *c, int events)
+{
+    if (c->io.events == events || (events == 0 && !ev_is_active(&c->io)))
+        return;
+    ev_io_stop(c->w->loop, &c->io);
+    ev_io_set(&c->io, c->io.fd, events);
+    if (events)
+        ev_io_start(c->w->loop, &c->io);
+}
+
+static void peer_string(const struct pt_conn *c, char *ip, size_t cap, uint16_t *port)
+{
+    if (c->peer.v4.sin_family == AF_INET) {
+        inet_ntop(AF_INET, &c->peer.v4.sin_addr, ip, (socklen_t)cap);
+        *port = ntohs(c->peer.v4.sin_port);
+    } else {
+        const struct in6_addr *a = &c->peer.v6.sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], ip, (socklen_t)cap);
+        else
+            inet_ntop(AF_INET6, a, ip, (socklen_t)cap);
+        *port = ntohs(c->peer.v6.sin6_port);
+    }
+}
+
+static const struct pt_vhost *default_vhost(const struct pt_conn *c)
+{
+    return c->listen->n_vhosts ? c->listen->vhosts[0] : NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
+                    const struct sockaddr *sa, socklen_t salen)
+{
+    struct pt_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->w = w;
+    c->listen = l;
+    c->conf = w->conf;
+    pt_config_ref(c->conf);
+    if (salen > sizeof(c->peer))
+        salen = sizeof(c->peer);
+    memcpy(&c->peer, sa, salen);
+    c->state = PT_CONN_READING;
+    c->last_activity = ev_now(w->loop);
+    ev_io_init(&c->io, on_io, fd, EV_READ);
+    c->io.data = c;
+    ev_io_start(w->loop, &c->io);
+    ev_init(&c->timer, on_timer);
+    c->timer.data = c;
+    c->timer.repeat = c->conf->g.timeout_secs;
+    ev_timer_again(w->loop, &c->timer);
+    pt_worker_conn_added(w, c);
+}
+
+static void free_request(struct pt_conn *c)
+{
+    if (!c->req)
+        return;
+    pt_req_finish(c->req);
+    pt_pool_free(c->req->pool);
+    c->req = NULL;
+}
+
+void pt_conn_close(struct pt_conn *c)
+{
+    struct pt_worker *w = c->w;
+    if (c->req) {
+        /* An aborted exchange still gets its log line. */
+        free_request(c);
+    }
+    ev_io_stop(w->loop, &c->io);
+    ev_timer_stop(w->loop, &c->timer);
+    close(c->io.fd);
+    free(c->in);
+    free(c->chunked);
+    if (c->out)
+        pt_worker_buf_put(w, c->out);
+    pt_config_unref(c->conf);
+    pt_worker_conn_removed(w, c);
+    free(c);
+}
+
+void pt_conn_drain(struct pt_conn *c)
+{
+    if (c->state == PT_CONN_READING && !c->req)
+        pt_conn_close(c);
+    else
+        c->close_after = true;
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static void out_reserve(struct pt_conn *c)
+{
+    if (!c->out) {
+        c->out = pt_worker_buf_get(c->w);
+        c->out_len = c->out_off = 0;
+    }
+}
+
+static size_t out_space(const struct pt_conn *c)
+{
+    return PT_OUTBUF_SIZE - c->out_len;
+}
+
+static void out_put(struct pt_conn *c, const char *s, size_t n)
+{
+    memcpy(c->out + c->out_len, s, n);
+    c->out_len += (uint32_t)n;
+}
+
+/* Writes pending output.  Returns 1 when all is out, 0 on EAGAIN, -1 when
+ * the connection failed (it is then closed by the caller). */
+static int out_flush(struct pt_conn *c)
+{
+    while (c->out && c->out_off < c->out_len) {
+        ssize_t n = write(c->io.fd, c->out + c->out_off, c->out_len - c->out_off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -1;
+        }
+        c->out_off += (uint32_t)n;
+        c->last_activity = ev_now(c->w->loop);
+    }
+    if (c->out) {
+        c->out_len = c->out_off = 0;
+    }
+    return 1;
+}
+
+static void out_release(struct pt_conn *c)
+{
+    if (c->out && c->out_off >= c->out_len) {
+        pt_worker_buf_put(c->w, c->out);
+        c->out = NULL;
+        c->out_len = c->out_off = 0;
+    }
+}
+
+/* ---- response head ---------------------------------------------------- */
+
+static bool status_has_body(int status)
+{
+    return !(status < 200 || status == 204 || status == 304);
+}
+
+/* Appends "Name: value\r\n" if it fits; the head must fit in one buffer. */
+static bool head_add(struct pt_conn *c, const char *name, size_t nlen,
+                     const char *value, size_t vlen)
+{
+    if (out_space(c) < nlen + vlen + 4)
+        return false;
+    out_put(c, name, nlen);
+    out_put(c, ": ", 2);
+    out_put(c, value, vlen);
+    out_put(c, "\r\n", 2);
+    return true;
+}
+
+static void h1_respond(struct pt_req *r)
+{
+    struct pt_conn *c = r->proto_ctx;
+    out_reserve(c);
+    if (c->close_after)
+        c->keep_alive = false;
+    bool body = status_has_body(r->status) && r->method != PT_M_HEAD;
+    if (status_has_body(r->status) && r->resp_length < 0) {
+        if (r->version >= 11)
+            c->chunked_out = body;
+        else
+            c->keep_alive = false; /* close-delimited */
+    }
+    char line[64];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", r->status,
+                     pt_status_reason(r->status));
+    bool ok = out_space(c) > (size_t)n;
+    if (ok)
+        out_put(c, line, (size_t)n);
+    ok = ok && head_add(c, "Date", 4, pt_httpdate_now(), PT_HTTPDATE_LEN);
+    const char *server = c->conf->g.server_string;
+    if (ok && server && *server)
+        ok = head_add(c, "Server", 6, server, strlen(server));
+    if (ok && status_has_body(r->status) && r->resp_length >= 0) {
+        n = snprintf(line, sizeof(line), "%" PRId64, r->resp_length);
+        ok = head_add(c, "Content-Length", 14, line, (size_t)n);
+    }
+    if (ok && c->chunked_out)
+        ok = head_add(c, "Transfer-Encoding", 17, "chunked", 7);
+    if (ok && !c->keep_alive)
+        ok = head_add(c, "Connection", 10, "close", 5);
+    else if (ok && r->version == 10)
+        ok = head_add(c, "Connection", 10, "keep-alive", 10);
+    for (size_t i = 0; ok && i < r->n_resp_hdrs; i++) {
+        const struct pt_hdr *h = &r->resp_hdrs[i];
+        ok = head_add(c, h->name, h->name_len, h->value, h->value_len);
+    }
+    if (ok && out_space(c) >= 2)
+        out_put(c, "\r\n", 2);
+    else
+        ok = false;
+    if (!ok) {
+        /* Cannot happen with sane handlers: headers are bounded. */
+        pt_err("response head for %s larger than %d bytes", r->path, PT_OUTBUF_SIZE);
+        c->keep_alive = false;
+        c->close_after = true;
+        c->body_done = true;
+        c->out_len = c->out_off = 0;
+        c->head_sent = true;
+        return;
+    }
+    c->head_sent = true;
+    c->body_done = !body;
+    /* The caller (process_input or a resumed handler) pumps afterwards. */
+}
+
+static void h1_resume(struct pt_req *r)
+{
+    struct pt_conn *c = r->proto_ctx;
+    c->waiting_body = false;
+    /* Let the loop call us back: the source may still be on the stack. */
+    c->want_write = true;
+    update_events(c);
+}
+
+/* ---- event interest --------------------------------------------------- */
+
+static bool body_pending(const struct pt_conn *c)
+{
+    return c->chunked || c->body_left > 0;
+}
+
+/* What the connection waits for follows from its state, in one place. */
+static void update_events(struct pt_conn *c)
+{
+    int ev = 0;
+    switch (c->state) {
+    case PT_CONN_READING:
+        ev = c->eof ? 0 : EV_READ;
+        break;
+    case PT_CONN_LINGER:
+        ev = EV_READ;
+        break;
+    case PT_CONN_ACTIVE:
+        /* Read only to consume the request body: pipelined requests wait in
+         * the socket until this response is done (backpressure). */
+        if (body_pending(c) && !c->eof)
+            ev |= EV_READ;
+        if (c->want_write && !c->waiting_body)
+            ev |= EV_WRITE;
+        break;
+    }
+    set_events(c, ev);
+}
+
+/* ---- body pump -------------------------------------------------------- */
+
+static bool finish_exchange(struct pt_conn *c);
+
+/* Moves body bytes to the socket until it would block, the source has
+ * nothing, or the response is complete.  Returns false if c was closed. */
+static bool pump(struct pt_conn *c)
+{
+    struct pt_req *r = c->req;
+    size_t budget = WRITE_BUDGET;
+    c->want_write = false;
+    while (!c->body_done && !c->waiting_body) {
+        int fd;
+        off_t off;
+        size_t left;
+        /* Large file bodies go by sendfile(2) once the head is out. */
+        if (!c->chunked_out && r->body->file &&
+            r->body->file(r, &fd, &off, &left) == 0 && left >= SENDFILE_MIN) {
+            int f = out_flush(c);
+            if (f < 0)
+                goto fail;
+            if (f == 0)
+                goto wait_write;
+            size_t chunk = left < budget ? left : budget;
+            ssize_t n = sendfile(c->io.fd, fd, &off, chunk);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    goto wait_write;
+                goto fail;
+            }
+            if (n == 0) {
+                pt_err("%s: file shrank while being sent", r->path);
+                goto fail;
+            }
+            r->body->advance(r, (size_t)n);
+            r->bytes_sent += (uint64_t)n;
+            c->last_activity = ev_now(c->w->loop);
+            if ((size_t)n == left)
+                c->body_done = true;
+            if (budget <= (size_t)n)
+                goto wait_write; /* writable again at once: let others run */
+            budget -= (size_t)n;
+            continue;
+        }
+        /* Copy through the output buffer: fill it, then write it. */
+        size_t frame = c->chunked_out ? 12 : 0; /* "XXXXXXXX\r\n" + "\r\n" */
+        size_t room = out_space(c);
+        if (room < frame + 512) {
+            size_t pending = c->out_len - c->out_off;
+            int f = out_flush(c);
+            if (f < 0)
+                goto fail;
+            if (f == 0)
+                goto wait_write;
+            if (budget <= pending)
+                goto wait_write;
+            budget -= pending;
+            continue;
+        }
+        char *dst = c->out + c->out_len + (c->chunked_out ? 10 : 0);
+        size_t want = room - frame;
+        if (r->resp_length >= 0 && (uint64_t)r->resp_length - r->bytes_sent < want)
+            want = (size_t)((uint64_t)r->resp_length - r->bytes_sent);
+        ssize_t n = want ? r->body->read(r, dst, want) : 0;
+        if (n == PT_BODY_AGAIN) {
+            c->waiting_body = true;
+            break;
+        }
+        if (n < 0)
+            goto fail;
+        if (n == 0) {
+            if (r->resp_length >= 0 && r->bytes_sent < (uint64_t)r->resp_length) {
+                pt_err("%s: body ended %" PRIu64 " bytes short", r->path,
+                       (uint64_t)r->resp_length - r->bytes_sent);
+                goto fail; /* never let a short body pass as complete */
+            }
+            c->body_done = true;
+            if (c->chunked_out)
+                out_put(c, "0\r\n\r\n", 5);
+            break;
+        }
+        if (c->chunked_out) {
+            /* Fixed-width size line written in front of the data. */
+            static const char hex[] = "0123456789abcdef";
+            char *sz = c->out + c->out_len;
+            for (int i = 7; i >= 0; i--)
+                sz[7 - i] = hex[((size_t)n >> (4 * i)) & 15];
+            sz[8] = '\r';
+            sz[9] = '\n';
+            c->out_len += 10 + (uint32_t)n;
+            out_put(c, "\r\n", 2);
+        } else {
+            c->out_len += (uint32_t)n;
+        }
+        r->bytes_sent += (uint64_t)n;
+        if (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length)
+            c->body_done = true;
+    }
+    int f = out_flush(c);
+    if (f < 0)
+        goto fail;
+    if (f == 0)
+        goto wait_write;
+    if (c->body_done)
+        return finish_exchange(c);
+    update_events(c); /* waiting for the body source */
+    return true;
+wait_write:
+    c->want_write = true;
+    update_events(c);
+    return true;
+fail:
+    pt_conn_close(c);
+    return false;
+}
+
+/* ---- request bodies (discarded: no handler consumes one yet) ---------- */
+
+/* Consumes request-body bytes from data.  Returns bytes consumed or -1 on
+ * a framing error (the connection must close). */
+static ssize_t consume_body(struct pt_conn *c, char *data, size_t len)
+{
+    if (c->chunked) {
+        size_t out;
+        bool done = false;
+        ssize_t n = h1_chunked_decode(c->chunked, data, len, &out, &done);
+        if (n < 0) {
+            pt_info("%s: bad chunked request body: %s",
+                    c->req ? c->req->peer_ip : "?", c->chunked->error_msg);
+            return -1;
+        }
+        if (done) {
+            free(c->chunked);
+            c->chunked = NULL;
+            c->body_left = 0;
+        }
+        return n;
+    }
+    size_t n = (uint64_t)c->body_left < len ? (size_t)c->body_left : len;
+    c->body_left -= (int64_t)n;
+    return (ssize_t)n;
+}
+
+/* ---- the exchange ----------------------------------------------------- */
+
+static void start_linger(struct pt_conn *c)
+{
+    /* Closing with unread input makes the kernel send RST, which can destroy
+     * the response before the client reads it: shut down our side and read
+     * until the client closes, for a bounded time. */
+    shutdown(c->io.fd, SHUT_WR);
+    c->state = PT_CONN_LINGER;
+    c->body_left = LINGER_MAX;
+    free(c->chunked);
+    c->chunked = NULL;
+    free(c->in);
+    c->in = NULL;
+    out_release(c);
+    c->last_activity = ev_now(c->w->loop);
+    update_events(c);
+}
+
+static bool finish_exchange(struct pt_conn *c)
+{
+    struct pt_req *r = c->req;
+    c->last_vhost = r->vhost;
+    free_request(c);
+    c->head_sent = c->chunked_out = c->body_done = c->waiting_body = false;
+    c->want_write = false;
+    if (!c->keep_alive || c->close_after || body_pending(c)) {
+        if (c->eof) {
+            pt_conn_close(c);
+            return false;
+        }
+        start_linger(c);
+        return true;
+    }
+    c->state = PT_CONN_READING;
+    c->last_activity = ev_now(c->w->loop);
+    /* The caller goes on with pipelined input, if any. */
+    return true;
+}
+
+static void init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool)
+{
+    r->pool = pool;
+    r->proto = &h1_proto;
+    r->proto_ctx = c;
+    r->conf = c->conf;
+    r->listen = c->listen;
+    r->version = 11;
+    r->content_length = -1;
+    r->start = ev_now(c->w->loop);
+    r->local_port = (uint16_t)c->listen->port;
+    peer_string(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
+    c->req = r;
+    c->state = PT_CONN_ACTIVE;
+}
+
+/* A request that could not even be parsed: answer with the built-in error
+ * page and close.  Returns false if c was closed. */
+static bool reject(struct pt_conn *c, int status, const char *why)
+{
+    struct pt_pool *pool = pt_pool_new(2048);
+    struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
+    init_req(c, r, pool);
+    r->vhost = default_vhost(c);
+    pt_info("%s:%u: %d %s: %s", r->peer_ip, r->peer_port, status,
+            pt_status_reason(status), why);
+    c->keep_alive = false;
+    c->close_after = true;
+    free(c->chunked);
+    c->chunked = NULL;
+    c->body_left = 0;
+    pt_respond_error(r, status, why);
+    return pump(c);
+}
+
+/* Splits host[:port] (or [v6]:port) and lower-cases it into the pool. */
+static void set_authority(struct pt_req *r, const char *h, size_t len)
+{
+    size_t end = len;
+    if (len && h[0] == '[') {
+        const char *rb = memchr(h, ']', len);
+        end = rb ? (size_t)(rb - h) + 1 : len;
+    } else {
+        const char *colon = memchr(h, ':', len);
+        if (colon)
+            end = (size_t)(colon - h);
+    }
+    char *a = pt_pool_alloc(r->pool, end + 1);
+    for (size_t i = 0; i < end; i++) {
+        char ch = h[i];
+        a[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    a[end] = '\0';
+    r->authority = a;
+    r->authority_len = end;
+}
+
+/* Fills r from a parsed head.  Returns 0, or 400 for a target that cannot
+ * be routed. */
+static int build_request(struct pt_req *r, const struct h1_parser *p, const char *head)
+{
+    const struct h1_request *q = &p->req;
+    char *copy = pt_pool_alloc(r->pool, p->head_len + 1);
+    memcpy(copy, head, p->head_len);
+    copy[p->head_len] = '\0';
+    r->method_str = copy + q->method.off;
+    r->method_len = q->method.len;
+    r->method = pt_method_from(r->method_str, r->method_len);
+    r->target = copy + q->target.off;
+    r->target_len = q->target.len;
+    r->version = q->version;
+    r->content_length = q->content_length;
+    r->has_body = q->chunked || q->content_length > 0;
+    r->n_hdrs = q->n_headers;
+    r->hdrs = pt_pool_alloc(r->pool, (q->n_headers ? q->n_headers : 1) * sizeof(*r->hdrs));
+    for (unsigned i = 0; i < q->n_headers; i++) {
+        struct pt_hdr *h = &r->hdrs[i];
+        h->name = copy + q->headers[i].name.off;
+        h->name_len = q->headers[i].name.len;
+        h->value = copy + q->headers[i].value.off;
+        h->value_len = q->headers[i].value.len;
+    }
+    if (q->has_host)
+        set_authority(r, copy + q->host.off, q->host.len);
+
+    const char *t = r->target;
+    size_t tlen = r->target_len;
+    if (tlen == 1 && t[0] == '*') {
+        r->path = "*";
+        r->path_len = 1;
+        return 0;
+    }
+    if (t[0] != '/') {
+        /* absolute-form: its authority wins over Host (RFC 9112 3.2.2). */
+        const char *s = memchr(t, ':', tlen);
+        if (!s || (size_t)(s - t) + 3 > tlen || s[1] != '/' || s[2] != '/')
+            return 400;
+        const char *auth = s + 3;
+        const char *end = t + tlen;
+        const char *slash = auth;
+        while (slash < end && *slash != '/' && *slash != '?')
+            slash++;
+        set_authority(r, auth, (size_t)(slash - auth));
+        tlen = (size_t)(end - slash);
+        t = slash;
+        if (tlen == 0 || t[0] == '?') {
+            char *nt = pt_pool_alloc(r->pool, tlen + 2);
+            nt[0] = '/';
+            memcpy(nt + 1, t, tlen);
+            t = nt;
+            tlen++;
+        }
+    }
+    const char *qm = memchr(t, '?', tlen);
+    size_t plen = qm ? (size_t)(qm - t) : tlen;
+    if (qm) {
+        r->query = qm + 1;
+        r->query_len = tlen - plen - 1;
+    }
+    char *path = pt_pool_alloc(r->pool, plen + 1);
+    long n = pt_path_normalize(t, plen, path);
+    if (n < 0)
+        return 400;
+    r->path = path;
+    r->path_len = (size_t)n;
+    return 0;
+}
+
+/* Sets up the exchange for the complete head at head[0..p->head_len).
+ * Requests that cannot be routed are answered here; others are dispatched
+ * by the caller once the body bytes at hand have been checked. */
+static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p,
+                                    const char *head)
+{
+    struct pt_pool *pool = pt_pool_new(4096 - 64);
+    struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
+    init_req(c, r, pool);
+    const struct h1_request *q = &p->req;
+    c->keep_alive = q->version >= 11 ? !q->conn_close : (q->conn_keep_alive && !q->conn_close);
+    c->body_left = q->chunked ? 0 : (q->content_length > 0 ? q->content_length : 0);
+    if (q->chunked) {
+        c->chunked = malloc(sizeof(*c->chunked));
+        if (!c->chunked)
+            abort();
+        h1_chunked_init(c->chunked);
+    }
+    int status = build_request(r, p, head);
+    if (status) {
+        r->vhost = default_vhost(c);
+        pt_info("%s:%u: %d %s: invalid request target", r->peer_ip, r->peer_port,
+                status, pt_status_reason(status));
+        c->keep_alive = false;
+        pt_respond_error(r, status, "invalid request target");
+        return r;
+    }
+    /* Unwanted bodies are read and dropped; a large or unbounded one closes
+     * the connection (through a lingering close) instead. */
+    if (c->chunked || c->body_left > DISCARD_MAX)
+        c->keep_alive = false;
+    if (q->expect_continue && r->has_body && r->version >= 11 && c->keep_alive) {
+        out_reserve(c);
+        out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    if (r->path[0] == '*') {
+        r->vhost = default_vhost(c);
+        if (r->method == PT_M_OPTIONS) {
+            pt_resp_header(r, "Allow", "GET, HEAD, OPTIONS");
+            pt_respond(r, 204, 0, NULL, NULL);
+        } else {
+            pt_respond_error(r, 400, "asterisk-form target");
+        }
+    }
+    return r;
+}
+
+/* The request body's framing is broken: nothing after it can be trusted. */
+static void body_error(struct pt_conn *c)
+{
+    free(c->chunked);
+    c->chunked = NULL;
+    c->body_left = 0;
+    c->keep_alive = false;
+    c->close_after = true;
+    if (!c->req->responded) {
+        if (!c->req->vhost)
+            c->req->vhost = default_vhost(c);
+        pt_respond_error(c->req, 400, "invalid request body framing");
+    }
+}
+
+static void new_inbuf(struct pt_conn *c, size_t need)
+{
+    size_t cap = (size_t)c->conf->g.max_header_size + 1024;
+    if (cap < need)
+        cap = need;
+    struct pt_inbuf *in = malloc(sizeof(*in) + cap);
+    if (!in)
+        abort();
+    in->cap = cap;
+    in->len = 0;
+    free(c->in);
+    c->in = in;
+}
+
+/* Keeps data[0..len) for later: a partial head (state = its parser) or
+ * pipelined input (state NULL).  data may point into c->in already. */
+static void retain(struct pt_conn *c, const char *data, size_t len,
+                   const struct h1_parser *state)
+{
+    if (c->in && data >= c->in->data && data <= c->in->data + c->in->len) {
+        memmove(c->in->data, data, len);
+    } else {
+        new_inbuf(c, len);
+        memcpy(c->in->data, data, len);
+    }
+    c->in->len = len;
+    if (state)
+        c->in->parser = *state;
+    else
+        h1_parser_init(&c->in->parser, (size_t)c->conf->g.max_header_size,
+                       (size_t)c->conf->g.max_uri_length);
+}
+
+/* Parses and answers as many requests as data holds, strictly in order.
+ * data is the worker's scratch buffer (fresh bytes) or c->in->data
+ * (retained; then c->in->parser holds the parse state of data[0..]).
+ * Returns false if c was closed. */
+static bool process_input(struct pt_conn *c, char *data, size_t len, bool retained)
+{
+    struct pt_worker *w = c->w;
+    size_t off = 0;
+    for (;;) {
+        if (c->req) {
+            /* Body bytes of the request being answered come first. */
+            if (body_pending(c) && off < len) {
+                ssize_t n = consume_body(c, data + off, len - off);
+                if (n < 0) {
+                    body_error(c);
+                    off = len;
+                } else {
+                    off += (size_t)n;
+                }
+            }
+            if (c->req->responded && !pump(c))
+                return false;
+            if (c->req) {
+                /* Still answering: keep the rest for later. */
+                if (off < len)
+                    retain(c, data + off, len - off, NULL);
+                else if (retained)
+                    c->in->len = 0;
+                update_events(c);
+                return true;
+            }
+            if (c->state == PT_CONN_LINGER)
+                return true;
+        }
+        if (off >= len)
+            break;
+        struct h1_parser *p;
+        if (retained && off == 0) {
+            p = &c->in->parser;
+        } else {
+            p = &w->parser;
+            h1_parser_init(p, (size_t)c->conf->g.max_header_size,
+                           (size_t)c->conf->g.max_uri_length);
+        }
+        int rc = h1_parse(p, data + off, len - off);
+        if (rc == H1_AGAIN) {
+            if (p != &c->in->parser || !retained || off != 0)
+                retain(c, data + off, len - off, p);
+            if (c->in->len >= c->in->cap)
+                return reject(c, 431, "request head too large");
+            update_events(c);
+            return true;
+        }
+        if (rc == H1_ERROR)
+            return reject(c, p->error_status, p->error_msg);
+        const char *head = data + off;
+        off += p->head_len;
+        struct pt_req *r = start_request(c, p, head);
+        /* Check the body bytes at hand first, so broken framing is a 400
+         * rather than a response followed by a reset. */
+        if (!r->responded && body_pending(c) && off < len) {
+            ssize_t n = consume_body(c, data + off, len - off);
+            if (n < 0) {
+                body_error(c);
+                off = len;
+            } else {
+                off += (size_t)n;
+            }
+        }
+        if (!r->responded)
+            pt_dispatch(r);
+    }
+    /* All input answered. */
+    if (c->in) {
+        free(c->in);
+        c->in = NULL;
+    }
+    out_release(c);
+    if (c->eof) {
+        pt_conn_close(c);
+        return false;
+    }
+    update_events(c);
+    return true;
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void linger_read(struct pt_conn *c)
+{
+    for (;;) {
+        ssize_t n = read(c->io.fd, c->w->rbuf, c->w->rbuf_cap);
+        if (n > 0) {
+            c->body_left -= n;
+            if (c->body_left <= 0)
+                break;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        break;
+    }
+    pt_conn_close(c);
+}
+
+static void do_read(struct pt_conn *c)
+{
+    struct pt_worker *w = c->w;
+    if (c->state == PT_CONN_LINGER) {
+        linger_read(c);
+        return;
+    }
+    bool retained = c->in != NULL;
+    char *buf = retained ? c->in->data + c->in->len : w->rbuf;
+    size_t cap = retained ? c->in->cap - c->in->len : w->rbuf_cap;
+    if (cap == 0) {
+        set_events(c, 0); /* cannot happen: heads are limited below cap */
+        return;
+    }
+    ssize_t n = read(c->io.fd, buf, cap);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        pt_conn_close(c);
+        return;
+    }
+    if (n == 0) {
+        c->eof = true;
+        if (!c->req || body_pending(c)) {
+            /* Between requests, or the body never came: nothing to answer. */
+            pt_conn_close(c);
+            return;
+        }
+        update_events(c);
+        return;
+    }
+    c->last_activity = ev_now(w->loop);
+    if (retained) {
+        c->in->len += (size_t)n;
+        process_input(c, c->in->data, c->in->len, true);
+    } else {
+        process_input(c, buf, (size_t)n, false);
+    }
+}
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct pt_conn *c = io->data;
+    (void)loop;
+    if (revents & EV_READ) {
+        do_read(c);
+        return; /* c may be gone; a write event comes again if needed */
+    }
+    if (!(revents & EV_WRITE))
+        return;
+    if (!c->req || !c->req->responded) {
+        update_events(c);
+        return;
+    }
+    if (!pump(c))
+        return;
+    /* Done with that one: answer pipelined input waiting in c->in. */
+    if (!c->req && c->state == PT_CONN_READING) {
+        if (c->in && c->in->len)
+            process_input(c, c->in->data, c->in->len, true);
+        else
+            process_input(c, NULL, 0, false);
+    }
+}
+
+static double current_timeout(const struct pt_conn *c)
+{
+    if (c->state == PT_CONN_LINGER)
+        return LINGER_SECS;
+    if (c->state == PT_CONN_READING && !c->in) {
+        const struct pt_vhost *vh = c->last_vhost ? c->last_vhost : default_vhost(c);
+        return vh ? vh->keepalive_timeout : 60;
+    }
+    if (c->req && (c->waiting_body || !c->req->responded))
+        return 0; /* the handler owns its own timeouts */
+    return c->conf->g.timeout_secs;
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct pt_conn *c = t->data;
+    (void)revents;
+    double timeout = current_timeout(c);
+    double now = ev_now(loop);
+    if (timeout <= 0) {
+        c->last_activity = now;
+        t->repeat = c->conf->g.timeout_secs;
+        ev_timer_again(loop, t);
+        return;
+    }
+    double deadline = c->last_activity + timeout;
+    if (deadline <= now + 0.001) {
+        if (c->state == PT_CONN_READING && c->in && c->in->len)
+            pt_info("closing connection: request head not received within %gs", timeout);
+        else if (c->state == PT_CONN_ACTIVE)
+            pt_info("closing connection: no progress for %gs", timeout);
+        pt_conn_close(c);
+        return;
+    }
+    t->repeat = deadline - now;
+    ev_timer_again(loop, t);
+}

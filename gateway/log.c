@@ -1,0 +1,47 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+int pt_log_level = PT_LOG_NOTICE;
+
+static const char *const names[] = {"error", "warn", "notice", "info", "debug"};
+
+int pt_log_parse_level(const char *name)
+{
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void pt_log(int level, const char *fmt, ...)
+{
+    if (level > pt_log_level)
+        return;
+    char buf[2048];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03d [%s] ",
+                          (int)(tv.tv_usec / 1000), names[level]);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
+    n += (size_t)m;
+    if (n > sizeof(buf) - 2)
+        n = sizeof(buf) - 2;
+    buf[n++] = '\n';
+    /* One write per line keeps lines from different threads whole. */
+    ssize_t w = write(STDERR_FILENO, buf, n);
+    (void)w;
+}

@@ -1,0 +1,153 @@
+/* The protocol-independent half of a request: header access, building the
+ * response head, and the end of an exchange. */
+#include "request.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "accesslog.h"
+#include "config.h"
+#include "log.h"
+
+const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        const struct pt_hdr *h = &r->hdrs[i];
+        if (h->name_len == nlen && strncasecmp(h->name, name, nlen) == 0) {
+            if (len)
+                *len = h->value_len;
+            return h->value;
+        }
+    }
+    return NULL;
+}
+
+void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,
+                     const char *value, size_t vlen)
+{
+    if (r->n_resp_hdrs == r->cap_resp_hdrs) {
+        size_t cap = r->cap_resp_hdrs ? r->cap_resp_hdrs * 2 : 12;
+        struct pt_hdr *h = pt_pool_alloc(r->pool, cap * sizeof(*h));
+        if (r->n_resp_hdrs)
+            memcpy(h, r->resp_hdrs, r->n_resp_hdrs * sizeof(*h));
+        r->resp_hdrs = h;
+        r->cap_resp_hdrs = cap;
+    }
+    struct pt_hdr *h = &r->resp_hdrs[r->n_resp_hdrs++];
+    h->name = pt_pool_strndup(r->pool, name, nlen);
+    h->name_len = nlen;
+    h->value = pt_pool_strndup(r->pool, value, vlen);
+    h->value_len = vlen;
+}
+
+void pt_resp_header(struct pt_req *r, const char *name, const char *value)
+{
+    pt_resp_headern(r, name, strlen(name), value, strlen(value));
+}
+
+static void add_kvlist(struct pt_req *r, const struct pt_kvlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        pt_resp_header(r, l->v[i].name, l->v[i].value);
+}
+
+void pt_respond(struct pt_req *r, int status, int64_t length,
+                const struct pt_body_ops *body, void *ctx)
+{
+    if (r->responded) {
+        pt_err("BUG: second response to %s", r->path ? r->path : "?");
+        abort();
+    }
+    r->responded = true;
+    /* error-document-NNN: the document's content keeps the error status. */
+    if (r->status_override && status >= 200 && status < 300)
+        status = r->status_override;
+    r->status = status;
+    r->resp_length = length;
+    r->body = body;
+    r->body_ctx = ctx;
+    if (r->vhost)
+        add_kvlist(r, &r->vhost->headers);
+    if (r->mount)
+        add_kvlist(r, &r->mount->headers);
+    r->proto->respond(r);
+}
+
+void pt_req_resume(struct pt_req *r)
+{
+    r->proto->resume(r);
+}
+
+void pt_req_finish(struct pt_req *r)
+{
+    if (r->body && r->body->close)
+        r->body->close(r);
+    r->body = NULL;
+    if (r->vhost && r->vhost->access_log_fd >= 0)
+        pt_access_log(r);
+}
+
+enum pt_method pt_method_from(const char *s, size_t len)
+{
+#define M(str, val) if (len == sizeof(str) - 1 && memcmp(s, str, len) == 0) return val
+    switch (len) {
+    case 3: M("GET", PT_M_GET); M("PUT", PT_M_PUT); break;
+    case 4: M("HEAD", PT_M_HEAD); M("POST", PT_M_POST); break;
+    case 5: M("PATCH", PT_M_PATCH); M("TRACE", PT_M_TRACE); break;
+    case 6: M("DELETE", PT_M_DELETE); break;
+    case 7: M("OPTIONS", PT_M_OPTIONS); M("CONNECT", PT_M_CONNECT); break;
+    }
+#undef M
+    return PT_M_OTHER;
+}
+
+const char *pt_status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    }
+    if (status >= 500) return "Server Error";
+    if (status >= 400) return "Client Error";
+    if (status >= 300) return "Redirect";
+    return "OK";
+}

@@ -1,0 +1,158 @@
+/* The request/response abstraction shared by every protocol (HTTP/1 now,
+ * HTTP/2 next) and every handler.
+ *
+ * A protocol parses a request into a struct pt_req and calls pt_dispatch().
+ * The chosen handler answers with pt_respond() (status, headers, and a body
+ * *source*), or pt_respond_error().  Bodies are pulled: the protocol calls
+ * the source's read() only when the client connection can take more, so a
+ * response of any size costs a bounded amount of memory.  A source that has
+ * nothing yet returns PT_BODY_AGAIN and calls pt_req_resume() later. */
+#ifndef PT_REQUEST_H
+#define PT_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <netinet/in.h>
+
+#include "pool.h"
+
+struct pt_req;
+struct pt_config;
+struct pt_vhost;
+struct pt_mount;
+struct pt_listen;
+
+enum pt_method {
+    PT_M_OTHER, PT_M_GET, PT_M_HEAD, PT_M_POST, PT_M_PUT, PT_M_DELETE,
+    PT_M_OPTIONS, PT_M_PATCH, PT_M_CONNECT, PT_M_TRACE,
+};
+
+struct pt_hdr {
+    const char *name;   /* request: as received; response: as given */
+    const char *value;
+    size_t name_len, value_len;
+};
+
+#define PT_BODY_AGAIN ((ssize_t)-2)
+#define PT_BODY_ERROR ((ssize_t)-1)
+
+struct pt_body_ops {
+    /* Copy up to len bytes of body into buf.  Returns the count (> 0), 0 at
+     * the end, PT_BODY_AGAIN, or PT_BODY_ERROR (the response is aborted). */
+    ssize_t (*read)(struct pt_req *r, char *buf, size_t len);
+    /* Optional zero-copy path for plaintext HTTP/1: the rest of the body is
+     * the file range fd[*off, *off + *len).  Return 0 if so. The protocol
+     * then sendfile()s it and calls advance() with what it sent. */
+    int (*file)(struct pt_req *r, int *fd, off_t *off, size_t *len);
+    void (*advance)(struct pt_req *r, size_t n);
+    /* Called once when the response ends (complete or not). */
+    void (*close)(struct pt_req *r);
+};
+
+/* What a protocol does for the request layer (vtable; h1 and h2). */
+struct pt_proto {
+    const char *name;             /* "HTTP/1.1", "HTTP/2" (for logs) */
+    /* pt_respond() was called: the head is complete. */
+    void (*respond)(struct pt_req *r);
+    /* The body source has data again after PT_BODY_AGAIN. */
+    void (*resume)(struct pt_req *r);
+};
+
+struct pt_req {
+    struct pt_pool *pool;
+    const struct pt_proto *proto;
+    void *proto_ctx;              /* the protocol's per-request/connection state */
+    struct pt_config *conf;       /* snapshot the connection holds */
+    const struct pt_listen *listen;
+
+    /* peer */
+    char peer_ip[46];
+    uint16_t peer_port;
+    uint16_t local_port;
+    bool tls;
+
+    /* request */
+    enum pt_method method;
+    const char *method_str;
+    size_t method_len;
+    int version;                  /* 10, 11, 20 */
+    const char *target;           /* raw request-target */
+    size_t target_len;
+    const char *path;             /* decoded + normalized, NUL-terminated */
+    size_t path_len;
+    const char *query;            /* after '?', raw; NULL when none */
+    size_t query_len;
+    const char *authority;        /* Host / :authority without port, lower-case */
+    size_t authority_len;
+    struct pt_hdr *hdrs;
+    size_t n_hdrs;
+    int64_t content_length;       /* -1 unknown */
+    bool has_body;
+
+    /* routing */
+    const struct pt_vhost *vhost;
+    const struct pt_mount *mount;
+    const char *rest;             /* path past the mountpoint ("" or "/...") */
+    size_t rest_len;
+    const char *remote_user;      /* after basic-auth */
+    int status_override;          /* error-document: keep the original status */
+    int internal_redirects;
+
+    /* response */
+    int status;
+    struct pt_hdr *resp_hdrs;
+    size_t n_resp_hdrs, cap_resp_hdrs;
+    int64_t resp_length;          /* -1: unknown (chunked / close-delimited) */
+    const struct pt_body_ops *body;
+    void *body_ctx;
+    bool responded;
+    bool keep_vary;
+
+    /* accounting */
+    double start;                 /* ev_time() at the first byte */
+    uint64_t bytes_sent;          /* body bytes */
+    const char *log_note;         /* why an error was sent (for the log) */
+};
+
+/* Lower-case-insensitive lookup; returns the value or NULL.  *len set. */
+const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len);
+
+/* Adds a response header (copied into the pool). */
+void pt_resp_header(struct pt_req *r, const char *name, const char *value);
+void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,
+                     const char *value, size_t vlen);
+
+/* Starts the response.  length: body length, or -1 when unknown.  body may
+ * be NULL for an empty body.  Adds the vhost's and the mount's `headers`. */
+void pt_respond(struct pt_req *r, int status, int64_t length,
+                const struct pt_body_ops *body, void *ctx);
+
+/* A response whose body is a buffer owned by the pool (or static). */
+void pt_respond_buf(struct pt_req *r, int status, const char *content_type,
+                    const char *buf, size_t len);
+
+/* An error response: error-document-NNN of the vhost when set, else the
+ * built-in HTML page linking /error.css.  note goes to the log. */
+void pt_respond_error(struct pt_req *r, int status, const char *note);
+
+/* Wakes the protocol after the body source returned PT_BODY_AGAIN. */
+void pt_req_resume(struct pt_req *r);
+
+/* Common body source: a byte range of an open file (pread or sendfile).
+ * The fd is closed when the response ends if own_fd. */
+void pt_respond_file(struct pt_req *r, int status, int fd, bool own_fd,
+                     off_t off, uint64_t len);
+
+/* Routing entry point called by protocols once the request head is parsed. */
+void pt_dispatch(struct pt_req *r);
+
+/* Called by the protocol when the exchange is over: access log, body close.
+ * The protocol frees the pool afterwards. */
+void pt_req_finish(struct pt_req *r);
+
+enum pt_method pt_method_from(const char *s, size_t len);
+const char *pt_status_reason(int status);
+
+#endif

@@ -1,0 +1,67 @@
+/* Worker threads: each owns one libev loop, its own SO_REUSEPORT listening
+ * socket per configured (interface, port), and every connection it accepts
+ * for that connection's whole life, so the hot path takes no locks. */
+#ifndef PT_WORKER_H
+#define PT_WORKER_H
+
+#include <ev.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "h1_parser.h"
+
+struct pt_config;
+struct pt_listen;
+struct pt_conn;
+struct pt_worker;
+
+struct pt_listener {
+    ev_io io;
+    struct pt_worker *w;
+    const struct pt_listen *listen;
+};
+
+struct pt_worker {
+    int id;
+    pthread_t thread;
+    struct ev_loop *loop;
+    struct pt_config *conf;      /* the snapshot new connections take */
+    struct pt_listener *listeners;
+    size_t n_listeners;
+    ev_async wake;               /* from the main thread: stop */
+    atomic_bool stop;
+    ev_timer drain_timer;
+    ev_timer accept_pause;       /* out of fds: retry accepting later */
+    bool draining;
+
+    struct pt_conn *conns;       /* every live connection (for draining) */
+    size_t n_conns;
+
+    char *rbuf;                  /* scratch: fresh bytes from a socket */
+    size_t rbuf_cap;
+    void *free_bufs;             /* freelist of output buffers */
+    size_t n_free_bufs;
+    struct h1_parser parser;     /* scratch parser for complete heads */
+};
+
+/* Opens every listening socket of conf for n workers (fds[w * n_listens + i]).
+ * Returns 0, or -1 after logging which address failed. */
+int pt_listeners_open(const struct pt_config *conf, int n_workers, int *fds);
+
+int pt_worker_start(struct pt_worker *w, int id, struct pt_config *conf, const int *fds);
+/* Asks a worker to stop gracefully (thread-safe). */
+void pt_worker_stop(struct pt_worker *w);
+void pt_worker_join(struct pt_worker *w);
+
+/* Output buffers, recycled per worker. */
+#define PT_OUTBUF_SIZE 16384
+char *pt_worker_buf_get(struct pt_worker *w);
+void pt_worker_buf_put(struct pt_worker *w, char *buf);
+
+/* Connection bookkeeping for the drain. */
+void pt_worker_conn_added(struct pt_worker *w, struct pt_conn *c);
+void pt_worker_conn_removed(struct pt_worker *w, struct pt_conn *c);
+
+#endif

@@ -1,0 +1,16 @@
+/* Content types by file suffix: a built-in table plus a mount's
+ * extra-mimetypes ("*": "" serves any file, unknown ones without a type). */
+#ifndef PT_MIME_H
+#define PT_MIME_H
+
+#include <stddef.h>
+
+#include "../gateway/config.h"
+
+/* Returns the Content-Type for path, or NULL when the file must not be
+ * served (unknown suffix and the mount has no "*").  The mount's
+ * extra-mimetypes are consulted first.  "" means: serve, no Content-Type. */
+const char *pt_mime_lookup(const struct pt_mount *m, const char *path,
+                           size_t len);
+
+#endif
