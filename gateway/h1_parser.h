@@ -43,7 +43,8 @@ struct h1_request {
     bool expect_other;           /* an Expect value other than 100-continue:
                                   * the caller may answer 417 */
     bool has_host;
-    struct h1_span host;         /* Host header value */
+    struct h1_span host;         /* Host header value; only uri-host[:port]
+                                  * bytes are accepted (else 400) */
     bool upgrade;                /* Connection: upgrade + Upgrade header */
     struct h1_span upgrade_proto;
 };
