@@ -1,0 +1,1197 @@
+/* Loading the configuration: DIR/conf and DIR/conf.d/ in the lwsws JSON
+ * format (see config.h and docs/config.md).
+ *
+ * Each file is comment-stripped, parsed with jansson and walked with a
+ * small key table per object kind.  Every problem is reported and loading
+ * goes on, so one run shows all mistakes; the result is NULL if any was an
+ * error.  Positions for messages are found again in the text on demand
+ * (jsonpos.c), since jansson does not keep them. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../mounts/mount.h"
+#include "diag.h"
+#include "jsonpos.h"
+
+#define PATH_DEPTH 8
+
+/* A file being loaded; its stripped text is kept until the load ends so
+ * late messages (access-log) can still be placed. */
+struct src {
+    const char *name; /* in c->files */
+    char *text;
+    size_t len;
+};
+
+/* Where a vhost came from: its file and its index in that "vhosts". */
+struct vsrc {
+    size_t src, index;
+};
+
+struct loader {
+    struct pt_config *c;
+    struct pt_diag *d;
+    int errors;
+    struct src *srcs;
+    size_t n_srcs;
+    struct vsrc *vsrcs; /* parallel to c->vhosts */
+    /* The value being looked at: file and path within it. */
+    size_t src;
+    struct pt_jstep path[PATH_DEPTH];
+    size_t depth;
+};
+
+/* ---- memory ------------------------------------------------------------ */
+
+/* Configuration loading cannot sensibly go on without memory. */
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+
+    if (!q) {
+        fputs("portico: out of memory\n", stderr);
+        abort();
+    }
+    return q;
+}
+
+static void *xcalloc(size_t n)
+{
+    return memset(xrealloc(NULL, n), 0, n);
+}
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+
+    return memcpy(xrealloc(NULL, n), s, n);
+}
+
+#define GROW(arr, n) ((arr) = xrealloc((arr), ((n) + 1) * sizeof *(arr)))
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = xrealloc(NULL, n);
+
+    snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+             name);
+    return p;
+}
+
+static void kv_add(struct pt_kvlist *l, const char *name, const char *value)
+{
+    GROW(l->v, l->n);
+    l->v[l->n].name = xstrdup(name);
+    l->v[l->n].value = xstrdup(value);
+    l->n++;
+}
+
+static void kv_free(struct pt_kvlist *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].name);
+        free(l->v[i].value);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* ---- paths and messages ------------------------------------------------ */
+
+static void push_key(struct loader *ld, const char *key)
+{
+    if (ld->depth < PATH_DEPTH)
+        ld->path[ld->depth] = (struct pt_jstep){ key, 0 };
+    ld->depth++;
+}
+
+static void push_index(struct loader *ld, size_t i)
+{
+    if (ld->depth < PATH_DEPTH)
+        ld->path[ld->depth] = (struct pt_jstep){ NULL, i };
+    ld->depth++;
+}
+
+static void pop(struct loader *ld)
+{
+    ld->depth--;
+}
+
+/* The innermost object key on the path, for messages. */
+static const char *cur_key(const struct loader *ld)
+{
+    size_t n = ld->depth < PATH_DEPTH ? ld->depth : PATH_DEPTH;
+
+    while (n-- > 0)
+        if (ld->path[n].key)
+            return ld->path[n].key;
+    return "";
+}
+
+static void locate(const struct loader *ld, bool at_key, struct pt_srcpos *pos)
+{
+    const struct src *s = &ld->srcs[ld->src];
+    size_t n = ld->depth < PATH_DEPTH ? ld->depth : PATH_DEPTH;
+
+    pos->file = s->name;
+    pos->line = pos->col = 0;
+    pt_jsonpos_find(s->text, s->len, ld->path, n, at_key, &pos->line,
+                    &pos->col);
+}
+
+__attribute__((format(printf, 4, 0)))
+static void vreport(struct loader *ld, bool error, bool at_key,
+                    const char *fmt, va_list ap)
+{
+    struct pt_srcpos pos;
+    char msg[1024];
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    locate(ld, at_key, &pos);
+    if (error) {
+        ld->errors++;
+        pt_diag_error(ld->d, pos.file, pos.line, pos.col, "%s", msg);
+    } else {
+        pt_diag_warn(ld->d, pos.file, pos.line, pos.col, "%s", msg);
+    }
+}
+
+/* An error at the current value. */
+__attribute__((format(printf, 2, 3)))
+static void err_value(struct loader *ld, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vreport(ld, true, false, fmt, ap);
+    va_end(ap);
+}
+
+/* An error at the current key. */
+__attribute__((format(printf, 2, 3)))
+static void err_key(struct loader *ld, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vreport(ld, true, true, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void warn_key(struct loader *ld, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vreport(ld, false, true, fmt, ap);
+    va_end(ap);
+}
+
+/* An error not tied to a position in a file. */
+__attribute__((format(printf, 3, 4)))
+static void err_file(struct loader *ld, const char *file, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ld->errors++;
+    pt_diag_error(ld->d, file, 0, 0, "%s", msg);
+}
+
+/* ---- scalars ----------------------------------------------------------- */
+
+/* lwsws writes every scalar as a string; JSON numbers and booleans are
+ * accepted too and read as their text. */
+static const char *scalar_text(json_t *v, char *buf, size_t size)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return json_string_value(v);
+    case JSON_INTEGER:
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    case JSON_REAL:
+        snprintf(buf, size, "%.15g", json_real_value(v));
+        return buf;
+    case JSON_TRUE:
+        return "true";
+    case JSON_FALSE:
+        return "false";
+    default:
+        return NULL;
+    }
+}
+
+/* A value as it might appear in a message. */
+static const char *describe(json_t *v, char *buf, size_t size)
+{
+    char tmp[64];
+
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_NULL:
+        return "null";
+    case JSON_STRING:
+        snprintf(buf, size, "\"%.60s%s\"", json_string_value(v),
+                 strlen(json_string_value(v)) > 60 ? "..." : "");
+        return buf;
+    default:
+        snprintf(buf, size, "%s", scalar_text(v, tmp, sizeof tmp));
+        return buf;
+    }
+}
+
+static int get_str(struct loader *ld, json_t *v, char **out)
+{
+    char buf[64], what[96];
+    const char *s = scalar_text(v, buf, sizeof buf);
+
+    if (!s) {
+        err_value(ld, "\"%s\": expected a string, got %s", cur_key(ld),
+                  describe(v, what, sizeof what));
+        return -1;
+    }
+    free(*out);
+    *out = xstrdup(s);
+    return 0;
+}
+
+/* Decimal (base 10) or C-style (base 0) integer text, all of it. */
+static int parse_long(const char *s, int base, long *out)
+{
+    char *end;
+
+    if (!(*s >= '0' && *s <= '9') && *s != '-' && *s != '+')
+        return -1;
+    errno = 0;
+    long n = strtol(s, &end, base);
+    if (errno || end == s || *end)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+static int get_long(struct loader *ld, json_t *v, long min, long max, int base,
+                    long *out)
+{
+    char what[96];
+    long n;
+
+    if (json_is_integer(v) && json_integer_value(v) >= LONG_MIN &&
+        json_integer_value(v) <= LONG_MAX) {
+        n = (long)json_integer_value(v);
+    } else if (!json_is_string(v) ||
+               parse_long(json_string_value(v), base, &n) < 0) {
+        err_value(ld, "\"%s\": expected an integer, got %s", cur_key(ld),
+                  describe(v, what, sizeof what));
+        return -1;
+    }
+    if (n < min || n > max) {
+        err_value(ld, "\"%s\": %ld is out of range (%ld..%ld)", cur_key(ld),
+                  n, min, max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+int pt_parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = { "true", "on", "yes" };
+    static const char *const no[] = { "false", "off", "no" };
+    long n;
+
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    if (parse_long(s, 10, &n) < 0)
+        return -1;
+    *out = n != 0;
+    return 0;
+}
+
+static int get_bool(struct loader *ld, json_t *v, bool *out)
+{
+    char what[96];
+
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v);
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v) != 0;
+        return 0;
+    }
+    if (json_is_string(v) && pt_parse_bool(json_string_value(v), out) == 0)
+        return 0;
+    err_value(ld, "\"%s\": expected a boolean (true/false, on/off, yes/no, "
+              "1/0), got %s", cur_key(ld), describe(v, what, sizeof what));
+    return -1;
+}
+
+/* ---- name/value lists -------------------------------------------------- */
+
+enum kv_kind { KV_PLAIN, KV_HEADERS, KV_MIMETYPES };
+
+static bool is_token(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
+/* Checks one entry; the path is at its key. */
+static bool kv_entry_ok(struct loader *ld, enum kv_kind kind, const char *list,
+                        const char *name, const char *value)
+{
+    if (kind == KV_HEADERS && !is_token(name)) {
+        err_key(ld, "\"%s\": \"%s\" is not a valid header name", list, name);
+        return false;
+    }
+    if (kind == KV_MIMETYPES && name[0] != '.' && strcmp(name, "*") != 0) {
+        err_key(ld, "\"%s\": \"%s\" must be a suffix like \".ext\" or \"*\"",
+                list, name);
+        return false;
+    }
+    if (kind != KV_PLAIN && strpbrk(value, "\r\n")) {
+        err_value(ld, "\"%s\": the value of \"%s\" contains CR or LF", list,
+                  name);
+        return false;
+    }
+    return true;
+}
+
+static void kv_object(struct loader *ld, json_t *obj, struct pt_kvlist *l,
+                      enum kv_kind kind, const char *list)
+{
+    const char *name;
+    json_t *v;
+    char buf[64], what[96];
+
+    json_object_foreach(obj, name, v) {
+        push_key(ld, name);
+        const char *s = scalar_text(v, buf, sizeof buf);
+        if (!s)
+            err_value(ld, "\"%s\": the value of \"%s\" must be a string, "
+                      "got %s", list, name, describe(v, what, sizeof what));
+        else if (kv_entry_ok(ld, kind, list, name, s))
+            kv_add(l, name, s);
+        pop(ld);
+    }
+}
+
+/* lwsws writes these lists as an array of objects of name/value pairs;
+ * a single object is accepted too. */
+static void get_kvlist(struct loader *ld, json_t *v, struct pt_kvlist *l,
+                       enum kv_kind kind)
+{
+    const char *list = cur_key(ld);
+    char what[96];
+    size_t i;
+    json_t *e;
+
+    if (json_is_object(v)) {
+        kv_object(ld, v, l, kind, list);
+        return;
+    }
+    if (!json_is_array(v)) {
+        err_value(ld, "\"%s\": expected an object or an array of objects, "
+                  "got %s", list, describe(v, what, sizeof what));
+        return;
+    }
+    json_array_foreach(v, i, e) {
+        push_index(ld, i);
+        if (json_is_object(e))
+            kv_object(ld, e, l, kind, list);
+        else
+            err_value(ld, "\"%s\": element %zu must be an object, got %s",
+                      list, i, describe(e, what, sizeof what));
+        pop(ld);
+    }
+}
+
+/* ---- key tables -------------------------------------------------------- */
+
+enum key_type {
+    K_STR,     /* char * */
+    K_INT,     /* int, decimal, min..max */
+    K_LONG,    /* long, decimal, min..max */
+    K_FLAGS,   /* long, also 0x... */
+    K_BOOL,    /* bool */
+    K_INTBOOL, /* int 0/1 */
+    K_KV,      /* struct pt_kvlist of name/value pairs */
+    K_HEADERS, /* struct pt_kvlist of HTTP headers */
+    K_MIMES,   /* struct pt_kvlist of ".ext": "type" */
+};
+
+struct key {
+    const char *name;
+    enum key_type type;
+    size_t off;
+    long min, max;
+};
+
+#define G(f) offsetof(struct pt_global, f)
+#define V(f) offsetof(struct pt_vhost, f)
+#define M(f) offsetof(struct pt_mount, f)
+
+static const struct key global_keys[] = {
+    { "count-threads", K_INT, G(count_threads), 1, 256 },
+    { "server-string", K_STR, G(server_string), 0, 0 },
+    { "timeout-secs", K_INT, G(timeout_secs), 1, 86400 },
+    { "ip-limit-ah", K_INT, G(ip_limit_ah), 0, 65535 },
+    { "ip-limit-wsi", K_INT, G(ip_limit_wsi), 0, 65535 },
+    { "uid", K_INT, G(uid), 0, INT_MAX },
+    { "gid", K_INT, G(gid), 0, INT_MAX },
+    { "username", K_STR, G(username), 0, 0 },
+    { "groupname", K_STR, G(groupname), 0, 0 },
+    { "plugin-dir", K_STR, G(plugin_dir), 0, 0 },
+    { "init-ssl", K_BOOL, G(init_ssl), 0, 0 },
+    { "rlimit-nofile", K_LONG, G(rlimit_nofile), 1, LONG_MAX },
+    { "reject-service-keywords", K_KV, G(reject_service_keywords), 0, 0 },
+    { "max-header-size", K_INT, G(max_header_size), 1024, 1048576 },
+    { "max-uri-length", K_INT, G(max_uri_length), 256, 1048576 },
+    { "drain-timeout-secs", K_INT, G(drain_timeout_secs), 0, 86400 },
+    { NULL, K_STR, 0, 0, 0 },
+};
+
+static const struct key vhost_keys[] = {
+    { "name", K_STR, V(name), 0, 0 },
+    { "port", K_INT, V(port), 1, 65535 },
+    { "interface", K_STR, V(interface), 0, 0 },
+    { "access-log", K_STR, V(access_log), 0, 0 },
+    { "keepalive_timeout", K_INT, V(keepalive_timeout), 1, 86400 },
+    { "keepalive-timeout", K_INT, V(keepalive_timeout), 1, 86400 },
+    { "headers", K_HEADERS, V(headers), 0, 0 },
+    { "host-ssl-cert", K_STR, V(ssl_cert), 0, 0 },
+    { "host-ssl-key", K_STR, V(ssl_key), 0, 0 },
+    { "host-ssl-ca", K_STR, V(ssl_ca), 0, 0 },
+    { "sts", K_INTBOOL, V(sts), 0, 0 },
+    { "ciphers", K_STR, V(ciphers), 0, 0 },
+    { "tls13-ciphers", K_STR, V(tls13_ciphers), 0, 0 },
+    { "ecdh-curve", K_STR, V(ecdh_curve), 0, 0 },
+    { "ssl-option-set", K_FLAGS, V(ssl_option_set), 0, LONG_MAX },
+    { "ssl-option-clear", K_FLAGS, V(ssl_option_clear), 0, LONG_MAX },
+    { "allow-non-tls", K_BOOL, V(allow_non_tls), 0, 0 },
+    { "redirect-http", K_BOOL, V(redirect_http), 0, 0 },
+    { "client-cert-required", K_BOOL, V(client_cert_required), 0, 0 },
+    { NULL, K_STR, 0, 0, 0 },
+};
+
+static const struct key mount_keys[] = {
+    { "mountpoint", K_STR, M(mountpoint), 0, 0 },
+    { "origin", K_STR, M(origin), 0, 0 },
+    { "default", K_STR, M(def), 0, 0 },
+    { "cache-max-age", K_INT, M(cache_max_age), 0, INT_MAX },
+    { "cache-reuse", K_BOOL, M(cache_reuse), 0, 0 },
+    { "cache-revalidate", K_BOOL, M(cache_revalidate), 0, 0 },
+    { "cache-intermediaries", K_BOOL, M(cache_intermediaries), 0, 0 },
+    { "cache-no", K_BOOL, M(cache_no), 0, 0 },
+    { "extra-mimetypes", K_MIMES, M(extra_mimetypes), 0, 0 },
+    { "headers", K_HEADERS, M(headers), 0, 0 },
+    { "exact-match", K_BOOL, M(exact_match), 0, 0 },
+    { "append-path", K_BOOL, M(append_path), 0, 0 },
+    { "allow-dotfiles", K_BOOL, M(allow_dotfiles), 0, 0 },
+    { "basic-auth", K_STR, M(basic_auth), 0, 0 },
+    { "cgi-env", K_KV, M(cgi_env), 0, 0 },
+    { "cgi-timeout", K_INT, M(cgi_timeout), 0, 86400 },
+    { "pmo", K_KV, M(pmo), 0, 0 },
+    { NULL, K_STR, 0, 0, 0 },
+};
+
+/* lwsws keys portico knows but does not implement: warned about by name. */
+static const char *const lwsws_global_only[] = {
+    "ws-pingpong-secs", "default-alpn", NULL,
+};
+
+static const char *const lwsws_vhost_only[] = {
+    "unix-socket", "unix-socket-perms", "ws-protocols", "enable-client-ssl",
+    "noipv6", "ipv6only", "client-ssl-key", "client-ssl-cert",
+    "client-ssl-ca", "client-ssl-ciphers", "client-tls13-ciphers", "onlyraw",
+    "ignore-missing-cert", "alpn", "fo-listen-queue",
+    "ssl-client-option-set", "ssl-client-option-clear", "strict-host-check",
+    "listen-accept-role", "listen-accept-protocol", "apply-listen-accept",
+    "fallback-listen-accept", "allow-http-on-https",
+    "disable-no-protocol-ws-upgrades", "h2-half-closed-long-poll", NULL,
+};
+
+static const char *const lwsws_mount_only[] = {
+    "protocol", "auth-mask", "interpret", NULL,
+};
+
+static void set_key(struct loader *ld, const struct key *k, json_t *v,
+                    void *obj)
+{
+    char *p = (char *)obj + k->off;
+    bool b;
+    long n;
+
+    switch (k->type) {
+    case K_STR:
+        get_str(ld, v, (char **)p);
+        break;
+    case K_INT:
+        if (get_long(ld, v, k->min, k->max, 10, &n) == 0)
+            *(int *)p = (int)n;
+        break;
+    case K_LONG:
+    case K_FLAGS:
+        if (get_long(ld, v, k->min, k->max, k->type == K_FLAGS ? 0 : 10,
+                     &n) == 0)
+            *(long *)p = n;
+        break;
+    case K_BOOL:
+        get_bool(ld, v, (bool *)p);
+        break;
+    case K_INTBOOL:
+        if (get_bool(ld, v, &b) == 0)
+            *(int *)p = b;
+        break;
+    case K_KV:
+        get_kvlist(ld, v, (struct pt_kvlist *)p, KV_PLAIN);
+        break;
+    case K_HEADERS:
+        get_kvlist(ld, v, (struct pt_kvlist *)p, KV_HEADERS);
+        break;
+    case K_MIMES:
+        get_kvlist(ld, v, (struct pt_kvlist *)p, KV_MIMETYPES);
+        break;
+    }
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (strcmp(*list, s) == 0)
+            return true;
+    return false;
+}
+
+/* Handles keys outside the table; returns false if key is not one. */
+typedef bool special_fn(struct loader *ld, const char *key, json_t *v,
+                        void *obj);
+
+static void walk_object(struct loader *ld, json_t *o, const struct key *keys,
+                        const char *const *lwsws_only, special_fn *special,
+                        const char *what, void *obj)
+{
+    const char *name;
+    json_t *v;
+
+    json_object_foreach(o, name, v) {
+        const struct key *k = keys;
+
+        while (k->name && strcmp(k->name, name) != 0)
+            k++;
+        push_key(ld, name);
+        if (k->name)
+            set_key(ld, k, v, obj);
+        else if (special && special(ld, name, v, obj))
+            ;
+        else if (in_list(lwsws_only, name))
+            warn_key(ld, "lwsws %s key \"%s\" is not supported by portico; "
+                     "ignored", what, name);
+        else
+            warn_key(ld, "unknown %s key \"%s\"; ignored", what, name);
+        pop(ld);
+    }
+}
+
+/* ---- mounts ------------------------------------------------------------ */
+
+static void check_mountpoint(struct loader *ld, json_t *o, struct pt_mount *m)
+{
+    if (!json_object_get(o, "mountpoint")) {
+        err_value(ld, "mount: missing required key \"mountpoint\"");
+        return;
+    }
+    if (!m->mountpoint)
+        return; /* reported already */
+    push_key(ld, "mountpoint");
+    if (m->mountpoint[0] != '/') {
+        err_value(ld, "\"mountpoint\": \"%s\" must start with '/'",
+                  m->mountpoint);
+    } else {
+        size_t n = strlen(m->mountpoint);
+        while (n > 1 && m->mountpoint[n - 1] == '/')
+            m->mountpoint[--n] = '\0';
+        m->mountpoint_len = n;
+    }
+    pop(ld);
+}
+
+static void check_origin(struct loader *ld, json_t *o, struct pt_mount *m)
+{
+    const char *target, *why = NULL;
+    enum pt_origin_kind kind;
+
+    m->origin_pos = m->pos;
+    if (!json_object_get(o, "origin")) {
+        err_value(ld, "mount: missing required key \"origin\"");
+        return;
+    }
+    push_key(ld, "origin");
+    /* The mount handlers report their own problems here at setup. */
+    locate(ld, false, &m->origin_pos);
+    if (m->origin) {
+        if (pt_origin_parse(m->origin, &kind, &target, &why) < 0) {
+            err_value(ld, "\"origin\": \"%s\": %s", m->origin,
+                      why ? why : "unknown origin scheme");
+        } else {
+            m->kind = kind;
+            m->target = xstrdup(target);
+        }
+    }
+    pop(ld);
+}
+
+static bool has_cache_key(json_t *o)
+{
+    static const char *const keys[] = {
+        "cache-max-age", "cache-reuse", "cache-revalidate",
+        "cache-intermediaries", "cache-no",
+    };
+
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (json_object_get(o, keys[i]))
+            return true;
+    return false;
+}
+
+static void parse_mount(struct loader *ld, json_t *o, struct pt_mount *m)
+{
+    locate(ld, false, &m->pos);
+    m->origin_pos = m->pos;
+    walk_object(ld, o, mount_keys, lwsws_mount_only, NULL, "mount", m);
+    m->cache_set = has_cache_key(o);
+    check_mountpoint(ld, o, m);
+    check_origin(ld, o, m);
+    if (!m->def)
+        m->def = xstrdup("index.html");
+}
+
+static void parse_mounts(struct loader *ld, json_t *v, struct pt_vhost *vh)
+{
+    char what[96];
+    size_t i;
+    json_t *e;
+
+    if (!json_is_array(v)) {
+        err_value(ld, "\"mounts\": expected an array, got %s",
+                  describe(v, what, sizeof what));
+        return;
+    }
+    json_array_foreach(v, i, e) {
+        push_index(ld, i);
+        if (!json_is_object(e)) {
+            err_value(ld, "\"mounts\": element %zu must be an object, got %s",
+                      i, describe(e, what, sizeof what));
+        } else {
+            GROW(vh->mounts, vh->n_mounts);
+            struct pt_mount *m = &vh->mounts[vh->n_mounts++];
+            memset(m, 0, sizeof *m);
+            parse_mount(ld, e, m);
+        }
+        pop(ld);
+    }
+}
+
+/* ---- vhosts ------------------------------------------------------------ */
+
+static void parse_errdoc(struct loader *ld, const char *key, json_t *v,
+                         struct pt_vhost *vh)
+{
+    const char *num = key + strlen("error-document-");
+    char *path = NULL;
+    char what[96];
+
+    if (strlen(num) != 3 || strspn(num, "0123456789") != 3 ||
+        num[0] < '4' || num[0] > '5') {
+        err_key(ld, "\"%s\": the status must be a 4xx or 5xx code", key);
+        return;
+    }
+    if (json_is_string(v) && json_string_value(v)[0] == '/') {
+        path = xstrdup(json_string_value(v));
+    } else {
+        err_value(ld, "\"%s\": expected a URL path starting with '/', got %s",
+                  key, describe(v, what, sizeof what));
+        return;
+    }
+    GROW(vh->errdocs, vh->n_errdocs);
+    vh->errdocs[vh->n_errdocs].status = atoi(num);
+    vh->errdocs[vh->n_errdocs].path = path;
+    vh->n_errdocs++;
+}
+
+static bool vhost_special(struct loader *ld, const char *key, json_t *v,
+                          void *obj)
+{
+    if (strcmp(key, "mounts") == 0)
+        parse_mounts(ld, v, obj);
+    else if (strncmp(key, "error-document-", 15) == 0)
+        parse_errdoc(ld, key, v, obj);
+    else
+        return false;
+    return true;
+}
+
+static void check_vhost(struct loader *ld, json_t *o, struct pt_vhost *vh)
+{
+    struct pt_config *c = ld->c;
+
+    if (!json_object_get(o, "name"))
+        err_value(ld, "vhost: missing required key \"name\"");
+    if (!json_object_get(o, "port"))
+        err_value(ld, "vhost%s%s: missing required key \"port\"",
+                  vh->name ? " " : "", vh->name ? vh->name : "");
+    if (vh->name && !vh->name[0]) {
+        push_key(ld, "name");
+        err_value(ld, "\"name\": must not be empty");
+        pop(ld);
+    }
+    if (vh->interface && !vh->interface[0]) {
+        push_key(ld, "interface");
+        err_value(ld, "\"interface\": must not be empty (omit it to listen "
+                  "on all addresses)");
+        pop(ld);
+    }
+    if (!vh->name || !vh->name[0] || !vh->port)
+        return;
+    for (size_t i = 0; i < c->n_vhosts; i++) {
+        const struct pt_vhost *prev = &c->vhosts[i];
+        if (prev->name && prev->port == vh->port &&
+            strcasecmp(prev->name, vh->name) == 0) {
+            push_key(ld, "name");
+            err_value(ld, "\"name\": duplicate vhost \"%s\" on port %d "
+                      "(first defined at %s:%d:%d)", vh->name, vh->port,
+                      prev->pos.file, prev->pos.line, prev->pos.col);
+            pop(ld);
+            break;
+        }
+    }
+}
+
+static void parse_vhost(struct loader *ld, json_t *o, size_t index)
+{
+    struct pt_config *c = ld->c;
+    struct pt_vhost vh;
+    char what[96];
+
+    if (!json_is_object(o)) {
+        err_value(ld, "\"vhosts\": element %zu must be an object, got %s",
+                  index, describe(o, what, sizeof what));
+        return;
+    }
+    memset(&vh, 0, sizeof vh);
+    vh.keepalive_timeout = 60;
+    vh.access_log_fd = -1;
+    locate(ld, false, &vh.pos);
+    walk_object(ld, o, vhost_keys, lwsws_vhost_only, vhost_special, "vhost",
+                &vh);
+    check_vhost(ld, o, &vh);
+
+    GROW(c->vhosts, c->n_vhosts);
+    GROW(ld->vsrcs, c->n_vhosts);
+    c->vhosts[c->n_vhosts] = vh;
+    ld->vsrcs[c->n_vhosts] = (struct vsrc){ ld->src, index };
+    c->n_vhosts++;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static void walk_vhosts(struct loader *ld, json_t *v)
+{
+    char what[96];
+    json_t *e;
+    size_t i;
+
+    if (!json_is_array(v)) {
+        err_value(ld, "\"vhosts\": expected an array, got %s",
+                  describe(v, what, sizeof what));
+        return;
+    }
+    json_array_foreach(v, i, e) {
+        push_index(ld, i);
+        parse_vhost(ld, e, i);
+        pop(ld);
+    }
+}
+
+static void walk_root(struct loader *ld, json_t *root, bool is_conf)
+{
+    const char *name;
+    char what[96];
+    json_t *v;
+
+    if (!json_is_object(root)) {
+        err_value(ld, "expected an object at the top level, got %s",
+                  describe(root, what, sizeof what));
+        return;
+    }
+    json_object_foreach(root, name, v) {
+        push_key(ld, name);
+        if (strcmp(name, "global") == 0 && !is_conf) {
+            warn_key(ld, "\"global\" is only read from %s/conf; ignored",
+                     ld->c->dir);
+        } else if (strcmp(name, "global") == 0) {
+            if (json_is_object(v))
+                walk_object(ld, v, global_keys, lwsws_global_only, NULL,
+                            "global", &ld->c->g);
+            else
+                err_value(ld, "\"global\": expected an object, got %s",
+                          describe(v, what, sizeof what));
+        } else if (strcmp(name, "vhosts") == 0) {
+            walk_vhosts(ld, v);
+        } else {
+            warn_key(ld, "unknown top-level key \"%s\"; ignored", name);
+        }
+        pop(ld);
+    }
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t n = 0, cap = 0;
+    char *buf = NULL;
+
+    if (fd < 0)
+        return -1;
+    for (;;) {
+        if (cap - n < 4096) {
+            cap = cap ? cap * 2 : 8192;
+            buf = xrealloc(buf, cap);
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            free(buf);
+            errno = e;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static bool blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+static void load_file(struct loader *ld, const char *path, bool is_conf)
+{
+    struct pt_config *c = ld->c;
+    json_error_t jerr;
+    size_t len;
+    char *text;
+
+    if (read_file(path, &text, &len) < 0) {
+        err_file(ld, path, "cannot read config file: %s", strerror(errno));
+        return;
+    }
+    GROW(c->files, c->n_files);
+    c->files[c->n_files] = xstrdup(path);
+    GROW(ld->srcs, ld->n_srcs);
+    ld->srcs[ld->n_srcs] = (struct src){ c->files[c->n_files], text, len };
+    ld->src = ld->n_srcs++;
+    c->n_files++;
+
+    /* A file of only comments is how one disables a vhost: fine. */
+    pt_json_strip_comments(text, len);
+    if (blank(text, len))
+        return;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        ld->errors++;
+        pt_diag_error(ld->d, path, jerr.line > 0 ? jerr.line : 0,
+                      jerr.column > 0 ? jerr.column : 0, "invalid JSON: %s",
+                      jerr.text);
+        return;
+    }
+    ld->depth = 0;
+    walk_root(ld, root, is_conf);
+    json_decref(root);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Editors' backups and dotfiles are not configuration. */
+static bool wanted(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n > 0 && name[0] != '.' && name[n - 1] != '~';
+}
+
+static void load_confd(struct loader *ld)
+{
+    char *dpath = path_join(ld->c->dir, "conf.d");
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    struct stat st;
+    DIR *dh = opendir(dpath);
+
+    if (!dh) {
+        if (errno != ENOENT)
+            err_file(ld, dpath, "cannot read directory: %s",
+                     strerror(errno));
+        free(dpath);
+        return;
+    }
+    while ((de = readdir(dh))) {
+        if (!wanted(de->d_name))
+            continue;
+        char *p = path_join(dpath, de->d_name);
+        if (stat(p, &st) < 0) {
+            pt_diag_warn(ld->d, p, 0, 0, "skipped: %s", strerror(errno));
+            free(p);
+        } else if (!S_ISREG(st.st_mode)) {
+            free(p);
+        } else {
+            GROW(names, n);
+            names[n++] = p;
+        }
+    }
+    closedir(dh);
+    qsort(names, n, sizeof *names, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        load_file(ld, names[i], false);
+        free(names[i]);
+    }
+    free(names);
+    free(dpath);
+}
+
+/* ---- assembly ---------------------------------------------------------- */
+
+static bool same_interface(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static void build_listens(struct pt_config *c)
+{
+    for (size_t i = 0; i < c->n_vhosts; i++) {
+        struct pt_vhost *vh = &c->vhosts[i];
+        struct pt_listen *l = NULL;
+
+        for (size_t j = 0; j < c->n_listens && !l; j++)
+            if (c->listens[j].port == vh->port &&
+                same_interface(c->listens[j].interface, vh->interface))
+                l = &c->listens[j];
+        if (!l) {
+            GROW(c->listens, c->n_listens);
+            l = &c->listens[c->n_listens++];
+            memset(l, 0, sizeof *l);
+            l->port = vh->port;
+            l->interface = vh->interface ? xstrdup(vh->interface) : NULL;
+        }
+        GROW(l->vhosts, l->n_vhosts);
+        l->vhosts[l->n_vhosts++] = vh;
+    }
+}
+
+/* Only once everything is valid: mounts open what they serve, and access
+ * logs are opened (shared O_APPEND fds, so lines from threads never mix). */
+static void set_up(struct loader *ld)
+{
+    struct pt_config *c = ld->c;
+
+    for (size_t i = 0; i < c->n_vhosts; i++)
+        for (size_t j = 0; j < c->vhosts[i].n_mounts; j++)
+            if (pt_mount_setup(&c->vhosts[i].mounts[j], ld->d) < 0)
+                ld->errors++;
+
+    for (size_t i = 0; i < c->n_vhosts; i++) {
+        struct pt_vhost *vh = &c->vhosts[i];
+
+        if (!vh->access_log)
+            continue;
+        vh->access_log_fd = open(vh->access_log,
+                                 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                                 0644);
+        if (vh->access_log_fd >= 0)
+            continue;
+        int e = errno;
+        ld->src = ld->vsrcs[i].src;
+        ld->depth = 0;
+        push_key(ld, "vhosts");
+        push_index(ld, ld->vsrcs[i].index);
+        push_key(ld, "access-log");
+        err_value(ld, "\"access-log\": cannot open \"%s\": %s",
+                  vh->access_log, strerror(e));
+        ld->depth = 0;
+    }
+}
+
+static void mount_free(struct pt_mount *m, bool teardown)
+{
+    if (teardown)
+        pt_mount_teardown(m);
+    free(m->mountpoint);
+    free(m->origin);
+    free(m->target);
+    free(m->def);
+    free(m->basic_auth);
+    kv_free(&m->extra_mimetypes);
+    kv_free(&m->headers);
+    kv_free(&m->cgi_env);
+    kv_free(&m->pmo);
+}
+
+static void vhost_free(struct pt_vhost *vh, bool teardown)
+{
+    for (size_t i = 0; i < vh->n_mounts; i++)
+        mount_free(&vh->mounts[i], teardown);
+    free(vh->mounts);
+    for (size_t i = 0; i < vh->n_errdocs; i++)
+        free(vh->errdocs[i].path);
+    free(vh->errdocs);
+    kv_free(&vh->headers);
+    free(vh->name);
+    free(vh->interface);
+    free(vh->access_log);
+    free(vh->ssl_cert);
+    free(vh->ssl_key);
+    free(vh->ssl_ca);
+    free(vh->ciphers);
+    free(vh->tls13_ciphers);
+    free(vh->ecdh_curve);
+    if (vh->access_log_fd >= 0)
+        close(vh->access_log_fd);
+}
+
+/* teardown: whether the mounts were set up (and so must be torn down). */
+static void config_free(struct pt_config *c, bool teardown)
+{
+    for (size_t i = 0; i < c->n_vhosts; i++)
+        vhost_free(&c->vhosts[i], teardown);
+    free(c->vhosts);
+    for (size_t i = 0; i < c->n_listens; i++) {
+        free(c->listens[i].interface);
+        free(c->listens[i].vhosts);
+    }
+    free(c->listens);
+    free(c->g.server_string);
+    free(c->g.username);
+    free(c->g.groupname);
+    free(c->g.plugin_dir);
+    kv_free(&c->g.reject_service_keywords);
+    for (size_t i = 0; i < c->n_files; i++)
+        free(c->files[i]);
+    free(c->files);
+    free(c->dir);
+    free(c);
+}
+
+static void global_defaults(struct pt_global *g)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    g->count_threads = cpus < 1 ? 1 : cpus > 256 ? 256 : (int)cpus;
+    g->server_string = xstrdup("portico");
+    g->timeout_secs = 5;
+    g->uid = g->gid = -1;
+    g->max_header_size = 16384;
+    g->max_uri_length = 8192;
+    g->drain_timeout_secs = 10;
+}
+
+struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
+{
+    struct pt_config *c = xcalloc(sizeof *c);
+    struct loader ld;
+    bool set_up_done = false;
+
+    memset(&ld, 0, sizeof ld);
+    ld.c = c;
+    ld.d = diag;
+    atomic_init(&c->refs, 1);
+    c->dir = xstrdup(*dir ? dir : ".");
+    for (size_t n = strlen(c->dir); n > 1 && c->dir[n - 1] == '/'; n--)
+        c->dir[n - 1] = '\0';
+    global_defaults(&c->g);
+
+    char *conf = path_join(c->dir, "conf");
+    load_file(&ld, conf, true);
+    load_confd(&ld);
+    if (!ld.errors && c->n_vhosts == 0)
+        err_file(&ld, conf, "no vhosts defined (here or in %s/conf.d/)",
+                 c->dir);
+    free(conf);
+
+    if (!ld.errors) {
+        build_listens(c);
+        set_up(&ld);
+        set_up_done = true;
+    }
+
+    for (size_t i = 0; i < ld.n_srcs; i++)
+        free(ld.srcs[i].text);
+    free(ld.srcs);
+    free(ld.vsrcs);
+    if (ld.errors) {
+        config_free(c, set_up_done);
+        return NULL;
+    }
+    return c;
+}
+
+void pt_config_ref(struct pt_config *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void pt_config_unref(struct pt_config *c)
+{
+    if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        config_free(c, true);
+}

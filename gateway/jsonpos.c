@@ -1,0 +1,304 @@
+/* Finding keys and values again in JSON text (see jsonpos.h).
+ *
+ * The text has already been accepted by jansson, so the scanner can be
+ * forgiving: it only needs to step over strings (with escapes) and nested
+ * containers correctly, and it stops rather than loops on anything odd. */
+#include "jsonpos.h"
+
+#include <stdint.h>
+#include <string.h>
+
+struct scan {
+    const char *s;
+    size_t len, p;
+};
+
+static bool at_end(const struct scan *sc)
+{
+    return sc->p >= sc->len;
+}
+
+static char cur(const struct scan *sc)
+{
+    return at_end(sc) ? '\0' : sc->s[sc->p];
+}
+
+static void skip_ws(struct scan *sc)
+{
+    while (!at_end(sc)) {
+        char c = sc->s[sc->p];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        sc->p++;
+    }
+}
+
+/* Characters that end a bare scalar (number, true, false, null). */
+static bool is_delim(char c)
+{
+    switch (c) {
+    case ' ': case '\t': case '\n': case '\r':
+    case ',': case ':': case ']': case '}':
+    case '[': case '{': case '"':
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* At '"': moves past the closing quote. */
+static int skip_string(struct scan *sc)
+{
+    sc->p++;
+    while (!at_end(sc)) {
+        char c = sc->s[sc->p++];
+        if (c == '\\')
+            sc->p++;
+        else if (c == '"')
+            return 0;
+    }
+    return -1;
+}
+
+static int skip_value(struct scan *sc)
+{
+    int depth = 0;
+
+    do {
+        skip_ws(sc);
+        if (at_end(sc))
+            return -1;
+        char c = sc->s[sc->p];
+        if (c == '"') {
+            if (skip_string(sc) < 0)
+                return -1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+            sc->p++;
+        } else if (c == '}' || c == ']') {
+            if (--depth < 0)
+                return -1;
+            sc->p++;
+        } else if (c == ',' || c == ':') {
+            if (depth == 0)
+                return -1;
+            sc->p++;
+        } else {
+            while (!at_end(sc) && !is_delim(sc->s[sc->p]))
+                sc->p++;
+        }
+    } while (depth > 0);
+    return 0;
+}
+
+static int hex4(const struct scan *sc, size_t at, uint32_t *out)
+{
+    uint32_t v = 0;
+
+    if (at + 4 > sc->len)
+        return -1;
+    for (size_t i = at; i < at + 4; i++) {
+        char c = sc->s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t utf8_encode(uint32_t cp, char *buf)
+{
+    if (cp < 0x80) {
+        buf[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        buf[0] = (char)(0xc0 | (cp >> 6));
+        buf[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        buf[0] = (char)(0xe0 | (cp >> 12));
+        buf[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        buf[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    buf[0] = (char)(0xf0 | (cp >> 18));
+    buf[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    buf[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    buf[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Decodes the escape after a backslash at sc->p into buf; returns the byte
+ * count, or 0 if malformed.  Advances past the escape. */
+static size_t decode_escape(struct scan *sc, char *buf)
+{
+    char c = cur(sc);
+    uint32_t cp, lo;
+
+    sc->p++;
+    switch (c) {
+    case 'b': buf[0] = '\b'; return 1;
+    case 'f': buf[0] = '\f'; return 1;
+    case 'n': buf[0] = '\n'; return 1;
+    case 'r': buf[0] = '\r'; return 1;
+    case 't': buf[0] = '\t'; return 1;
+    case 'u':
+        if (hex4(sc, sc->p, &cp) < 0)
+            return 0;
+        sc->p += 4;
+        /* A high surrogate pairs with the "\uDC00".."\uDFFF" after it. */
+        if (cp >= 0xd800 && cp < 0xdc00 && sc->p + 6 <= sc->len &&
+            sc->s[sc->p] == '\\' && sc->s[sc->p + 1] == 'u' &&
+            hex4(sc, sc->p + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+            sc->p += 6;
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        return utf8_encode(cp, buf);
+    default:
+        buf[0] = c; /* '"', '\\', '/' */
+        return 1;
+    }
+}
+
+/* At '"': compares the decoded string with want and moves past it. */
+static bool match_string(struct scan *sc, const char *want)
+{
+    size_t wlen = strlen(want), w = 0;
+    bool same = true;
+    char buf[4];
+
+    sc->p++;
+    while (!at_end(sc)) {
+        char c = sc->s[sc->p++];
+        size_t n = 1;
+
+        if (c == '"')
+            return same && w == wlen;
+        buf[0] = c;
+        if (c == '\\')
+            n = decode_escape(sc, buf);
+        if (n == 0 || w + n > wlen || memcmp(want + w, buf, n) != 0)
+            same = false;
+        else
+            w += n;
+    }
+    return false;
+}
+
+/* At '{': moves to the value of key (or to the key itself). */
+static int find_key(struct scan *sc, const char *key, bool want_key)
+{
+    if (cur(sc) != '{')
+        return -1;
+    sc->p++;
+    for (;;) {
+        skip_ws(sc);
+        if (cur(sc) != '"')
+            return -1;
+        size_t key_at = sc->p;
+        bool hit = match_string(sc, key);
+        skip_ws(sc);
+        if (cur(sc) != ':')
+            return -1;
+        sc->p++;
+        skip_ws(sc);
+        if (hit) {
+            if (want_key)
+                sc->p = key_at;
+            return 0;
+        }
+        if (skip_value(sc) < 0)
+            return -1;
+        skip_ws(sc);
+        if (cur(sc) != ',')
+            return -1;
+        sc->p++;
+    }
+}
+
+/* At '[': moves to element index. */
+static int find_index(struct scan *sc, size_t index)
+{
+    if (cur(sc) != '[')
+        return -1;
+    sc->p++;
+    for (size_t i = 0; i < index; i++) {
+        skip_ws(sc);
+        if (cur(sc) == ']' || skip_value(sc) < 0)
+            return -1;
+        skip_ws(sc);
+        if (cur(sc) != ',')
+            return -1;
+        sc->p++;
+    }
+    skip_ws(sc);
+    return at_end(sc) || cur(sc) == ']' ? -1 : 0;
+}
+
+static void line_col(const char *s, size_t off, int *line, int *col)
+{
+    size_t bol = 0;
+    int l = 1;
+
+    for (size_t i = 0; i < off; i++)
+        if (s[i] == '\n') {
+            l++;
+            bol = i + 1;
+        }
+    *line = l;
+    *col = (int)(off - bol) + 1;
+}
+
+int pt_jsonpos_find(const char *text, size_t len, const struct pt_jstep *path,
+                    size_t n, bool want_key, int *line, int *col)
+{
+    struct scan sc = { text, len, 0 };
+    size_t best;
+    int rc = 0;
+
+    skip_ws(&sc);
+    best = sc.p;
+    for (size_t i = 0; i < n; i++) {
+        bool key = want_key && i == n - 1;
+        int r = path[i].key ? find_key(&sc, path[i].key, key)
+                            : find_index(&sc, path[i].index);
+        if (r < 0) {
+            rc = -1;
+            break;
+        }
+        best = sc.p;
+    }
+    if (best > len)
+        best = len;
+    line_col(text, best, line, col);
+    return rc;
+}
+
+void pt_json_strip_comments(char *text, size_t len)
+{
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"' || c == '\n')
+                in_string = false; /* a newline ends a broken string too */
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '#') {
+            while (i < len && text[i] != '\n')
+                text[i++] = ' ';
+        }
+    }
+}

@@ -1,0 +1,600 @@
+/* Config loader tests: temporary lwsws-style config dirs are loaded and the
+ * values, defaults and exact FILE:LINE:COL diagnostics are checked. */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gateway/config.h"
+#include "gateway/diag.h"
+#include "gateway/jsonpos.h"
+#include "tests/unit/check.h"
+
+static char dir[64];
+static char *msgs;       /* diagnostics of the last load */
+static struct pt_diag last;
+
+static int rm_entry(const char *p, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    return remove(p);
+}
+
+static void fresh_dir(void)
+{
+    if (dir[0])
+        nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    strcpy(dir, "/tmp/pt_conf_XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+static void put(const char *rel, const char *text)
+{
+    char p[256];
+
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    if (strchr(rel, '/')) {
+        char d[256];
+        snprintf(d, sizeof d, "%s/%.*s", dir,
+                 (int)(strrchr(rel, '/') - rel), rel);
+        mkdir(d, 0755);
+    }
+    FILE *f = fopen(p, "w");
+    if (!f) {
+        perror(p);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+static struct pt_config *load(void)
+{
+    size_t n;
+    FILE *out;
+
+    free(msgs);
+    msgs = NULL;
+    out = open_memstream(&msgs, &n);
+    memset(&last, 0, sizeof last);
+    last.out = out;
+    struct pt_config *c = pt_config_load(dir, &last);
+    fclose(out);
+    return c;
+}
+
+/* Is this exact line (with dir substituted for %s) among the messages? */
+__attribute__((format(printf, 1, 2)))
+static int has_line(const char *fmt, ...)
+{
+    char want[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(want, sizeof want, fmt, ap);
+    va_end(ap);
+    for (const char *p = msgs; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len == strlen(want) && memcmp(p, want, len) == 0)
+            return 1;
+        p += len + (nl != NULL);
+    }
+    fprintf(stderr, "missing line: %s\n--- got:\n%s---\n", want,
+            msgs ? msgs : "");
+    return 0;
+}
+
+__attribute__((format(printf, 1, 2)))
+static int has_prefix(const char *fmt, ...)
+{
+    char want[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(want, sizeof want, fmt, ap);
+    va_end(ap);
+    for (const char *p = msgs; p && *p; p = strchr(p, '\n') + 1) {
+        if (strncmp(p, want, strlen(want)) == 0)
+            return 1;
+        if (!strchr(p, '\n'))
+            break;
+    }
+    fprintf(stderr, "no line starts with: %s\n--- got:\n%s---\n", want,
+            msgs ? msgs : "");
+    return 0;
+}
+
+static const char *kv(const struct pt_kvlist *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].name, name) == 0)
+            return l->v[i].value;
+    return NULL;
+}
+
+static const char *minimal_vhost =
+    "{\"vhosts\": [{\"name\": \"localhost\", \"port\": 7681, \"mounts\": "
+    "[{\"mountpoint\": \"/\", \"origin\": \">https://example.com/\"}]}]}\n";
+
+static void test_valid(void)
+{
+    char buf[2048];
+
+    fresh_dir();
+    mkdir(strcat(strcpy(buf, dir), "/www"), 0755);
+    put("conf",
+        "# global settings\n"
+        "{\n"
+        "  \"global\": {\n"
+        "    \"uid\": \"48\",   # apache\n"
+        "    \"gid\": 49,\n"
+        "    \"count-threads\": \"2\",\n"
+        "    \"server-string\": \"my#server\",\n"
+        "    \"init-ssl\": \"yes\",\n"
+        "    \"timeout-secs\": 7,\n"
+        "    \"reject-service-keywords\": [{\"scumbot\": \"404 Not Found\"}],\n"
+        "    \"max-header-size\": \"32768\",\n"
+        "    \"rlimit-nofile\": 4096\n"
+        "  }\n"
+        "}\n");
+    snprintf(buf, sizeof buf,
+        "{\n"
+        "\t\"vhosts\": [ {\n"
+        "\t\t\"name\": \"localhost\",  # comment with \"quotes\"\n"
+        "\t\t\"port\": \"7681\",\n"
+        "\t\t\"access-log\": \"%s/access.log\",\n"
+        "\t\t\"headers\": [{\"x-frame-options\": \"DENY\"}, {\"x-a\": 1}],\n"
+        "\t\t\"error-document-404\": \"/404.html\",\n"
+        "\t\t\"host-ssl-cert\": \"/etc/c.pem\",\n"
+        "\t\t\"ssl-option-set\": \"0x10\",\n"
+        "\t\t\"sts\": \"on\",\n"
+        "\t\t\"allow-non-tls\": 1,\n"
+        "\t\t\"mounts\": [{\n"
+        "\t\t\t\"mountpoint\": \"/\",\n"
+        "\t\t\t\"origin\": \"file://%s/www\",\n"
+        "\t\t\t\"cache-max-age\": \"60\",\n"
+        "\t\t\t\"cache-reuse\": \"1\",\n"
+        "\t\t\t\"extra-mimetypes\": {\".zip\": \"application/zip\"}\n"
+        "\t\t}, {\n"
+        "\t\t\t\"mountpoint\": \"/docs//\",\n"
+        "\t\t\t\"origin\": \">https://example.com/docs\",\n"
+        "\t\t\t\"exact-match\": \"yes\"\n"
+        "\t\t}]\n"
+        "\t} ]\n"
+        "}\n", dir, dir);
+    put("conf.d/localhost", buf);
+    put("conf.d/.hidden", "not json");
+    put("conf.d/localhost~", "not json");
+    put("conf.d/zz-disabled", "# {\"vhosts\": []}\n\n");
+
+    struct pt_config *c = load();
+    CHECK(c != NULL);
+    CHECK_INT(last.errors, 0);
+    CHECK_INT(last.warnings, 0);
+    if (!c)
+        return;
+    CHECK_INT(c->g.uid, 48);
+    CHECK_INT(c->g.gid, 49);
+    CHECK_INT(c->g.count_threads, 2);
+    CHECK_STR(c->g.server_string, "my#server");
+    CHECK(c->g.init_ssl);
+    CHECK_INT(c->g.timeout_secs, 7);
+    CHECK_STR(kv(&c->g.reject_service_keywords, "scumbot"), "404 Not Found");
+    CHECK_INT(c->g.max_header_size, 32768);
+    CHECK_INT(c->g.max_uri_length, 8192);
+    CHECK_INT(c->g.drain_timeout_secs, 10);
+    CHECK_INT(c->g.rlimit_nofile, 4096);
+    CHECK(c->g.username == NULL);
+
+    CHECK_INT(c->n_vhosts, 1);
+    struct pt_vhost *vh = &c->vhosts[0];
+    CHECK_STR(vh->name, "localhost");
+    CHECK_INT(vh->port, 7681);
+    CHECK(vh->interface == NULL);
+    CHECK_INT(vh->keepalive_timeout, 60);
+    CHECK(vh->access_log_fd >= 0);
+    CHECK_STR(kv(&vh->headers, "x-frame-options"), "DENY");
+    CHECK_STR(kv(&vh->headers, "x-a"), "1");
+    CHECK_INT(vh->n_errdocs, 1);
+    if (vh->n_errdocs) {
+        CHECK_INT(vh->errdocs[0].status, 404);
+        CHECK_STR(vh->errdocs[0].path, "/404.html");
+    }
+    CHECK_STR(vh->ssl_cert, "/etc/c.pem");
+    CHECK_INT(vh->ssl_option_set, 16);
+    CHECK_INT(vh->sts, 1);
+    CHECK(vh->allow_non_tls);
+    CHECK(!vh->redirect_http);
+    snprintf(buf, sizeof buf, "%s/conf.d/localhost", dir);
+    CHECK_STR(vh->pos.file, buf);
+    CHECK_INT(vh->pos.line, 2);
+    CHECK_INT(vh->pos.col, 14);
+
+    CHECK_INT(vh->n_mounts, 2);
+    if (vh->n_mounts == 2) {
+        struct pt_mount *m = &vh->mounts[0];
+        CHECK_STR(m->mountpoint, "/");
+        CHECK_INT(m->mountpoint_len, 1);
+        CHECK_INT(m->kind, PT_ORIGIN_FILE);
+        CHECK_STR(m->def, "index.html");
+        CHECK(m->cache_set);
+        CHECK_INT(m->cache_max_age, 60);
+        CHECK(m->cache_reuse);
+        CHECK(!m->cache_no);
+        CHECK_STR(kv(&m->extra_mimetypes, ".zip"), "application/zip");
+        CHECK_INT(m->pos.line, 12);
+        CHECK_INT(m->pos.col, 14);
+        CHECK_INT(m->origin_pos.line, 14);
+        CHECK_INT(m->origin_pos.col, 14);
+        m = &vh->mounts[1];
+        CHECK_STR(m->mountpoint, "/docs");
+        CHECK_INT(m->mountpoint_len, 5);
+        CHECK_INT(m->kind, PT_ORIGIN_REDIRECT);
+        CHECK(m->exact_match);
+        CHECK(!m->cache_set);
+    }
+    CHECK_INT(c->n_listens, 1);
+    CHECK_INT(c->n_files, 3); /* conf, localhost, zz-disabled */
+
+    pt_config_ref(c);
+    pt_config_unref(c);
+    CHECK_INT(atomic_load(&c->refs), 1);
+    pt_config_unref(c);
+}
+
+static void test_defaults_and_scalars(void)
+{
+    fresh_dir();
+    put("conf", "{\"global\": {}}\n");
+    put("conf.d/a",
+        "{\"vhosts\": [\n"
+        " {\"name\": \"a\", \"port\": \"80\", \"keepalive_timeout\": \"9\","
+        " \"mounts\": [{\"mountpoint\": \"/x/\", \"origin\": \">http://e/\","
+        " \"cache-reuse\": true, \"cache-revalidate\": \"off\","
+        " \"cache-intermediaries\": 0, \"cache-no\": \"TRUE\","
+        " \"allow-dotfiles\": \"1\", \"append-path\": \"No\","
+        " \"cgi-timeout\": \"30\", \"default\": \"home.htm\","
+        " \"cgi-env\": [{\"A\": \"1\"}, {\"B\": 2}], \"pmo\": [{\"p\": \"v\"}],"
+        " \"headers\": {\"x-m\": \"m\"}}]},\n"
+        " {\"name\": \"b\", \"port\": 81, \"keepalive-timeout\": 10,"
+        " \"redirect-http\": \"true\", \"client-cert-required\": 2}\n"
+        "]}\n");
+    struct pt_config *c = load();
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    CHECK_INT(c->g.count_threads, cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
+    CHECK_STR(c->g.server_string, "portico");
+    CHECK_INT(c->g.timeout_secs, 5);
+    CHECK_INT(c->g.uid, -1);
+    CHECK_INT(c->g.gid, -1);
+    CHECK_INT(c->g.max_header_size, 16384);
+    CHECK_INT(c->vhosts[0].port, 80);
+    CHECK_INT(c->vhosts[1].port, 81);
+    CHECK_INT(c->vhosts[0].keepalive_timeout, 9);
+    CHECK_INT(c->vhosts[1].keepalive_timeout, 10);
+    CHECK(c->vhosts[1].redirect_http);
+    CHECK(c->vhosts[1].client_cert_required);
+    CHECK_INT(c->vhosts[0].access_log_fd, -1);
+    const struct pt_mount *m = &c->vhosts[0].mounts[0];
+    CHECK_STR(m->mountpoint, "/x");
+    CHECK(m->cache_set && m->cache_reuse && !m->cache_revalidate &&
+          !m->cache_intermediaries && m->cache_no);
+    CHECK(m->allow_dotfiles && !m->append_path);
+    CHECK_INT(m->cgi_timeout, 30);
+    CHECK_STR(m->def, "home.htm");
+    CHECK_STR(m->target, "http://e/");
+    CHECK_STR(kv(&m->cgi_env, "A"), "1");
+    CHECK_STR(kv(&m->cgi_env, "B"), "2");
+    CHECK_STR(kv(&m->pmo, "p"), "v");
+    CHECK_STR(kv(&m->headers, "x-m"), "m");
+    pt_config_unref(c);
+}
+
+static void test_parse_bool(void)
+{
+    static const char *const t[] = { "true", "on", "yes", "1", "YES", "On",
+                                     "2", "-1" };
+    static const char *const f[] = { "false", "off", "no", "0", "OFF", "No" };
+    static const char *const bad[] = { "", "maybe", "1x", " 1", "ja" };
+    bool b;
+
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        b = false;
+        CHECK(pt_parse_bool(t[i], &b) == 0 && b);
+    }
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        b = true;
+        CHECK(pt_parse_bool(f[i], &b) == 0 && !b);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_INT(pt_parse_bool(bad[i], &b), -1);
+}
+
+static void test_invalid_json(void)
+{
+    fresh_dir();
+    put("conf", "{\"global\": {}}\n");
+    put("conf.d/bad", "{\"vhosts\": [\n  {\"name\": \"x\" \"port\": 80}\n]}\n");
+    CHECK(load() == NULL);
+    CHECK(has_line("%s/conf.d/bad:2:21: error: invalid JSON: '}' expected "
+                   "near '\"port\"'", dir));
+    CHECK_INT(last.errors, 1);
+
+    /* Duplicate keys are rejected by the parser, at their position. */
+    fresh_dir();
+    put("conf", "{\"global\": {\"uid\": 1,\n \"uid\": 2}}\n");
+    put("conf.d/a", minimal_vhost);
+    CHECK(load() == NULL);
+    CHECK(has_line("%s/conf:2:6: error: invalid JSON: duplicate object key "
+                   "near '\"uid\"'", dir));
+}
+
+static void test_missing_key(void)
+{
+    fresh_dir();
+    put("conf", "{}\n");
+    put("conf.d/a",
+        "{\"vhosts\": [\n"
+        "  {\"name\": \"a\",\n"
+        "   \"mounts\": [ {\"origin\": \"file:///tmp\"} ]}\n"
+        "]}\n");
+    CHECK(load() == NULL);
+    CHECK(has_line("%s/conf.d/a:2:3: error: vhost a: missing required key "
+                   "\"port\"", dir));
+    CHECK(has_line("%s/conf.d/a:3:16: error: mount: missing required key "
+                   "\"mountpoint\"", dir));
+    CHECK_INT(last.errors, 2);
+}
+
+static void test_wrong_type_and_range(void)
+{
+    fresh_dir();
+    put("conf",
+        "{\"global\": {\n"
+        "  \"count-threads\": 0,\n"
+        "  \"max-header-size\": \"big\",\n"
+        "  \"init-ssl\": \"maybe\",\n"
+        "  \"server-string\": {}\n"
+        "}}\n");
+    put("conf.d/a",
+        "{\"vhosts\": [{\"name\": \"a\",\n"
+        "  \"port\": \"abc\"}, {\"name\": \"b\", \"port\": 70000,\n"
+        "  \"mounts\": {}, \"headers\": [{\"bad name\": \"x\"}],\n"
+        "  \"error-document-302\": \"/x\", \"error-document-500\": \"x\"}]}\n");
+    CHECK(load() == NULL);
+    CHECK(has_line("%s/conf:2:20: error: \"count-threads\": 0 is out of range "
+                   "(1..256)", dir));
+    CHECK(has_line("%s/conf:3:22: error: \"max-header-size\": expected an "
+                   "integer, got \"big\"", dir));
+    CHECK(has_line("%s/conf:4:15: error: \"init-ssl\": expected a boolean "
+                   "(true/false, on/off, yes/no, 1/0), got \"maybe\"", dir));
+    CHECK(has_line("%s/conf:5:20: error: \"server-string\": expected a "
+                   "string, got an object", dir));
+    CHECK(has_line("%s/conf.d/a:2:11: error: \"port\": expected an integer, "
+                   "got \"abc\"", dir));
+    CHECK(has_line("%s/conf.d/a:2:41: error: \"port\": 70000 is out of range "
+                   "(1..65535)", dir));
+    CHECK(has_line("%s/conf.d/a:3:13: error: \"mounts\": expected an array, "
+                   "got an object", dir));
+    CHECK(has_line("%s/conf.d/a:3:30: error: \"headers\": \"bad name\" is not "
+                   "a valid header name", dir));
+    CHECK(has_line("%s/conf.d/a:4:3: error: \"error-document-302\": the "
+                   "status must be a 4xx or 5xx code", dir));
+    CHECK(has_line("%s/conf.d/a:4:53: error: \"error-document-500\": "
+                   "expected a URL path starting with '/', got \"x\"", dir));
+    CHECK_INT(last.errors, 10);
+}
+
+static void test_origin_and_mountpoint(void)
+{
+    fresh_dir();
+    put("conf", "{}\n");
+    put("conf.d/a",
+        "{\"vhosts\": [{\"name\": \"a\", \"port\": 80, \"mounts\": [\n"
+        "  {\"mountpoint\": \"/\", \"origin\": \"ftp://x\"},\n"
+        "  {\"mountpoint\": \"x\", \"origin\": \"file:///tmp\"}\n"
+        "]}]}\n");
+    CHECK(load() == NULL);
+    /* The reason comes from pt_origin_parse(); the value is quoted. */
+    CHECK(has_prefix("%s/conf.d/a:2:33: error: \"origin\": \"ftp://x\": ",
+                     dir));
+    CHECK(has_line("%s/conf.d/a:3:18: error: \"mountpoint\": \"x\" must "
+                   "start with '/'", dir));
+    CHECK_INT(last.errors, 2);
+}
+
+/* The mount handlers run only for a valid config, and report at the
+ * origin's position. */
+static void test_mount_setup_error(void)
+{
+    fresh_dir();
+    put("conf", "{}\n");
+    put("conf.d/a",
+        "{\"vhosts\": [{\"name\": \"a\", \"port\": 80, \"mounts\": [\n"
+        "  {\"mountpoint\": \"/\", \"origin\": \"file:///nonexistent/pt\"}\n"
+        "]}]}\n");
+    CHECK(load() == NULL);
+    CHECK(has_prefix("%s/conf.d/a:2:33: error: ", dir));
+    CHECK(last.errors >= 1);
+}
+
+static void test_duplicate_vhost(void)
+{
+    fresh_dir();
+    put("conf", "{}\n");
+    put("conf.d/a", "{\"vhosts\": [{\"name\": \"a.com\", \"port\": 80}]}\n");
+    put("conf.d/b",
+        "{\"vhosts\": [{\"name\": \"a.com\", \"port\": 81},\n"
+        "             {\"name\": \"A.com\", \"port\": 80}]}\n");
+    CHECK(load() == NULL);
+    CHECK(has_line("%s/conf.d/b:2:23: error: \"name\": duplicate vhost "
+                   "\"A.com\" on port 80 (first defined at %s/conf.d/a:1:13)",
+                   dir, dir));
+    CHECK_INT(last.errors, 1);
+}
+
+static void test_files(void)
+{
+    fresh_dir();
+    CHECK(load() == NULL);
+    CHECK(has_line("%s/conf: error: cannot read config file: No such file "
+                   "or directory", dir));
+
+    /* No conf.d is fine, but some vhost must exist. */
+    put("conf", "{\"global\": {}}\n");
+    CHECK(load() == NULL);
+    CHECK(has_line("%s/conf: error: no vhosts defined (here or in "
+                   "%s/conf.d/)", dir, dir));
+    CHECK_INT(last.errors, 1);
+
+    /* vhosts in conf itself are accepted. */
+    put("conf", minimal_vhost);
+    struct pt_config *c = load();
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_INT(c->n_vhosts, 1);
+        pt_config_unref(c);
+    }
+
+    /* The access log is opened at load. */
+    put("conf.d/a", "{\"vhosts\": [{\"name\": \"b\", \"port\": 80,\n"
+                    "  \"access-log\": \"/nonexistent/dir/log\"}]}\n");
+    CHECK(load() == NULL);
+    CHECK(has_line("%s/conf.d/a:2:17: error: \"access-log\": cannot open "
+                   "\"/nonexistent/dir/log\": No such file or directory",
+                   dir));
+}
+
+static void test_warnings(void)
+{
+    fresh_dir();
+    put("conf", "{\"global\": {\"ws-pingpong-secs\": 200, \"frob\": 1},\n"
+                " \"extra\": 1}\n");
+    put("conf.d/a",
+        "{\"vhosts\": [{\"name\": \"a\", \"port\": 80,\n"
+        "  \"ws-protocols\": [{\"x\": {}}], \"colour\": \"red\",\n"
+        "  \"mounts\": [{\"mountpoint\": \"/\", \"origin\": \">http://x/\","
+        " \"interpret\": {}, \"zap\": 1}]}],\n"
+        " \"global\": {}}\n");
+    struct pt_config *c = load();
+    CHECK(c != NULL);
+    CHECK_INT(last.errors, 0);
+    CHECK_INT(last.warnings, 8);
+    CHECK(has_line("%s/conf:1:13: warning: lwsws global key "
+                   "\"ws-pingpong-secs\" is not supported by portico; "
+                   "ignored", dir));
+    CHECK(has_line("%s/conf:1:38: warning: unknown global key \"frob\"; "
+                   "ignored", dir));
+    CHECK(has_line("%s/conf:2:2: warning: unknown top-level key \"extra\"; "
+                   "ignored", dir));
+    CHECK(has_line("%s/conf.d/a:2:3: warning: lwsws vhost key "
+                   "\"ws-protocols\" is not supported by portico; ignored",
+                   dir));
+    CHECK(has_line("%s/conf.d/a:2:32: warning: unknown vhost key \"colour\"; "
+                   "ignored", dir));
+    CHECK(has_line("%s/conf.d/a:3:58: warning: lwsws mount key \"interpret\" "
+                   "is not supported by portico; ignored", dir));
+    CHECK(has_line("%s/conf.d/a:3:75: warning: unknown mount key \"zap\"; "
+                   "ignored", dir));
+    CHECK(has_line("%s/conf.d/a:4:2: warning: \"global\" is only read from "
+                   "%s/conf; ignored", dir, dir));
+    if (c)
+        pt_config_unref(c);
+}
+
+static void test_listens(void)
+{
+    fresh_dir();
+    put("conf", "{}\n");
+    put("conf.d/1",
+        "{\"vhosts\": [{\"name\": \"a\", \"port\": 80},"
+        " {\"name\": \"b\", \"port\": 80},"
+        " {\"name\": \"a\", \"port\": 81}]}\n");
+    put("conf.d/2",
+        "{\"vhosts\": [{\"name\": \"c\", \"port\": 80,"
+        " \"interface\": \"127.0.0.1\"}, {\"name\": \"d\", \"port\": 80}]}\n");
+    struct pt_config *c = load();
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_INT(c->n_listens, 3);
+    if (c->n_listens == 3) {
+        CHECK_INT(c->listens[0].port, 80);
+        CHECK(c->listens[0].interface == NULL);
+        CHECK_INT(c->listens[0].n_vhosts, 3);
+        CHECK_STR(c->listens[0].vhosts[0]->name, "a");
+        CHECK_STR(c->listens[0].vhosts[1]->name, "b");
+        CHECK_STR(c->listens[0].vhosts[2]->name, "d");
+        CHECK_INT(c->listens[1].port, 81);
+        CHECK_INT(c->listens[1].n_vhosts, 1);
+        CHECK(c->listens[1].vhosts[0] == &c->vhosts[2]);
+        CHECK_STR(c->listens[2].interface, "127.0.0.1");
+        CHECK_INT(c->listens[2].n_vhosts, 1);
+        CHECK_STR(c->listens[2].vhosts[0]->name, "c");
+    }
+    pt_config_unref(c);
+}
+
+static void test_jsonpos(void)
+{
+    const char *t = "{\n \"a\": [1, {\"b\\\"c\": \"x]}\"}, [2]],\n"
+                    " \"\\u00e9\": {\"k\": true}, \"z\": 3}";
+    struct pt_jstep p1[] = { { "a", 0 }, { NULL, 1 }, { "b\"c", 0 } };
+    struct pt_jstep p2[] = { { "a", 0 }, { NULL, 2 }, { NULL, 0 } };
+    struct pt_jstep p3[] = { { "\xc3\xa9", 0 }, { "k", 0 } };
+    struct pt_jstep p4[] = { { "z", 0 } };
+    struct pt_jstep p5[] = { { "a", 0 }, { NULL, 7 } };
+    int line, col;
+    size_t len = strlen(t);
+
+    CHECK_INT(pt_jsonpos_find(t, len, p1, 3, false, &line, &col), 0);
+    CHECK(line == 2 && col == 20);
+    CHECK_INT(pt_jsonpos_find(t, len, p1, 3, true, &line, &col), 0);
+    CHECK(line == 2 && col == 12);
+    CHECK_INT(pt_jsonpos_find(t, len, p2, 3, false, &line, &col), 0);
+    CHECK(line == 2 && col == 29);
+    CHECK_INT(pt_jsonpos_find(t, len, p3, 2, false, &line, &col), 0);
+    CHECK(line == 3 && col == 18);
+    CHECK_INT(pt_jsonpos_find(t, len, p4, 1, true, &line, &col), 0);
+    CHECK(line == 3 && col == 25);
+    CHECK_INT(pt_jsonpos_find(t, len, p4, 0, false, &line, &col), 0);
+    CHECK(line == 1 && col == 1);
+    /* Not found: the deepest step that resolved ("a"'s array). */
+    CHECK_INT(pt_jsonpos_find(t, len, p5, 2, false, &line, &col), -1);
+    CHECK(line == 2 && col == 7);
+
+    char s[] = "{\"a#\": \"\\\"#x\" # c \"q\n, # \n}#";
+    pt_json_strip_comments(s, strlen(s));
+    CHECK_STR(s, "{\"a#\": \"\\\"#x\"       \n,   \n} ");
+}
+
+int main(void)
+{
+    test_parse_bool();
+    test_jsonpos();
+    test_valid();
+    test_defaults_and_scalars();
+    test_invalid_json();
+    test_missing_key();
+    test_wrong_type_and_range();
+    test_origin_and_mountpoint();
+    test_mount_setup_error();
+    test_duplicate_vhost();
+    test_files();
+    test_warnings();
+    test_listens();
+    if (dir[0])
+        nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(msgs);
+    return check_done("config");
+}
