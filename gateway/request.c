@@ -24,9 +24,32 @@ const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len)
     return NULL;
 }
 
+/* A field a handler or the config produced must not be able to split the
+ * head: names are tokens, values have no CR, LF or NUL. */
+static bool field_ok(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    if (nlen == 0)
+        return false;
+    for (size_t i = 0; i < nlen; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c <= 0x20 || c >= 0x7f || c == ':')
+            return false;
+    }
+    for (size_t i = 0; i < vlen; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == '\r' || c == '\n' || c == '\0')
+            return false;
+    }
+    return true;
+}
+
 void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,
                      const char *value, size_t vlen)
 {
+    if (!field_ok(name, nlen, value, vlen)) {
+        pt_warn("dropping response header \"%.*s\": invalid characters", (int)nlen, name);
+        return;
+    }
     if (r->n_resp_hdrs == r->cap_resp_hdrs) {
         size_t cap = r->cap_resp_hdrs ? r->cap_resp_hdrs * 2 : 12;
         struct pt_hdr *h = pt_pool_alloc(r->pool, cap * sizeof(*h));

@@ -1,0 +1,136 @@
+/* ">http(s)://..." origins: answer 301 with Location = the target, plus the
+ * rest of the path and the query when the mount sets append-path. */
+#include "mount.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../gateway/diag.h"
+#include "../gateway/request.h"
+
+static int pt_redirect_setup(struct pt_mount *m, struct pt_diag *d)
+{
+    const struct pt_srcpos *p = &m->origin_pos;
+    const char *t = m->target;
+    size_t skip = strncasecmp(t, "https://", 8) == 0 ? 8
+                : strncasecmp(t, "http://", 7) == 0 ? 7 : 0;
+    if (!skip || t[skip] == '\0' || t[skip] == '/') {
+        pt_diag_error(d, p->file, p->line, p->col,
+                      "origin: redirect target \"%s\" is not an absolute "
+                      "http:// or https:// URL", t);
+        return -1;
+    }
+    /* The target goes verbatim into a header. */
+    for (const unsigned char *c = (const unsigned char *)t; *c; c++) {
+        if (*c < 0x21 || *c == 0x7f) {
+            pt_diag_error(d, p->file, p->line, p->col,
+                          "origin: redirect target contains a space or "
+                          "control byte (percent-encode it)");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Bytes that may stand for themselves in a path: RFC 3986 pchar and '/'.
+ * The rest of the path is decoded, so '%', '?' and '#' must be re-escaped
+ * to mean the same thing to the next server. */
+static bool pt_path_safe(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:@/", c));
+}
+
+/* The query is still encoded: only bytes that cannot go in a header or a
+ * URI at all are escaped. */
+static bool pt_query_safe(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '#';
+}
+
+static char *pt_put_encoded(char *o, const char *s, size_t n,
+                            bool (*safe)(unsigned char))
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (safe(c)) {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    return o;
+}
+
+static const char *pt_redirect_url(struct pt_req *r)
+{
+    const struct pt_mount *m = r->mount;
+    if (!m->append_path)
+        return m->target;
+    size_t tlen = strlen(m->target);
+    const char *rest = r->rest ? r->rest : "";
+    size_t rlen = r->rest ? r->rest_len : 0;
+    /* "https://x/y/" + "/a" -> "https://x/y/a", not "...y//a". */
+    if (rlen && rest[0] == '/' && tlen && m->target[tlen - 1] == '/') {
+        rest++;
+        rlen--;
+    }
+    size_t qlen = r->query ? r->query_len : 0;
+    char *url = pt_pool_alloc(r->pool, tlen + 3 * (rlen + qlen) + 2);
+    char *o = url;
+    memcpy(o, m->target, tlen);
+    o += tlen;
+    o = pt_put_encoded(o, rest, rlen, pt_path_safe);
+    if (r->query) {
+        *o++ = '?';
+        o = pt_put_encoded(o, r->query, qlen, pt_query_safe);
+    }
+    *o = '\0';
+    return url;
+}
+
+static char *pt_html_escape(struct pt_pool *pool, const char *s)
+{
+    size_t n = 0;
+    for (const char *c = s; *c; c++)
+        n += strchr("&<>\"'", *c) ? 6 : 1;
+    char *out = pt_pool_alloc(pool, n + 1), *o = out;
+    for (const char *c = s; *c; c++) {
+        const char *e = *c == '&' ? "&amp;" : *c == '<' ? "&lt;"
+                      : *c == '>' ? "&gt;" : *c == '"' ? "&quot;"
+                      : *c == '\'' ? "&#39;" : NULL;
+        if (e) {
+            size_t el = strlen(e);
+            memcpy(o, e, el);
+            o += el;
+        } else {
+            *o++ = *c;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void pt_redirect_handle(struct pt_req *r)
+{
+    const char *url = pt_redirect_url(r);
+    const char *html = pt_html_escape(r->pool, url);
+    pt_resp_header(r, "Location", url);
+    const char *body = pt_pool_printf(r->pool,
+        "<!DOCTYPE html>\n<html><head><title>301 Moved Permanently</title>"
+        "</head>\n<body><h1>Moved</h1><p>This resource is now at "
+        "<a href=\"%s\">%s</a>.</p></body></html>\n",
+        html, html);
+    pt_respond_buf(r, 301, "text/html; charset=utf-8", body, strlen(body));
+}
+
+const struct pt_handler pt_handler_redirect = {
+    .name = "redirect",
+    .setup = pt_redirect_setup,
+    .teardown = NULL,
+    .handle = pt_redirect_handle,
+};
