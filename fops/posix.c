@@ -1,0 +1,225 @@
+/* File ops for a plain directory tree.
+ *
+ * Every open is relative to the root's directory fd and is confined to it:
+ * with openat2(2) the kernel resolves the path with RESOLVE_BENEATH (no
+ * "..", absolute path or symlink may leave the root; symlinks that stay
+ * inside are followed) and RESOLVE_NO_MAGICLINKS (no /proc/self/fd/N
+ * tricks).  Kernels before 5.6, or sandboxes whose seccomp filter hides the
+ * syscall, get a component-by-component walk with O_NOFOLLOW that refuses
+ * every symlink: stricter, never looser. */
+#include "fops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* O_NONBLOCK: opening a FIFO planted in the tree must not block the event
+ * loop (it is refused after fstat anyway); regular files ignore it.
+ * O_NOCTTY: a tty device must never become our controlling terminal. */
+#define PT_OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+
+/* 1: openat2 works, -1: missing (use the walk), 0: not probed yet. */
+static atomic_int pt_openat2_state;
+
+/* Tests force the fallback walk with this; not part of the API. */
+void pt_fops_posix_force_walk(int on);
+void pt_fops_posix_force_walk(int on)
+{
+    atomic_store(&pt_openat2_state, on ? -1 : 0);
+}
+
+static int pt_open_beneath(int dirfd, const char *path)
+{
+    struct open_how how = {
+        .flags = PT_OPEN_FLAGS,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd;
+    do
+        fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/* The fallback: walks "a/b/c" one component at a time.  Intermediate
+ * components must be real directories; the last must not be a symlink. */
+static int pt_open_walk(int rootfd, const char *path)
+{
+    char name[NAME_MAX + 1];
+    int cur = rootfd;
+    const char *p = path;
+
+    for (;;) {
+        while (*p == '/')
+            p++;
+        const char *end = strchrnul(p, '/');
+        size_t len = (size_t)(end - p);
+        const char *next = end;
+        while (*next == '/')
+            next++;
+        bool last = *next == '\0';
+
+        if (len == 0) {
+            /* Only reached for "" or a path of slashes: the root itself. */
+            int fd = openat(cur, ".", PT_OPEN_FLAGS);
+            int err = fd < 0 ? -errno : fd;
+            if (cur != rootfd)
+                close(cur);
+            return err;
+        }
+        if (len > NAME_MAX) {
+            if (cur != rootfd)
+                close(cur);
+            return -ENAMETOOLONG;
+        }
+        memcpy(name, p, len);
+        name[len] = '\0';
+        if (strcmp(name, "..") == 0) {
+            if (cur != rootfd)
+                close(cur);
+            return -EXDEV;
+        }
+
+        int fd;
+        if (!last) /* only searched, like the kernel's own walk: O_PATH */
+            fd = openat(cur, name, O_PATH | O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY);
+        else if (*end == '/') /* "name/" must be a directory */
+            fd = openat(cur, name, PT_OPEN_FLAGS | O_NOFOLLOW | O_DIRECTORY);
+        else
+            fd = openat(cur, name, PT_OPEN_FLAGS | O_NOFOLLOW);
+        int err = fd < 0 ? errno : 0;
+        if (cur != rootfd)
+            close(cur);
+        if (fd < 0)
+            return -err;
+        if (last)
+            return fd;
+        cur = fd;
+        p = next;
+    }
+}
+
+static int pt_open_path(int dirfd, const char *path)
+{
+    if (atomic_load_explicit(&pt_openat2_state, memory_order_relaxed) >= 0) {
+        /* "" means the root: openat2 wants "." for that. */
+        int fd = pt_open_beneath(dirfd, *path ? path : ".");
+        if (fd != -ENOSYS)
+            return fd;
+        atomic_store(&pt_openat2_state, -1);
+    }
+    return pt_open_walk(dirfd, path);
+}
+
+/* Decides once, at config load rather than on a request, whether openat2
+ * works here.  EPERM counts as missing: seccomp filters that predate
+ * openat2 (older container runtimes) answer it that way. */
+static void pt_openat2_probe(int dirfd)
+{
+    if (atomic_load(&pt_openat2_state) != 0)
+        return;
+    int fd = pt_open_beneath(dirfd, ".");
+    if (fd >= 0) {
+        close(fd);
+        atomic_store(&pt_openat2_state, 1);
+    } else if (fd == -ENOSYS || fd == -EPERM) {
+        atomic_store(&pt_openat2_state, -1);
+    }
+}
+
+static void pt_fstat_fill(const struct stat *st, struct pt_fstat *out)
+{
+    out->size = (uint64_t)st->st_size;
+    out->mtime = (int64_t)st->st_mtim.tv_sec;
+    out->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
+    out->ino = (uint64_t)st->st_ino;
+    out->dev = (uint64_t)st->st_dev;
+    out->is_dir = S_ISDIR(st->st_mode);
+    out->is_reg = S_ISREG(st->st_mode);
+}
+
+static int pt_posix_open(const struct pt_froot *root, const char *vpath,
+                         struct pt_file *out)
+{
+    while (*vpath == '/')
+        vpath++;
+    int fd = pt_open_path(root->dirfd, vpath);
+    if (fd < 0)
+        return fd;
+
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        /* Devices, FIFOs, sockets: never content. */
+        close(fd);
+        return -EACCES;
+    }
+    out->fops = &pt_fops_posix;
+    out->fd = fd;
+    out->base = 0;
+    out->priv = NULL;
+    pt_fstat_fill(&st, &out->st);
+    return 0;
+}
+
+static ssize_t pt_posix_read(struct pt_file *f, void *buf, size_t len,
+                             uint64_t off)
+{
+    ssize_t n;
+    do
+        n = pread(f->fd, buf, len, f->base + (off_t)off);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+static void pt_posix_close(struct pt_file *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
+const struct pt_fops pt_fops_posix = {
+    .name = "posix",
+    .open = pt_posix_open,
+    .read = pt_posix_read,
+    .close = pt_posix_close,
+};
+
+int pt_froot_open(struct pt_froot *root, const char *path)
+{
+    root->fops = &pt_fops_posix;
+    root->dirfd = -1;
+    root->path = NULL;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    root->path = strdup(path);
+    if (!root->path) {
+        close(fd);
+        return -ENOMEM;
+    }
+    root->dirfd = fd;
+    pt_openat2_probe(fd);
+    return 0;
+}
+
+void pt_froot_close(struct pt_froot *root)
+{
+    if (root->dirfd >= 0)
+        close(root->dirfd);
+    root->dirfd = -1;
+    free(root->path);
+    root->path = NULL;
+}

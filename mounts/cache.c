@@ -1,0 +1,40 @@
+/* Cache-Control, following what lws does for lwsws mounts:
+ *   cache-no                          -> "no-cache"
+ *   cache-max-age N (N > 0) and cache-reuse
+ *                                     -> "[must-revalidate, ]private|public,
+ *                                         max-age=N" (must-revalidate with
+ *                                         cache-revalidate; public with
+ *                                         cache-intermediaries)
+ *   anything else, or no cache-* key  -> "no-store"
+ * lws also sends "no-store" by default: files are not cacheable unless the
+ * mount says so. */
+#include "cache.h"
+
+#include <stdio.h>
+#include <string.h>
+
+size_t pt_cache_control(const struct pt_mount *m, char *buf, size_t size)
+{
+    const char *fixed = "no-store";
+    int n;
+
+    if (m->cache_set && m->cache_no) {
+        fixed = "no-cache";
+    } else if (m->cache_set && m->cache_max_age > 0 && m->cache_reuse) {
+        n = snprintf(buf, size, "%s%s, max-age=%d",
+                     m->cache_revalidate ? "must-revalidate, " : "",
+                     m->cache_intermediaries ? "public" : "private",
+                     m->cache_max_age);
+        if (n > 0 && (size_t)n < size)
+            return (size_t)n;
+        /* Cannot happen with PT_CACHE_CONTROL_MAX; fail safe. */
+    }
+    size_t len = strlen(fixed);
+    if (len >= size) {
+        if (size)
+            buf[0] = '\0';
+        return 0;
+    }
+    memcpy(buf, fixed, len + 1);
+    return len;
+}

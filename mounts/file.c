@@ -1,0 +1,628 @@
+/* The file:// handler: static files below a directory.
+ *
+ * Per request: one open (openat2, confined to the root) and one fstat, the
+ * validators formatted into stack buffers, then either a 304/412/416, a
+ * 200 or single-range 206 sent with sendfile by the protocol, or a
+ * multipart/byteranges 206 streamed from our own body source. */
+#include "mount.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "../fops/fops.h"
+#include "../gateway/diag.h"
+#include "../gateway/httpdate.h"
+#include "../gateway/request.h"
+#include "cache.h"
+#include "etag.h"
+#include "mime.h"
+#include "range.h"
+
+#define PT_FILE_ALLOW "GET, HEAD, OPTIONS"
+
+struct pt_file_mount {
+    struct pt_froot root;
+    const char *index;      /* "default", without leading '/' */
+    size_t index_len;
+    char cache_control[PT_CACHE_CONTROL_MAX];
+};
+
+/* ---- setup ---- */
+
+static bool pt_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+static int pt_file_setup(struct pt_mount *m, struct pt_diag *d)
+{
+    const struct pt_srcpos *p = &m->origin_pos;
+    struct pt_file_mount *fm = calloc(1, sizeof *fm);
+    if (!fm) {
+        pt_diag_error(d, p->file, p->line, p->col, "out of memory");
+        return -1;
+    }
+    int rc = pt_froot_open(&fm->root, m->target);
+    if (rc < 0) {
+        pt_diag_error(d, p->file, p->line, p->col,
+                      "origin \"%s\": cannot open directory \"%s\": %s%s",
+                      m->origin, m->target, strerror(-rc),
+                      rc == -ENOTDIR && pt_ends_with(m->target, ".zip")
+                          ? " (zip archives are not supported yet)" : "");
+        free(fm);
+        return -1;
+    }
+    const char *idx = m->def && *m->def ? m->def : "index.html";
+    while (*idx == '/')
+        idx++;
+    if (!*idx)
+        idx = "index.html";
+    fm->index = idx;
+    fm->index_len = strlen(idx);
+    pt_cache_control(m, fm->cache_control, sizeof fm->cache_control);
+    m->handler_data = fm;
+    return 0;
+}
+
+static void pt_file_teardown(struct pt_mount *m)
+{
+    struct pt_file_mount *fm = m->handler_data;
+    if (!fm)
+        return;
+    pt_froot_close(&fm->root);
+    free(fm);
+    m->handler_data = NULL;
+}
+
+/* ---- path checks and errors ---- */
+
+/* Whether some segment of the (normalized) path starts with '.', apart
+ * from a leading "/.well-known" (RFC 8615), which must stay reachable for
+ * ACME and friends. */
+static bool pt_has_dot_segment(const char *p, size_t len)
+{
+    const char *end = p + len;
+    if (len && p[0] == '.')
+        return true;
+    for (const char *s = p; s < end && (s = memchr(s, '/', (size_t)(end - s))); s++) {
+        if (s + 1 == end || s[1] != '.')
+            continue;
+        if (s == p && end - s >= 12 && memcmp(s + 1, ".well-known", 11) == 0 &&
+            (end - s == 12 || s[12] == '/'))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+static void pt_file_open_error(struct pt_req *r, int err)
+{
+    switch (-err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+        pt_respond_error(r, 404, "no such file");
+        return;
+    case ELOOP:
+    case EXDEV:
+        /* Do not tell a prober that the path exists. */
+        pt_respond_error(r, 404, "symlink or path leaving the mount root");
+        return;
+    case EACCES:
+    case EPERM:
+        pt_respond_error(r, 403, "file not readable or not a regular file");
+        return;
+    case EMFILE:
+    case ENFILE:
+        pt_respond_error(r, 503, "out of file descriptors");
+        return;
+    default:
+        pt_respond_error(r, 500, strerror(-err));
+        return;
+    }
+}
+
+/* RFC 3986 pchar and '/': what may stand for itself in a Location path. */
+static bool pt_loc_safe(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:@/", c));
+}
+
+/* A directory asked for without its trailing '/': relative links in its
+ * index would resolve one level too high, so send the client to "dir/". */
+static void pt_file_redirect_slash(struct pt_req *r)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t qlen = r->query ? r->query_len : 0;
+    char *loc = pt_pool_alloc(r->pool, 3 * (r->path_len + qlen) + 3), *o = loc;
+    for (size_t i = 0; i < r->path_len; i++) {
+        unsigned char c = (unsigned char)r->path[i];
+        if (pt_loc_safe(c)) {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '/';
+    if (r->query) {
+        /* Still encoded: escape only what cannot go in a header. */
+        *o++ = '?';
+        for (size_t i = 0; i < qlen; i++) {
+            unsigned char c = (unsigned char)r->query[i];
+            if (c > 0x20 && c < 0x7f && c != '#') {
+                *o++ = (char)c;
+            } else {
+                *o++ = '%';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+            }
+        }
+    }
+    *o = '\0';
+    /* "//host" would be a network-path reference: an open redirect.  The
+     * normalized path cannot produce it, but never emit one. */
+    if (loc[0] != '/' || loc[1] == '/') {
+        pt_respond_error(r, 404, "bad directory path");
+        return;
+    }
+    pt_resp_header(r, "Location", loc);
+    pt_respond(r, 301, 0, NULL, NULL);
+}
+
+/* ---- conditionals ---- */
+
+/* The request fields that matter here, found in one pass over the headers
+ * (instead of one pt_req_header() scan per name). */
+struct pt_file_cond {
+    const char *range, *if_range, *ims, *ius;
+    size_t range_len, if_range_len, ims_len, ius_len;
+    unsigned n_range;
+    bool has_im, im_match;    /* If-Match */
+    bool has_inm, inm_match;  /* If-None-Match */
+};
+
+static bool pt_name_is(const struct pt_hdr *h, const char *lower, size_t len)
+{
+    return h->name_len == len && strncasecmp(h->name, lower, len) == 0;
+}
+
+static void pt_file_scan(const struct pt_req *r, const char *etag,
+                         size_t etag_len, struct pt_file_cond *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        const struct pt_hdr *h = &r->hdrs[i];
+        if (h->name_len < 5)
+            continue;
+        char c0 = (char)(h->name[0] | 0x20);
+        if (c0 != 'i' && c0 != 'r')
+            continue;
+        switch (h->name_len) {
+        case 5:
+            if (pt_name_is(h, "range", 5)) {
+                c->n_range++;
+                c->range = h->value;
+                c->range_len = h->value_len;
+            }
+            break;
+        case 8:
+            if (pt_name_is(h, "if-match", 8)) {
+                /* Several field lines form one list: any member counts. */
+                c->has_im = true;
+                c->im_match = c->im_match ||
+                    pt_etag_list_match(h->value, h->value_len, etag, etag_len, false);
+            } else if (pt_name_is(h, "if-range", 8) && !c->if_range) {
+                c->if_range = h->value;
+                c->if_range_len = h->value_len;
+            }
+            break;
+        case 13:
+            if (pt_name_is(h, "if-none-match", 13)) {
+                c->has_inm = true;
+                c->inm_match = c->inm_match ||
+                    pt_etag_list_match(h->value, h->value_len, etag, etag_len, true);
+            }
+            break;
+        case 17:
+            if (pt_name_is(h, "if-modified-since", 17) && !c->ims) {
+                c->ims = h->value;
+                c->ims_len = h->value_len;
+            }
+            break;
+        case 19:
+            if (pt_name_is(h, "if-unmodified-since", 19) && !c->ius) {
+                c->ius = h->value;
+                c->ius_len = h->value_len;
+            }
+            break;
+        }
+    }
+}
+
+/* Parses an HTTP-date header value, -1 if it is not one.  The value the
+ * client echoes is nearly always our own Last-Modified: compare first. */
+static int64_t pt_file_date(const char *v, size_t len, const char *lm,
+                            int64_t mtime)
+{
+    if (len == PT_HTTPDATE_LEN && memcmp(v, lm, len) == 0)
+        return mtime;
+    return (int64_t)pt_httpdate_parse(v, len);
+}
+
+enum { PT_COND_PASS, PT_COND_304, PT_COND_412 };
+
+/* RFC 9110 13.2.2, steps 1-4, for GET and HEAD. */
+static int pt_file_preconditions(const struct pt_file_cond *c, const char *lm,
+                                 int64_t mtime)
+{
+    if (c->has_im) {
+        if (!c->im_match)
+            return PT_COND_412;
+    } else if (c->ius) {
+        int64_t t = pt_file_date(c->ius, c->ius_len, lm, mtime);
+        if (t >= 0 && mtime > t)
+            return PT_COND_412;
+    }
+    if (c->has_inm) {
+        if (c->inm_match)
+            return PT_COND_304;
+    } else if (c->ims) {
+        int64_t t = pt_file_date(c->ims, c->ims_len, lm, mtime);
+        if (t >= 0 && mtime <= t)
+            return PT_COND_304;
+    }
+    return PT_COND_PASS;
+}
+
+/* If-Range (RFC 9110 13.1.5): a strong ETag match, or the exact
+ * Last-Modified date.  A weak tag never matches. */
+static bool pt_file_if_range(const struct pt_file_cond *c, const char *etag,
+                             size_t etag_len, const char *lm, int64_t mtime)
+{
+    const char *v = c->if_range;
+    size_t n = c->if_range_len;
+    if (!v)
+        return true;
+    if (n && v[0] == '"')
+        return n == etag_len && memcmp(v, etag, n) == 0;
+    if (n >= 2 && v[0] == 'W' && v[1] == '/')
+        return false;
+    int64_t t = pt_file_date(v, n, lm, mtime);
+    return t >= 0 && t == mtime;
+}
+
+/* Last-Modified for mtime, cached per thread: a site's files share few
+ * mtimes, and a benchmark hits one file. */
+static const char *pt_file_last_modified(int64_t mtime)
+{
+    static _Thread_local int64_t cached_t = INT64_MIN;
+    static _Thread_local char cached[PT_HTTPDATE_LEN + 1];
+    if (mtime != cached_t) {
+        pt_httpdate_format((time_t)mtime, cached);
+        cached_t = mtime;
+    }
+    return cached;
+}
+
+/* ---- multipart/byteranges body ---- */
+
+/* A part is a header string then a byte range of the file; the closing
+ * delimiter is a last part with no bytes. */
+struct pt_mp_part {
+    const char *hdr;
+    size_t hdr_len;
+    uint64_t start, len;
+};
+
+struct pt_mp_body {
+    struct pt_file f;
+    struct pt_mp_part parts[PT_RANGE_MAX + 1];
+    unsigned n, i;
+    uint64_t off;             /* within part i: header bytes, then data */
+};
+
+static ssize_t pt_mp_read(struct pt_req *r, char *buf, size_t len)
+{
+    struct pt_mp_body *b = r->body_ctx;
+    size_t out = 0;
+    while (out < len && b->i < b->n) {
+        const struct pt_mp_part *p = &b->parts[b->i];
+        if (b->off < p->hdr_len) {
+            size_t k = p->hdr_len - (size_t)b->off;
+            if (k > len - out)
+                k = len - out;
+            memcpy(buf + out, p->hdr + b->off, k);
+            out += k;
+            b->off += k;
+            continue;
+        }
+        uint64_t done = b->off - p->hdr_len;
+        if (done < p->len) {
+            uint64_t k = p->len - done;
+            if (k > len - out)
+                k = len - out;
+            ssize_t n = b->f.fops->read(&b->f, buf + out, (size_t)k,
+                                        p->start + done);
+            if (n <= 0)
+                return PT_BODY_ERROR; /* the file shrank: abort, never pad */
+            out += (size_t)n;
+            b->off += (uint64_t)n;
+            continue;
+        }
+        b->i++;
+        b->off = 0;
+    }
+    return (ssize_t)out;
+}
+
+static void pt_mp_close(struct pt_req *r)
+{
+    struct pt_mp_body *b = r->body_ctx;
+    if (b->f.fops)
+        b->f.fops->close(&b->f);
+    b->f.fops = NULL;
+}
+
+static const struct pt_body_ops pt_mp_ops = {
+    .read = pt_mp_read,
+    .close = pt_mp_close,
+};
+
+/* A boundary that cannot plausibly occur in the file's bytes. */
+static void pt_mp_boundary(char out[25])
+{
+    static const char hex[] = "0123456789abcdef";
+    static _Thread_local uint64_t counter;
+    unsigned char rnd[10];
+    if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+        uint64_t v = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)&counter << 16) ^ ++counter;
+        memcpy(rnd, &v, 8);
+        rnd[8] = (unsigned char)(counter >> 8);
+        rnd[9] = (unsigned char)counter;
+    }
+    memcpy(out, "pt", 2);
+    for (int i = 0; i < 10; i++) {
+        out[2 + 2 * i] = hex[rnd[i] >> 4];
+        out[3 + 2 * i] = hex[rnd[i] & 15];
+    }
+    out[22] = '\0';
+}
+
+/* Takes ownership of f. */
+static void pt_file_multipart(struct pt_req *r, struct pt_file *f,
+                              const char *mime, const struct pt_range *v,
+                              unsigned n)
+{
+    struct pt_mp_body *b = pt_pool_calloc(r->pool, sizeof *b);
+    char boundary[25];
+    uint64_t total = 0;
+
+    pt_mp_boundary(boundary);
+    b->f = *f;
+    for (unsigned i = 0; i < n; i++) {
+        struct pt_mp_part *p = &b->parts[i];
+        char *h = pt_pool_printf(r->pool,
+            "%s--%s\r\n%s%s%sContent-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n\r\n",
+            i ? "\r\n" : "", boundary,
+            *mime ? "Content-Type: " : "", mime, *mime ? "\r\n" : "",
+            v[i].start, v[i].end, f->st.size);
+        p->hdr = h;
+        p->hdr_len = strlen(h);
+        p->start = v[i].start;
+        p->len = v[i].end - v[i].start + 1;
+        total += p->hdr_len + p->len;
+    }
+    struct pt_mp_part *t = &b->parts[n];
+    t->hdr = pt_pool_printf(r->pool, "\r\n--%s--\r\n", boundary);
+    t->hdr_len = strlen(t->hdr);
+    total += t->hdr_len;
+    b->n = n + 1;
+
+    pt_resp_header(r, "Content-Type",
+                   pt_pool_printf(r->pool, "multipart/byteranges; boundary=%s",
+                                  boundary));
+    pt_respond(r, 206, (int64_t)total, &pt_mp_ops, b);
+}
+
+/* ---- serving ---- */
+
+/* One byte range of the file as the body, with sendfile when the file has
+ * a plain fd, else through the fops.  Takes ownership of f. */
+static void pt_file_body(struct pt_req *r, int status, struct pt_file *f,
+                         uint64_t start, uint64_t len)
+{
+    if (f->fd >= 0 && !f->priv) {
+        pt_respond_file(r, status, f->fd, true, f->base + (off_t)start, len);
+        return;
+    }
+    struct pt_mp_body *b = pt_pool_calloc(r->pool, sizeof *b);
+    b->f = *f;
+    b->parts[0].start = start;
+    b->parts[0].len = len;
+    b->n = 1;
+    pt_respond(r, status, (int64_t)len, &pt_mp_ops, b);
+}
+
+static void pt_file_close(struct pt_file *f)
+{
+    f->fops->close(f);
+}
+
+static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
+                          struct pt_file *f, const char *mime)
+{
+    char etag[PT_ETAG_MAX], buf[96];
+    uint64_t size = f->st.size;
+
+    /* An error document keeps the error status (pt_respond does that):
+     * no validators, no 304, no ranges; it is not the target resource. */
+    if (r->status_override) {
+        if (*mime)
+            pt_resp_header(r, "Content-Type", mime);
+        pt_file_body(r, 200, f, 0, size);
+        return;
+    }
+
+    size_t etag_len = pt_etag_format(&f->st, etag);
+    const char *lm = pt_file_last_modified(f->st.mtime);
+    struct pt_file_cond c;
+    pt_file_scan(r, etag, etag_len, &c);
+
+    switch (pt_file_preconditions(&c, lm, f->st.mtime)) {
+    case PT_COND_412:
+        pt_file_close(f);
+        pt_respond_error(r, 412, "precondition failed");
+        return;
+    case PT_COND_304:
+        pt_file_close(f);
+        /* RFC 9110 15.4.5: the fields a 200 would carry for caches; no
+         * Last-Modified, since there is an ETag. */
+        pt_resp_headern(r, "ETag", 4, etag, etag_len);
+        pt_resp_header(r, "Cache-Control", fm->cache_control);
+        pt_respond(r, 304, 0, NULL, NULL);
+        return;
+    }
+
+    struct pt_range v[PT_RANGE_MAX];
+    unsigned n = 0;
+    int rr = PT_RANGE_NONE;
+    /* Range is defined for GET only; two Range lines are no valid Range. */
+    if (c.range && c.n_range == 1 && r->method == PT_M_GET &&
+        pt_file_if_range(&c, etag, etag_len, lm, f->st.mtime))
+        rr = pt_range_parse(c.range, c.range_len, size, v, &n);
+
+    if (rr == PT_RANGE_UNSATISFIABLE) {
+        pt_file_close(f);
+        snprintf(buf, sizeof buf, "bytes */%" PRIu64, size);
+        pt_resp_header(r, "Content-Range", buf);
+        pt_respond_error(r, 416, "range not satisfiable");
+        return;
+    }
+
+    pt_resp_headern(r, "ETag", 4, etag, etag_len);
+    pt_resp_headern(r, "Last-Modified", 13, lm, PT_HTTPDATE_LEN);
+    pt_resp_header(r, "Cache-Control", fm->cache_control);
+    pt_resp_headern(r, "Accept-Ranges", 13, "bytes", 5);
+
+    if (rr == PT_RANGE_OK && n > 1) {
+        pt_file_multipart(r, f, mime, v, n);
+        return;
+    }
+    if (*mime)
+        pt_resp_header(r, "Content-Type", mime);
+    if (rr == PT_RANGE_OK) {
+        int len = snprintf(buf, sizeof buf, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
+                           v[0].start, v[0].end, size);
+        pt_resp_headern(r, "Content-Range", 13, buf, (size_t)len);
+        pt_file_body(r, 206, f, v[0].start, v[0].end - v[0].start + 1);
+        return;
+    }
+    pt_file_body(r, 200, f, 0, size);
+}
+
+/* Opens the directory's index.  dir is "" or "/..."; returns 0 or -errno
+ * and sets *name to the index's virtual path. */
+static int pt_file_open_index(struct pt_req *r, struct pt_file_mount *fm,
+                              const char *dir, size_t dir_len,
+                              struct pt_file *f, const char **name,
+                              size_t *name_len)
+{
+    bool slash = dir_len && dir[dir_len - 1] == '/';
+    size_t len = dir_len + !slash + fm->index_len;
+    char *p = pt_pool_alloc(r->pool, len + 1);
+    memcpy(p, dir, dir_len);
+    if (!slash)
+        p[dir_len] = '/';
+    memcpy(p + dir_len + !slash, fm->index, fm->index_len + 1);
+    *name = p;
+    *name_len = len;
+    return fm->root.fops->open(&fm->root, p, f);
+}
+
+static void pt_file_handle(struct pt_req *r)
+{
+    const struct pt_mount *m = r->mount;
+    struct pt_file_mount *fm = m->handler_data;
+
+    if (!r->status_override && r->method != PT_M_GET && r->method != PT_M_HEAD) {
+        pt_resp_header(r, "Allow", PT_FILE_ALLOW);
+        if (r->method == PT_M_OPTIONS)
+            pt_respond(r, 204, 0, NULL, NULL);
+        else
+            pt_respond_error(r, 405, "method not allowed on a file mount");
+        return;
+    }
+
+    const char *rest = r->rest ? r->rest : "";
+    size_t rest_len = r->rest ? r->rest_len : 0;
+    if (!m->allow_dotfiles && pt_has_dot_segment(rest, rest_len)) {
+        pt_respond_error(r, 404, "dotfile");
+        return;
+    }
+
+    struct pt_file f;
+    const char *name = rest;
+    size_t name_len = rest_len;
+    bool want_dir = r->path_len && r->path[r->path_len - 1] == '/';
+    int rc;
+
+    if (want_dir) {
+        /* "/dir/": try the index straight away (one open, not two); only
+         * when that fails, look at the directory to pick the status. */
+        rc = pt_file_open_index(r, fm, rest, rest_len, &f, &name, &name_len);
+        if (rc == -ENOENT) {
+            rc = fm->root.fops->open(&fm->root, rest, &f);
+            if (rc == 0) {
+                bool dir = f.st.is_dir;
+                pt_file_close(&f);
+                if (dir)
+                    pt_respond_error(r, 403, "directory without index");
+                else
+                    pt_respond_error(r, 404, "not a directory");
+                return;
+            }
+        }
+    } else {
+        rc = fm->root.fops->open(&fm->root, rest, &f);
+        if (rc == 0 && f.st.is_dir) {
+            pt_file_close(&f);
+            pt_file_redirect_slash(r);
+            return;
+        }
+    }
+    if (rc < 0) {
+        pt_file_open_error(r, rc);
+        return;
+    }
+    if (!f.st.is_reg) {
+        /* The index itself is a directory. */
+        pt_file_close(&f);
+        pt_respond_error(r, 403, "not a regular file");
+        return;
+    }
+
+    const char *mime = pt_mime_lookup(m, name, name_len);
+    if (!mime) {
+        pt_file_close(&f);
+        pt_respond_error(r, 403, "file type not served (no mimetype)");
+        return;
+    }
+    pt_file_serve(r, fm, &f, mime);
+}
+
+const struct pt_handler pt_handler_file = {
+    .name = "file",
+    .setup = pt_file_setup,
+    .teardown = pt_file_teardown,
+    .handle = pt_file_handle,
+};
