@@ -34,7 +34,7 @@ struct pt_file {
 struct pt_froot {
     const struct pt_fops *fops;
     int dirfd;
-    char *path;
+    char *path;           /* realpath of the root */
 };
 
 struct pt_fops {

@@ -4,7 +4,9 @@
  * with openat2(2) the kernel resolves the path with RESOLVE_BENEATH (no
  * "..", absolute path or symlink may leave the root; symlinks that stay
  * inside are followed) and RESOLVE_NO_MAGICLINKS (no /proc/self/fd/N
- * tricks).  Kernels before 5.6, or sandboxes whose seccomp filter hides the
+ * tricks).  Absolute symlinks, which RESOLVE_BENEATH always refuses, are
+ * followed and then served only if the opened descriptor's real path lies
+ * below the root's.  Kernels before 5.6, or sandboxes whose seccomp filter hides the
  * syscall, get a component-by-component walk with O_NOFOLLOW that refuses
  * every symlink: stricter, never looser. */
 #include "fops.h"
@@ -14,6 +16,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -106,16 +109,39 @@ static int pt_open_walk(int rootfd, const char *path)
     }
 }
 
-static int pt_open_path(int dirfd, const char *path)
+/* RESOLVE_BENEATH refuses every absolute symlink, even one that points
+ * back inside the root (common in deployed trees).  For those only: open
+ * following links, then check where the opened file really is; the check
+ * is on the descriptor itself, so no rename race can slip past it. */
+static int pt_open_verified(const struct pt_froot *root, const char *path)
+{
+    int fd = openat(root->dirfd, *path ? path : ".", PT_OPEN_FLAGS);
+    if (fd < 0)
+        return -errno;
+    char link[64], real[PATH_MAX];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, real, sizeof real - 1);
+    size_t rl = strlen(root->path);
+    if (n < 0 || (size_t)n < rl || memcmp(real, root->path, rl) != 0 ||
+        ((size_t)n > rl && real[rl] != '/' && rl > 1)) {
+        close(fd);
+        return -EXDEV;
+    }
+    return fd;
+}
+
+static int pt_open_path(const struct pt_froot *root, const char *path)
 {
     if (atomic_load_explicit(&pt_openat2_state, memory_order_relaxed) >= 0) {
         /* "" means the root: openat2 wants "." for that. */
-        int fd = pt_open_beneath(dirfd, *path ? path : ".");
+        int fd = pt_open_beneath(root->dirfd, *path ? path : ".");
+        if (fd == -EXDEV)
+            return pt_open_verified(root, path);
         if (fd != -ENOSYS)
             return fd;
         atomic_store(&pt_openat2_state, -1);
     }
-    return pt_open_walk(dirfd, path);
+    return pt_open_walk(root->dirfd, path);
 }
 
 /* Decides once, at config load rather than on a request, whether openat2
@@ -150,7 +176,7 @@ static int pt_posix_open(const struct pt_froot *root, const char *vpath,
 {
     while (*vpath == '/')
         vpath++;
-    int fd = pt_open_path(root->dirfd, vpath);
+    int fd = pt_open_path(root, vpath);
     if (fd < 0)
         return fd;
 
@@ -205,7 +231,8 @@ int pt_froot_open(struct pt_froot *root, const char *path)
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    root->path = strdup(path);
+    /* The real path: what pt_open_verified() compares against. */
+    root->path = realpath(path, NULL);
     if (!root->path) {
         close(fd);
         return -ENOMEM;

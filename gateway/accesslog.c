@@ -9,11 +9,12 @@
 #include "httpdate.h"
 #include "request.h"
 
-/* Copies s into out escaping '"', '\\' and bytes outside printable ASCII as
- * \xHH (as nginx does) so a request cannot forge log lines. */
+/* Copies s into out escaping as Apache does: '"' and '\\' with a
+ * backslash, bytes outside printable ASCII as \xhh, so a request cannot
+ * forge log lines or fields. */
 static size_t esc(char *out, size_t cap, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    static const char hex[] = "0123456789abcdef";
     size_t o = 0;
     if (!s || !len) {
         if (cap > 1)
@@ -22,7 +23,10 @@ static size_t esc(char *out, size_t cap, const char *s, size_t len)
     }
     for (size_t i = 0; i < len && o + 4 < cap; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
             out[o++] = '\\';
             out[o++] = 'x';
             out[o++] = hex[c >> 4];

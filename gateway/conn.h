@@ -26,6 +26,7 @@ struct pt_inbuf {
 enum pt_conn_state {
     PT_CONN_READING,   /* waiting for / parsing a request head */
     PT_CONN_ACTIVE,    /* a request is being answered */
+    PT_CONN_DISCARD,   /* answered; dropping the rest of its request body */
     PT_CONN_LINGER,    /* response sent, draining the client's input before close */
 };
 

@@ -96,6 +96,5 @@ void pt_respond_error(struct pt_req *r, int status, const char *note)
         status, reason, status, reason, explain(status));
     pt_resp_header(r, "Cache-Control", "no-store");
     r->status_override = 0;
-    r->mount = NULL; /* mount headers belong to the mount's own content */
     pt_respond_buf(r, status, "text/html; charset=utf-8", page, strlen(page));
 }

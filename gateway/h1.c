@@ -33,7 +33,6 @@
 #define WRITE_BUDGET (1 << 20) /* bytes per event before yielding the loop */
 #define LINGER_SECS 2.0
 #define LINGER_MAX (256 * 1024)
-#define DISCARD_MAX (1 << 20)  /* larger unwanted bodies: close instead */
 
 static void h1_respond(struct pt_req *r);
 static void h1_resume(struct pt_req *r);
@@ -136,10 +135,14 @@ void pt_conn_close(struct pt_conn *c)
     free(c);
 }
 
+static void start_linger(struct pt_conn *c);
+
 void pt_conn_drain(struct pt_conn *c)
 {
     if (c->state == PT_CONN_READING && !c->req)
         pt_conn_close(c);
+    else if (c->state == PT_CONN_DISCARD)
+        start_linger(c);
     else
         c->close_after = true;
 }
@@ -222,7 +225,9 @@ static void h1_respond(struct pt_req *r)
     out_reserve(c);
     if (c->close_after)
         c->keep_alive = false;
-    bool body = status_has_body(r->status) && r->method != PT_M_HEAD;
+    bool body = status_has_body(r->status) && r->method != PT_M_HEAD && r->body;
+    if (!r->body && r->resp_length < 0)
+        r->resp_length = 0;
     if (status_has_body(r->status) && r->resp_length < 0) {
         if (r->version >= 11)
             c->chunked_out = body;
@@ -297,6 +302,7 @@ static void update_events(struct pt_conn *c)
         ev = c->eof ? 0 : EV_READ;
         break;
     case PT_CONN_LINGER:
+    case PT_CONN_DISCARD:
         ev = EV_READ;
         break;
     case PT_CONN_ACTIVE:
@@ -480,7 +486,7 @@ static bool finish_exchange(struct pt_conn *c)
     free_request(c);
     c->head_sent = c->chunked_out = c->body_done = c->waiting_body = false;
     c->want_write = false;
-    if (!c->keep_alive || c->close_after || body_pending(c)) {
+    if (!c->keep_alive || c->close_after) {
         if (c->eof) {
             pt_conn_close(c);
             return false;
@@ -488,7 +494,9 @@ static bool finish_exchange(struct pt_conn *c)
         start_linger(c);
         return true;
     }
-    c->state = PT_CONN_READING;
+    /* The rest of an unwanted request body is dropped before the next
+     * request is parsed. */
+    c->state = body_pending(c) ? PT_CONN_DISCARD : PT_CONN_READING;
     c->last_activity = ev_now(c->w->loop);
     /* The caller goes on with pipelined input, if any. */
     return true;
@@ -649,10 +657,8 @@ static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p
         pt_respond_error(r, status, "invalid request target");
         return r;
     }
-    /* Unwanted bodies are read and dropped; a large or unbounded one closes
-     * the connection (through a lingering close) instead. */
-    if (c->chunked || c->body_left > DISCARD_MAX)
-        c->keep_alive = false;
+    /* A body no handler wants is read and dropped at the client's pace
+     * (no memory is held for it), keeping the connection usable. */
     if (q->expect_continue && r->has_body && r->version >= 11 && c->keep_alive) {
         out_reserve(c);
         out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -726,6 +732,21 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
     struct pt_worker *w = c->w;
     size_t off = 0;
     for (;;) {
+        if (c->state == PT_CONN_DISCARD) {
+            ssize_t n = off < len ? consume_body(c, data + off, len - off) : 0;
+            if (n < 0) {
+                pt_conn_close(c);
+                return false;
+            }
+            off += (size_t)n;
+            if (body_pending(c)) {
+                if (retained)
+                    c->in->len = 0;
+                update_events(c);
+                return true;
+            }
+            c->state = PT_CONN_READING;
+        }
         if (c->req) {
             /* Body bytes of the request being answered come first. */
             if (body_pending(c) && off < len) {
@@ -750,6 +771,8 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
             }
             if (c->state == PT_CONN_LINGER)
                 return true;
+            if (c->state == PT_CONN_DISCARD)
+                continue;
         }
         if (off >= len)
             break;
@@ -879,7 +902,7 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     if (!pump(c))
         return;
     /* Done with that one: answer pipelined input waiting in c->in. */
-    if (!c->req && c->state == PT_CONN_READING) {
+    if (!c->req && (c->state == PT_CONN_READING || c->state == PT_CONN_DISCARD)) {
         if (c->in && c->in->len)
             process_input(c, c->in->data, c->in->len, true);
         else
