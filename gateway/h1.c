@@ -786,7 +786,7 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
         }
         int rc = h1_parse(p, data + off, len - off);
         if (rc == H1_AGAIN) {
-            if (p != &c->in->parser || !retained || off != 0)
+            if (!(retained && off == 0)) /* else it is in place already */
                 retain(c, data + off, len - off, p);
             if (c->in->len >= c->in->cap)
                 return reject(c, 431, "request head too large");
