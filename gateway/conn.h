@@ -58,6 +58,9 @@ struct pt_conn {
     bool body_done;
     bool waiting_body;             /* body source said AGAIN */
     bool want_write;               /* blocked on the socket: wait for EV_WRITE */
+    bool body_wait;                /* a body reader waits for the socket */
+    bool expect_100;               /* "Expect: 100-continue" not answered yet */
+    bool in_dispatch;              /* inside pt_dispatch(): respond synchronously */
 };
 
 /* Takes a freshly accepted socket. */

@@ -36,13 +36,16 @@
 
 static void h1_respond(struct pt_req *r);
 static void h1_resume(struct pt_req *r);
-static const struct pt_proto h1_proto = {"HTTP/1.1", h1_respond, h1_resume};
+static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len);
+static const struct pt_proto h1_proto = {"HTTP/1.1", h1_respond, h1_resume, h1_body_read};
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *t, int revents);
 static bool process_input(struct pt_conn *c, char *data, size_t len, bool retained);
 static bool pump(struct pt_conn *c);
 static void update_events(struct pt_conn *c);
+static void retain(struct pt_conn *c, const char *data, size_t len,
+                   const struct h1_parser *state);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -74,6 +77,11 @@ static void peer_string(const struct pt_conn *c, char *ip, size_t cap, uint16_t 
 static const struct pt_vhost *default_vhost(const struct pt_conn *c)
 {
     return c->listen->n_vhosts ? c->listen->vhosts[0] : NULL;
+}
+
+static bool body_pending(const struct pt_conn *c)
+{
+    return c->chunked || c->body_left > 0;
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -234,6 +242,12 @@ static void h1_respond(struct pt_req *r)
         else
             c->keep_alive = false; /* close-delimited */
     }
+    if (c->expect_100 && body_pending(c) && c->keep_alive) {
+        /* The body will be read and dropped: let the client send it rather
+         * than leave both sides unsure where the next request starts. */
+        out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        r->continue_sent = true;
+    }
     char line[64];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", r->status,
                      pt_status_reason(r->status));
@@ -274,7 +288,13 @@ static void h1_respond(struct pt_req *r)
     }
     c->head_sent = true;
     c->body_done = !body;
-    /* The caller (process_input or a resumed handler) pumps afterwards. */
+    c->expect_100 = false; /* a final response answers the expectation */
+    /* Inside dispatch, process_input() pumps right after; a response from
+     * the handler's own events is pumped from the loop. */
+    if (!c->in_dispatch) {
+        c->want_write = true;
+        update_events(c);
+    }
 }
 
 static void h1_resume(struct pt_req *r)
@@ -287,11 +307,6 @@ static void h1_resume(struct pt_req *r)
 }
 
 /* ---- event interest --------------------------------------------------- */
-
-static bool body_pending(const struct pt_conn *c)
-{
-    return c->chunked || c->body_left > 0;
-}
 
 /* What the connection waits for follows from its state, in one place. */
 static void update_events(struct pt_conn *c)
@@ -308,7 +323,7 @@ static void update_events(struct pt_conn *c)
     case PT_CONN_ACTIVE:
         /* Read only to consume the request body: pipelined requests wait in
          * the socket until this response is done (backpressure). */
-        if (body_pending(c) && !c->eof)
+        if (body_pending(c) && !c->eof && (!c->req->body_taken || c->body_wait))
             ev |= EV_READ;
         if (c->want_write && !c->waiting_body)
             ev |= EV_WRITE;
@@ -443,11 +458,8 @@ static ssize_t consume_body(struct pt_conn *c, char *data, size_t len)
         size_t out;
         bool done = false;
         ssize_t n = h1_chunked_decode(c->chunked, data, len, &out, &done);
-        if (n < 0) {
-            pt_info("%s: bad chunked request body: %s",
-                    c->req ? c->req->peer_ip : "?", c->chunked->error_msg);
+        if (n < 0)
             return -1;
-        }
         if (done) {
             free(c->chunked);
             c->chunked = NULL;
@@ -659,10 +671,9 @@ static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p
     }
     /* A body no handler wants is read and dropped at the client's pace
      * (no memory is held for it), keeping the connection usable. */
-    if (q->expect_continue && r->has_body && r->version >= 11 && c->keep_alive) {
-        out_reserve(c);
-        out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    }
+    /* "100 Continue" goes out when a handler first reads the body, or
+     * before a response when the body will be discarded. */
+    c->expect_100 = q->expect_continue && r->has_body && r->version >= 11;
     if (r->path[0] == '*') {
         r->vhost = default_vhost(c);
         if (r->method == PT_M_OPTIONS) {
@@ -676,8 +687,10 @@ static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p
 }
 
 /* The request body's framing is broken: nothing after it can be trusted. */
-static void body_error(struct pt_conn *c)
+static void body_error(struct pt_conn *c, const char *why)
 {
+    pt_info("%s:%u: 400 Bad Request: request body: %s", c->req->peer_ip,
+            c->req->peer_port, why ? why : "bad framing");
     free(c->chunked);
     c->chunked = NULL;
     c->body_left = 0;
@@ -723,6 +736,113 @@ static void retain(struct pt_conn *c, const char *data, size_t len,
                        (size_t)c->conf->g.max_uri_length);
 }
 
+/* Whether the chunked body bytes at hand are well framed so far, checked
+ * on a copy so that a handler can still read them. */
+static bool chunked_prefix_ok(struct pt_conn *c, const char *data, size_t len,
+                              const char **why)
+{
+    struct h1_chunked probe = *c->chunked;
+    char *rbuf = c->w->rbuf;
+    bool in_rbuf = data >= rbuf && data < rbuf + c->w->rbuf_cap;
+    char *tmp = in_rbuf ? malloc(len) : rbuf;
+    if (!tmp)
+        return true;
+    if (!in_rbuf && len > c->w->rbuf_cap)
+        len = c->w->rbuf_cap;
+    memcpy(tmp, data, len);
+    size_t out;
+    bool done = false;
+    ssize_t n = h1_chunked_decode(&probe, tmp, len, &out, &done);
+    if (in_rbuf)
+        free(tmp);
+    *why = probe.error_msg;
+    return n >= 0;
+}
+
+static void send_continue(struct pt_conn *c)
+{
+    c->expect_100 = false;
+    c->req->continue_sent = true;
+    out_reserve(c);
+    out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (out_flush(c) > 0)
+        out_release(c);
+}
+
+/* pt_req_body_read() for HTTP/1: bytes already received wait in c->in;
+ * after them the body is read from the socket straight into buf, and only
+ * when the handler asks (backpressure). */
+static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len)
+{
+    struct pt_conn *c = r->proto_ctx;
+    r->body_taken = true;
+    c->body_wait = false;
+    if (!body_pending(c) || c->state != PT_CONN_ACTIVE)
+        return 0;
+    if (c->expect_100)
+        send_continue(c);
+    for (;;) {
+        size_t want = len;
+        if (!c->chunked && (uint64_t)c->body_left < want)
+            want = (size_t)c->body_left;
+        size_t n;
+        bool from_in = c->in && c->in->len;
+        if (from_in) {
+            n = c->in->len < want ? c->in->len : want;
+            memcpy(buf, c->in->data, n);
+        } else {
+            if (c->eof)
+                return PT_BODY_ERROR;
+            ssize_t k = read(c->io.fd, buf, want);
+            if (k < 0) {
+                if (errno == EAGAIN || errno == EINTR) {
+                    c->body_wait = true;
+                    update_events(c);
+                    return PT_BODY_AGAIN;
+                }
+                return PT_BODY_ERROR;
+            }
+            if (k == 0) {
+                c->eof = true; /* the body was cut short */
+                return PT_BODY_ERROR;
+            }
+            c->last_activity = ev_now(c->w->loop);
+            n = (size_t)k;
+        }
+        size_t used = n, out = n;
+        if (c->chunked) {
+            bool done = false;
+            ssize_t u = h1_chunked_decode(c->chunked, buf, n, &out, &done);
+            if (u < 0) {
+                c->keep_alive = false;
+                c->close_after = true;
+                free(c->chunked);
+                c->chunked = NULL;
+                return PT_BODY_ERROR;
+            }
+            used = (size_t)u;
+            if (done) {
+                free(c->chunked);
+                c->chunked = NULL;
+                c->body_left = 0;
+            }
+        } else {
+            c->body_left -= (int64_t)n;
+        }
+        if (from_in) {
+            memmove(c->in->data, c->in->data + used, c->in->len - used);
+            c->in->len -= used;
+        } else if (used < n) {
+            retain(c, buf + used, n - used, NULL); /* the next request */
+        }
+        if (out > 0)
+            return (ssize_t)out;
+        if (!body_pending(c))
+            return 0;
+        /* only framing was consumed: go on */
+    }
+}
+
 /* Parses and answers as many requests as data holds, strictly in order.
  * data is the worker's scratch buffer (fresh bytes) or c->in->data
  * (retained; then c->in->parser holds the parse state of data[0..]).
@@ -735,6 +855,8 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
         if (c->state == PT_CONN_DISCARD) {
             ssize_t n = off < len ? consume_body(c, data + off, len - off) : 0;
             if (n < 0) {
+                pt_info("closing connection: bad chunked request body: %s",
+                        c->chunked->error_msg);
                 pt_conn_close(c);
                 return false;
             }
@@ -748,11 +870,12 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
             c->state = PT_CONN_READING;
         }
         if (c->req) {
-            /* Body bytes of the request being answered come first. */
-            if (body_pending(c) && off < len) {
+            /* Body bytes of the request being answered come first; a
+             * handler that reads the body takes them from c->in itself. */
+            if (body_pending(c) && off < len && !c->req->body_taken) {
                 ssize_t n = consume_body(c, data + off, len - off);
                 if (n < 0) {
-                    body_error(c);
+                    body_error(c, c->chunked ? c->chunked->error_msg : NULL);
                     off = len;
                 } else {
                     off += (size_t)n;
@@ -800,17 +923,31 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
         struct pt_req *r = start_request(c, p, head);
         /* Check the body bytes at hand first, so broken framing is a 400
          * rather than a response followed by a reset. */
-        if (!r->responded && body_pending(c) && off < len) {
-            ssize_t n = consume_body(c, data + off, len - off);
-            if (n < 0) {
-                body_error(c);
-                off = len;
-            } else {
-                off += (size_t)n;
+        const char *why = NULL;
+        if (!r->responded && c->chunked && off < len &&
+            !chunked_prefix_ok(c, data + off, len - off, &why)) {
+            body_error(c, why);
+            off = len;
+        }
+        if (!r->responded) {
+            if (r->has_body && off < len) {
+                /* The handler may read the body: it reads from c->in. */
+                retain(c, data + off, len - off, NULL);
+                data = c->in->data;
+                len = c->in->len;
+                off = 0;
+                retained = true;
+            }
+            c->in_dispatch = true;
+            pt_dispatch(r);
+            c->in_dispatch = false;
+            if (r->body_taken && retained) {
+                /* It consumed from the front of c->in. */
+                data = c->in->data;
+                len = c->in->len;
+                off = 0;
             }
         }
-        if (!r->responded)
-            pt_dispatch(r);
     }
     /* All input answered. */
     if (c->in) {
@@ -889,6 +1026,17 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct pt_conn *c = io->data;
     (void)loop;
+    if ((revents & EV_READ) && c->state == PT_CONN_ACTIVE && c->req &&
+        c->req->body_taken) {
+        /* The handler pulls the body itself. */
+        if (c->body_wait) {
+            c->body_wait = false;
+            update_events(c);
+            if (c->req->on_body_ready)
+                c->req->on_body_ready(c->req);
+        }
+        return;
+    }
     if (revents & EV_READ) {
         do_read(c);
         return; /* c may be gone; a write event comes again if needed */
@@ -918,6 +1066,8 @@ static double current_timeout(const struct pt_conn *c)
         const struct pt_vhost *vh = c->last_vhost ? c->last_vhost : default_vhost(c);
         return vh ? vh->keepalive_timeout : 60;
     }
+    if (c->body_wait)
+        return c->conf->g.timeout_secs; /* the client stalls its body */
     if (c->req && (c->waiting_body || !c->req->responded))
         return 0; /* the handler owns its own timeouts */
     return c->conf->g.timeout_secs;

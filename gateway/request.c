@@ -103,8 +103,18 @@ void pt_req_resume(struct pt_req *r)
     r->proto->resume(r);
 }
 
+ssize_t pt_req_body_read(struct pt_req *r, char *buf, size_t len)
+{
+    return r->proto->body_read(r, buf, len);
+}
+
 void pt_req_finish(struct pt_req *r)
 {
+    if (r->on_finish) {
+        void (*fin)(struct pt_req *) = r->on_finish;
+        r->on_finish = NULL;
+        fin(r);
+    }
     if (r->body && r->body->close)
         r->body->close(r);
     r->body = NULL;

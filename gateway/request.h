@@ -54,10 +54,13 @@ struct pt_body_ops {
 /* What a protocol does for the request layer (vtable; h1 and h2). */
 struct pt_proto {
     const char *name;             /* "HTTP/1.1", "HTTP/2" (for logs) */
-    /* pt_respond() was called: the head is complete. */
+    /* pt_respond() was called: the head is complete.  The response may come
+     * from the handler's dispatch call or later, from its own events. */
     void (*respond)(struct pt_req *r);
     /* The body source has data again after PT_BODY_AGAIN. */
     void (*resume)(struct pt_req *r);
+    /* Request body, pulled: see pt_req_body_read(). */
+    ssize_t (*body_read)(struct pt_req *r, char *buf, size_t len);
 };
 
 struct pt_req {
@@ -110,6 +113,18 @@ struct pt_req {
     bool responded;
     bool keep_vary;
 
+    /* handler state for asynchronous handlers (CGI, proxy) */
+    void *handler_ctx;
+    /* Called once more request body is available after pt_req_body_read()
+     * returned PT_BODY_AGAIN. */
+    void (*on_body_ready)(struct pt_req *r);
+    /* Called once when the exchange ends, complete or aborted (client gone,
+     * timeout, shutdown): the handler releases what it holds (kills a CGI
+     * program, returns an upstream connection).  After it, r is gone. */
+    void (*on_finish)(struct pt_req *r);
+    bool body_taken;              /* a handler reads the body (no discard) */
+    bool continue_sent;           /* "100 Continue" went out */
+
     /* accounting */
     double start;                 /* ev_time() at the first byte */
     uint64_t bytes_sent;          /* body bytes */
@@ -136,6 +151,16 @@ void pt_respond_buf(struct pt_req *r, int status, const char *content_type,
 /* An error response: error-document-NNN of the vhost when set, else the
  * built-in HTML page linking /error.css.  note goes to the log. */
 void pt_respond_error(struct pt_req *r, int status, const char *note);
+
+/* Reads request body bytes (decoded: no chunked framing) into buf.
+ * Returns the count (> 0), 0 at the end of the body (also for requests
+ * without one), PT_BODY_AGAIN when nothing is available now (the protocol
+ * calls r->on_body_ready later), or PT_BODY_ERROR (bad framing, client
+ * gone).  Backpressure: until the handler reads, the protocol takes nothing
+ * more from the client (HTTP/1 stops reading the socket; HTTP/2 does not
+ * reopen the stream's flow-control window).  The first call answers an
+ * "Expect: 100-continue". */
+ssize_t pt_req_body_read(struct pt_req *r, char *buf, size_t len);
 
 /* Wakes the protocol after the body source returned PT_BODY_AGAIN. */
 void pt_req_resume(struct pt_req *r);
