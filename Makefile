@@ -6,7 +6,8 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 # Debian packages: build, run, and test (real clients the tests drive).
 BUILD_PKGS = cmake make gcc pkg-config libssl-dev libnghttp2-dev zlib1g-dev \
              libev-dev libpcre2-dev libjansson-dev
-TEST_PKGS  = curl python3 python3-pytest
+TEST_PKGS  = curl python3 python3-pytest python3-h2 python3-websockets \
+             nghttp2-client openssl git zip unzip clang libclang-rt-14-dev
 
 .PHONY: all deps test-deps build asan run test unit clean bench
 

@@ -520,6 +520,7 @@ static void init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool)
     r->proto = &h1_proto;
     r->proto_ctx = c;
     r->conf = c->conf;
+    r->loop = c->w->loop;
     r->listen = c->listen;
     r->version = 11;
     r->content_length = -1;

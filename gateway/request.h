@@ -23,6 +23,7 @@ struct pt_config;
 struct pt_vhost;
 struct pt_mount;
 struct pt_listen;
+struct ev_loop;
 
 enum pt_method {
     PT_M_OTHER, PT_M_GET, PT_M_HEAD, PT_M_POST, PT_M_PUT, PT_M_DELETE,
@@ -68,6 +69,7 @@ struct pt_req {
     const struct pt_proto *proto;
     void *proto_ctx;              /* the protocol's per-request/connection state */
     struct pt_config *conf;       /* snapshot the connection holds */
+    struct ev_loop *loop;         /* the worker's loop, for handlers' watchers */
     const struct pt_listen *listen;
 
     /* peer */
