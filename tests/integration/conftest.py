@@ -1,0 +1,33 @@
+"""Fixtures for the portico integration tests.
+
+`portico` is a module-scoped factory: a test module builds a Site (temp dir
+with conf, conf.d/ and docroot, free loopback ports), writes files into the
+docroot and calls site.start(vhosts=[...]) from its own module-scoped
+fixture.  At the end of the module every server still running gets SIGTERM
+and must exit 0 without sanitizer reports (see ptserver.Server.check_exit).
+
+Environment: PORTICO_BIN (default build/portico), PORTICO_SANITIZE=1 when
+the binary is built with ASan/UBSan (sanitizer reports are checked always;
+the variable only documents the build).
+"""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import ptserver  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def portico(tmp_path_factory, request):
+    factory = ptserver.Factory(tmp_path_factory, request.module.__name__)
+    yield factory
+    factory.finish()
+
+
+@pytest.fixture(scope="session")
+def portico_bin():
+    return ptserver.portico_bin()
