@@ -24,6 +24,7 @@
 #include "../mounts/mount.h"
 #include "diag.h"
 #include "jsonpos.h"
+#include "tls.h"
 
 #define PATH_DEPTH 8
 
@@ -484,6 +485,8 @@ static const struct key global_keys[] = {
     { "max-header-size", K_INT, G(max_header_size), 1024, 1048576 },
     { "max-uri-length", K_INT, G(max_uri_length), 256, 1048576 },
     { "drain-timeout-secs", K_INT, G(drain_timeout_secs), 0, 86400 },
+    { "h2-max-concurrent-streams", K_INT, G(h2_max_streams), 1, 10000 },
+    { "h2-initial-window-size", K_INT, G(h2_window), 1024, 2147483647 },
     { NULL, K_STR, 0, 0, 0 },
 };
 
@@ -1017,11 +1020,21 @@ static bool same_interface(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-static void build_listens(struct pt_config *c)
+static void build_listens(struct loader *ld)
 {
+    struct pt_config *c = ld->c;
     for (size_t i = 0; i < c->n_vhosts; i++) {
         struct pt_vhost *vh = &c->vhosts[i];
         struct pt_listen *l = NULL;
+        bool tls = vh->ssl_cert != NULL;
+
+        if (tls != (vh->ssl_key != NULL)) {
+            pt_diag_error(ld->d, vh->pos.file, vh->pos.line, vh->pos.col,
+                          "vhost \"%s\": \"%s\" needs \"%s\" too", vh->name,
+                          tls ? "host-ssl-cert" : "host-ssl-key",
+                          tls ? "host-ssl-key" : "host-ssl-cert");
+            ld->errors++;
+        }
 
         for (size_t j = 0; j < c->n_listens && !l; j++)
             if (c->listens[j].port == vh->port &&
@@ -1033,6 +1046,14 @@ static void build_listens(struct pt_config *c)
             memset(l, 0, sizeof *l);
             l->port = vh->port;
             l->interface = vh->interface ? xstrdup(vh->interface) : NULL;
+            l->tls = tls;
+        } else if (l->tls != tls) {
+            /* One socket speaks one thing: TLS or plaintext. */
+            pt_diag_error(ld->d, vh->pos.file, vh->pos.line, vh->pos.col,
+                          "vhost \"%s\": port %d mixes TLS and plaintext vhosts "
+                          "(\"%s\" is %s)", vh->name, vh->port, l->vhosts[0]->name,
+                          l->tls ? "TLS" : "plaintext");
+            ld->errors++;
         }
         GROW(l->vhosts, l->n_vhosts);
         l->vhosts[l->n_vhosts++] = vh;
@@ -1049,6 +1070,10 @@ static void set_up(struct loader *ld)
         for (size_t j = 0; j < c->vhosts[i].n_mounts; j++)
             if (pt_mount_setup(&c->vhosts[i].mounts[j], ld->d) < 0)
                 ld->errors++;
+
+    for (size_t i = 0; i < c->n_vhosts; i++)
+        if (c->vhosts[i].ssl_cert && pt_tls_vhost_setup(&c->vhosts[i], ld->d) < 0)
+            ld->errors++;
 
     for (size_t i = 0; i < c->n_vhosts; i++) {
         struct pt_vhost *vh = &c->vhosts[i];
@@ -1107,6 +1132,7 @@ static void vhost_free(struct pt_vhost *vh, bool teardown)
     free(vh->ecdh_curve);
     if (vh->access_log_fd >= 0)
         close(vh->access_log_fd);
+    pt_tls_vhost_free(vh);
 }
 
 /* teardown: whether the mounts were set up (and so must be torn down). */
@@ -1143,6 +1169,8 @@ static void global_defaults(struct pt_global *g)
     g->max_header_size = 16384;
     g->max_uri_length = 8192;
     g->drain_timeout_secs = 10;
+    g->h2_max_streams = 100;
+    g->h2_window = 65535;
 }
 
 struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
@@ -1168,8 +1196,9 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
                  c->dir);
     free(conf);
 
+    if (!ld.errors)
+        build_listens(&ld);
     if (!ld.errors) {
-        build_listens(c);
         set_up(&ld);
         set_up_done = true;
     }

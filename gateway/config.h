@@ -101,6 +101,7 @@ struct pt_vhost {
 
     /* Runtime, set up at load: shared O_APPEND fd, -1 if none. */
     int access_log_fd;
+    void *ssl_ctx;           /* SSL_CTX * for TLS vhosts (gateway/tls.c) */
 };
 
 struct pt_global {
@@ -117,6 +118,8 @@ struct pt_global {
     int max_header_size;     /* "max-header-size", default 16384 */
     int max_uri_length;      /* "max-uri-length", default 8192 */
     int drain_timeout_secs;  /* "drain-timeout-secs", default 10 */
+    int h2_max_streams;      /* "h2-max-concurrent-streams", default 100 */
+    int h2_window;           /* "h2-initial-window-size", default 65535 */
 };
 
 /* A distinct listening socket: one per (interface, port). Vhosts on it are
@@ -124,6 +127,7 @@ struct pt_global {
 struct pt_listen {
     int port;
     char *interface;
+    bool tls;                /* its vhosts have certificates */
     struct pt_vhost **vhosts;
     size_t n_vhosts;
 };

@@ -39,8 +39,6 @@ static void h1_resume(struct pt_req *r);
 static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len);
 static const struct pt_proto h1_proto = {"HTTP/1.1", h1_respond, h1_resume, h1_body_read};
 
-static void on_io(struct ev_loop *loop, ev_io *io, int revents);
-static void on_timer(struct ev_loop *loop, ev_timer *t, int revents);
 static bool process_input(struct pt_conn *c, char *data, size_t len, bool retained);
 static bool pump(struct pt_conn *c);
 static void update_events(struct pt_conn *c);
@@ -49,71 +47,12 @@ static void retain(struct pt_conn *c, const char *data, size_t len,
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void set_events(struct pt_conn *c, int events)
-{
-    if (c->io.events == events || (events == 0 && !ev_is_active(&c->io)))
-        return;
-    ev_io_stop(c->w->loop, &c->io);
-    ev_io_set(&c->io, c->io.fd, events);
-    if (events)
-        ev_io_start(c->w->loop, &c->io);
-}
-
-static void peer_string(const struct pt_conn *c, char *ip, size_t cap, uint16_t *port)
-{
-    if (c->peer.v4.sin_family == AF_INET) {
-        inet_ntop(AF_INET, &c->peer.v4.sin_addr, ip, (socklen_t)cap);
-        *port = ntohs(c->peer.v4.sin_port);
-    } else {
-        const struct in6_addr *a = &c->peer.v6.sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], ip, (socklen_t)cap);
-        else
-            inet_ntop(AF_INET6, a, ip, (socklen_t)cap);
-        *port = ntohs(c->peer.v6.sin6_port);
-    }
-}
-
-static const struct pt_vhost *default_vhost(const struct pt_conn *c)
-{
-    return c->listen->n_vhosts ? c->listen->vhosts[0] : NULL;
-}
-
 static bool body_pending(const struct pt_conn *c)
 {
     return c->chunked || c->body_left > 0;
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
-
-void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
-                    const struct sockaddr *sa, socklen_t salen)
-{
-    struct pt_conn *c = calloc(1, sizeof(*c));
-    if (!c) {
-        close(fd);
-        return;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->w = w;
-    c->listen = l;
-    c->conf = w->conf;
-    pt_config_ref(c->conf);
-    if (salen > sizeof(c->peer))
-        salen = sizeof(c->peer);
-    memcpy(&c->peer, sa, salen);
-    c->state = PT_CONN_READING;
-    c->last_activity = ev_now(w->loop);
-    ev_io_init(&c->io, on_io, fd, EV_READ);
-    c->io.data = c;
-    ev_io_start(w->loop, &c->io);
-    ev_init(&c->timer, on_timer);
-    c->timer.data = c;
-    c->timer.repeat = c->conf->g.timeout_secs;
-    ev_timer_again(w->loop, &c->timer);
-    pt_worker_conn_added(w, c);
-}
 
 static void free_request(struct pt_conn *c)
 {
@@ -124,28 +63,9 @@ static void free_request(struct pt_conn *c)
     c->req = NULL;
 }
 
-void pt_conn_close(struct pt_conn *c)
-{
-    struct pt_worker *w = c->w;
-    if (c->req) {
-        /* An aborted exchange still gets its log line. */
-        free_request(c);
-    }
-    ev_io_stop(w->loop, &c->io);
-    ev_timer_stop(w->loop, &c->timer);
-    close(c->io.fd);
-    free(c->in);
-    free(c->chunked);
-    if (c->out)
-        pt_worker_buf_put(w, c->out);
-    pt_config_unref(c->conf);
-    pt_worker_conn_removed(w, c);
-    free(c);
-}
-
 static void start_linger(struct pt_conn *c);
 
-void pt_conn_drain(struct pt_conn *c)
+static void h1_drain(struct pt_conn *c)
 {
     if (c->state == PT_CONN_READING && !c->req)
         pt_conn_close(c);
@@ -155,56 +75,13 @@ void pt_conn_drain(struct pt_conn *c)
         c->close_after = true;
 }
 
-/* ---- output ----------------------------------------------------------- */
-
-static void out_reserve(struct pt_conn *c)
+static void h1_destroy(struct pt_conn *c)
 {
-    if (!c->out) {
-        c->out = pt_worker_buf_get(c->w);
-        c->out_len = c->out_off = 0;
-    }
-}
-
-static size_t out_space(const struct pt_conn *c)
-{
-    return PT_OUTBUF_SIZE - c->out_len;
-}
-
-static void out_put(struct pt_conn *c, const char *s, size_t n)
-{
-    memcpy(c->out + c->out_len, s, n);
-    c->out_len += (uint32_t)n;
-}
-
-/* Writes pending output.  Returns 1 when all is out, 0 on EAGAIN, -1 when
- * the connection failed (it is then closed by the caller). */
-static int out_flush(struct pt_conn *c)
-{
-    while (c->out && c->out_off < c->out_len) {
-        ssize_t n = write(c->io.fd, c->out + c->out_off, c->out_len - c->out_off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 0;
-            return -1;
-        }
-        c->out_off += (uint32_t)n;
-        c->last_activity = ev_now(c->w->loop);
-    }
-    if (c->out) {
-        c->out_len = c->out_off = 0;
-    }
-    return 1;
-}
-
-static void out_release(struct pt_conn *c)
-{
-    if (c->out && c->out_off >= c->out_len) {
-        pt_worker_buf_put(c->w, c->out);
-        c->out = NULL;
-        c->out_len = c->out_off = 0;
-    }
+    free_request(c); /* an aborted exchange still gets its log line */
+    free(c->in);
+    c->in = NULL;
+    free(c->chunked);
+    c->chunked = NULL;
 }
 
 /* ---- response head ---------------------------------------------------- */
@@ -218,19 +95,19 @@ static bool status_has_body(int status)
 static bool head_add(struct pt_conn *c, const char *name, size_t nlen,
                      const char *value, size_t vlen)
 {
-    if (out_space(c) < nlen + vlen + 4)
+    if (pt_conn_out_space(c) < nlen + vlen + 4)
         return false;
-    out_put(c, name, nlen);
-    out_put(c, ": ", 2);
-    out_put(c, value, vlen);
-    out_put(c, "\r\n", 2);
+    pt_conn_out_put(c, name, nlen);
+    pt_conn_out_put(c, ": ", 2);
+    pt_conn_out_put(c, value, vlen);
+    pt_conn_out_put(c, "\r\n", 2);
     return true;
 }
 
 static void h1_respond(struct pt_req *r)
 {
     struct pt_conn *c = r->proto_ctx;
-    out_reserve(c);
+    pt_conn_out_reserve(c);
     if (c->close_after)
         c->keep_alive = false;
     bool body = status_has_body(r->status) && r->method != PT_M_HEAD && r->body;
@@ -245,15 +122,15 @@ static void h1_respond(struct pt_req *r)
     if (c->expect_100 && body_pending(c) && c->keep_alive) {
         /* The body will be read and dropped: let the client send it rather
          * than leave both sides unsure where the next request starts. */
-        out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        pt_conn_out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         r->continue_sent = true;
     }
     char line[64];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", r->status,
                      pt_status_reason(r->status));
-    bool ok = out_space(c) > (size_t)n;
+    bool ok = pt_conn_out_space(c) > (size_t)n;
     if (ok)
-        out_put(c, line, (size_t)n);
+        pt_conn_out_put(c, line, (size_t)n);
     ok = ok && head_add(c, "Date", 4, pt_httpdate_now(), PT_HTTPDATE_LEN);
     const char *server = c->conf->g.server_string;
     if (ok && server && *server)
@@ -272,8 +149,8 @@ static void h1_respond(struct pt_req *r)
         const struct pt_hdr *h = &r->resp_hdrs[i];
         ok = head_add(c, h->name, h->name_len, h->value, h->value_len);
     }
-    if (ok && out_space(c) >= 2)
-        out_put(c, "\r\n", 2);
+    if (ok && pt_conn_out_space(c) >= 2)
+        pt_conn_out_put(c, "\r\n", 2);
     else
         ok = false;
     if (!ok) {
@@ -329,7 +206,7 @@ static void update_events(struct pt_conn *c)
             ev |= EV_WRITE;
         break;
     }
-    set_events(c, ev);
+    pt_conn_set_events(c, ev);
 }
 
 /* ---- body pump -------------------------------------------------------- */
@@ -348,9 +225,9 @@ static bool pump(struct pt_conn *c)
         off_t off;
         size_t left;
         /* Large file bodies go by sendfile(2) once the head is out. */
-        if (!c->chunked_out && r->body->file &&
+        if (!c->chunked_out && !c->ssl && r->body->file &&
             r->body->file(r, &fd, &off, &left) == 0 && left >= SENDFILE_MIN) {
-            int f = out_flush(c);
+            int f = pt_conn_out_flush(c);
             if (f < 0)
                 goto fail;
             if (f == 0)
@@ -378,10 +255,10 @@ static bool pump(struct pt_conn *c)
         }
         /* Copy through the output buffer: fill it, then write it. */
         size_t frame = c->chunked_out ? 12 : 0; /* "XXXXXXXX\r\n" + "\r\n" */
-        size_t room = out_space(c);
+        size_t room = pt_conn_out_space(c);
         if (room < frame + 512) {
             size_t pending = c->out_len - c->out_off;
-            int f = out_flush(c);
+            int f = pt_conn_out_flush(c);
             if (f < 0)
                 goto fail;
             if (f == 0)
@@ -410,7 +287,7 @@ static bool pump(struct pt_conn *c)
             }
             c->body_done = true;
             if (c->chunked_out)
-                out_put(c, "0\r\n\r\n", 5);
+                pt_conn_out_put(c, "0\r\n\r\n", 5);
             break;
         }
         if (c->chunked_out) {
@@ -422,7 +299,7 @@ static bool pump(struct pt_conn *c)
             sz[8] = '\r';
             sz[9] = '\n';
             c->out_len += 10 + (uint32_t)n;
-            out_put(c, "\r\n", 2);
+            pt_conn_out_put(c, "\r\n", 2);
         } else {
             c->out_len += (uint32_t)n;
         }
@@ -430,7 +307,7 @@ static bool pump(struct pt_conn *c)
         if (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length)
             c->body_done = true;
     }
-    int f = out_flush(c);
+    int f = pt_conn_out_flush(c);
     if (f < 0)
         goto fail;
     if (f == 0)
@@ -486,7 +363,7 @@ static void start_linger(struct pt_conn *c)
     c->chunked = NULL;
     free(c->in);
     c->in = NULL;
-    out_release(c);
+    pt_conn_out_release(c);
     c->last_activity = ev_now(c->w->loop);
     update_events(c);
 }
@@ -526,9 +403,12 @@ static void init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool)
     r->content_length = -1;
     r->start = ev_now(c->w->loop);
     r->local_port = (uint16_t)c->listen->port;
-    peer_string(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
+    r->tls = c->ssl != NULL;
+    r->sni_vhost = c->sni_vhost;
+    pt_conn_peer(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
     c->req = r;
     c->state = PT_CONN_ACTIVE;
+    c->served = true;
 }
 
 /* A request that could not even be parsed: answer with the built-in error
@@ -538,7 +418,7 @@ static bool reject(struct pt_conn *c, int status, const char *why)
     struct pt_pool *pool = pt_pool_new(2048);
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
     init_req(c, r, pool);
-    r->vhost = default_vhost(c);
+    r->vhost = pt_conn_default_vhost(c);
     pt_info("%s:%u: %d %s: %s", r->peer_ip, r->peer_port, status,
             pt_status_reason(status), why);
     c->keep_alive = false;
@@ -663,7 +543,7 @@ static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p
     }
     int status = build_request(r, p, head);
     if (status) {
-        r->vhost = default_vhost(c);
+        r->vhost = pt_conn_default_vhost(c);
         pt_info("%s:%u: %d %s: invalid request target", r->peer_ip, r->peer_port,
                 status, pt_status_reason(status));
         c->keep_alive = false;
@@ -675,8 +555,23 @@ static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p
     /* "100 Continue" goes out when a handler first reads the body, or
      * before a response when the body will be discarded. */
     c->expect_100 = q->expect_continue && r->has_body && r->version >= 11;
+    if (c->redirect_https) {
+        /* Plain HTTP on a TLS port (allow-non-tls + redirect-http). */
+        size_t hlen = 0;
+        const char *host = pt_req_header(r, "host", &hlen);
+        r->vhost = pt_conn_default_vhost(c);
+        if (!host || !hlen) {
+            pt_respond_error(r, 400, "no Host to redirect to");
+            return r;
+        }
+        char *loc = pt_pool_printf(r->pool, "https://%.*s%.*s", (int)hlen, host,
+                                   (int)r->target_len, r->target);
+        pt_resp_header(r, "Location", loc);
+        pt_respond(r, 301, 0, NULL, NULL);
+        return r;
+    }
     if (r->path[0] == '*') {
-        r->vhost = default_vhost(c);
+        r->vhost = pt_conn_default_vhost(c);
         if (r->method == PT_M_OPTIONS) {
             pt_resp_header(r, "Allow", "GET, HEAD, OPTIONS");
             pt_respond(r, 204, 0, NULL, NULL);
@@ -699,7 +594,7 @@ static void body_error(struct pt_conn *c, const char *why)
     c->close_after = true;
     if (!c->req->responded) {
         if (!c->req->vhost)
-            c->req->vhost = default_vhost(c);
+            c->req->vhost = pt_conn_default_vhost(c);
         pt_respond_error(c->req, 400, "invalid request body framing");
     }
 }
@@ -764,10 +659,10 @@ static void send_continue(struct pt_conn *c)
 {
     c->expect_100 = false;
     c->req->continue_sent = true;
-    out_reserve(c);
-    out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    if (out_flush(c) > 0)
-        out_release(c);
+    pt_conn_out_reserve(c);
+    pt_conn_out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (pt_conn_out_flush(c) > 0)
+        pt_conn_out_release(c);
 }
 
 /* pt_req_body_read() for HTTP/1: bytes already received wait in c->in;
@@ -794,9 +689,9 @@ static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len)
         } else {
             if (c->eof)
                 return PT_BODY_ERROR;
-            ssize_t k = read(c->io.fd, buf, want);
+            ssize_t k = pt_conn_recv(c, buf, want);
             if (k < 0) {
-                if (errno == EAGAIN || errno == EINTR) {
+                if (errno == EAGAIN) {
                     c->body_wait = true;
                     update_events(c);
                     return PT_BODY_AGAIN;
@@ -955,7 +850,7 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
         free(c->in);
         c->in = NULL;
     }
-    out_release(c);
+    pt_conn_out_release(c);
     if (c->eof) {
         pt_conn_close(c);
         return false;
@@ -969,18 +864,35 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
 static void linger_read(struct pt_conn *c)
 {
     for (;;) {
-        ssize_t n = read(c->io.fd, c->w->rbuf, c->w->rbuf_cap);
+        ssize_t n = pt_conn_recv(c, c->w->rbuf, c->w->rbuf_cap);
         if (n > 0) {
             c->body_left -= n;
             if (c->body_left <= 0)
                 break;
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        if (n < 0 && errno == EAGAIN)
             return;
         break;
     }
     pt_conn_close(c);
+}
+
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
+
+/* On a fresh plaintext connection, the HTTP/2 client preface means h2c with
+ * prior knowledge.  Returns 1 (switched: c now belongs to HTTP/2), 0 (not
+ * h2), -1 (could still be: wait for more bytes). */
+static int try_h2c(struct pt_conn *c, const char *data, size_t len)
+{
+    size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+    if (memcmp(data, h2_preface, n) != 0)
+        return 0;
+    if (len < H2_PREFACE_LEN)
+        return -1;
+    pt_h2_start(c, data, len);
+    return 1;
 }
 
 static void do_read(struct pt_conn *c)
@@ -994,13 +906,15 @@ static void do_read(struct pt_conn *c)
     char *buf = retained ? c->in->data + c->in->len : w->rbuf;
     size_t cap = retained ? c->in->cap - c->in->len : w->rbuf_cap;
     if (cap == 0) {
-        set_events(c, 0); /* cannot happen: heads are limited below cap */
+        pt_conn_set_events(c, 0); /* cannot happen: heads are limited below cap */
         return;
     }
-    ssize_t n = read(c->io.fd, buf, cap);
+    ssize_t n = pt_conn_recv(c, buf, cap);
     if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
+        if (errno == EAGAIN) {
+            update_events(c);
             return;
+        }
         pt_conn_close(c);
         return;
     }
@@ -1015,18 +929,34 @@ static void do_read(struct pt_conn *c)
         return;
     }
     c->last_activity = ev_now(w->loop);
-    if (retained) {
-        c->in->len += (size_t)n;
-        process_input(c, c->in->data, c->in->len, true);
-    } else {
-        process_input(c, buf, (size_t)n, false);
+    char *data = retained ? c->in->data : buf;
+    size_t len = retained ? c->in->len + (size_t)n : (size_t)n;
+    if (retained)
+        c->in->len = len;
+    if (!c->served && !c->ssl && !c->redirect_https) {
+        int h2 = try_h2c(c, data, len);
+        if (h2 > 0) {
+            free(c->in);
+            c->in = NULL;
+            return;
+        }
+        if (h2 < 0) {
+            if (!retained)
+                retain(c, data, len, NULL);
+            return;
+        }
     }
+    if (!process_input(c, data, len, retained))
+        return;
+    /* TLS may hold decrypted bytes the socket will not signal again. */
+    if (pt_conn_pending(c) && c->state == PT_CONN_READING)
+        ev_feed_event(w->loop, &c->io, EV_READ);
 }
 
-static void on_io(struct ev_loop *loop, ev_io *io, int revents)
+static void h1_on_io(struct pt_conn *c, int revents)
 {
-    struct pt_conn *c = io->data;
-    (void)loop;
+    if (c->ssl_want_write && (revents & EV_WRITE))
+        revents |= EV_READ; /* TLS wanted to write to go on reading */
     if ((revents & EV_READ) && c->state == PT_CONN_ACTIVE && c->req &&
         c->req->body_taken) {
         /* The handler pulls the body itself. */
@@ -1059,12 +989,12 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
-static double current_timeout(const struct pt_conn *c)
+static double h1_timeout(const struct pt_conn *c)
 {
     if (c->state == PT_CONN_LINGER)
         return LINGER_SECS;
     if (c->state == PT_CONN_READING && !c->in) {
-        const struct pt_vhost *vh = c->last_vhost ? c->last_vhost : default_vhost(c);
+        const struct pt_vhost *vh = c->last_vhost ? c->last_vhost : pt_conn_default_vhost(c);
         return vh ? vh->keepalive_timeout : 60;
     }
     if (c->body_wait)
@@ -1074,27 +1004,21 @@ static double current_timeout(const struct pt_conn *c)
     return c->conf->g.timeout_secs;
 }
 
-static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+const struct pt_conn_ops pt_h1_ops = {
+    .name = "HTTP/1.1",
+    .on_io = h1_on_io,
+    .timeout = h1_timeout,
+    .drain = h1_drain,
+    .destroy = h1_destroy,
+};
+
+void pt_h1_start(struct pt_conn *c)
 {
-    struct pt_conn *c = t->data;
-    (void)revents;
-    double timeout = current_timeout(c);
-    double now = ev_now(loop);
-    if (timeout <= 0) {
-        c->last_activity = now;
-        t->repeat = c->conf->g.timeout_secs;
-        ev_timer_again(loop, t);
-        return;
-    }
-    double deadline = c->last_activity + timeout;
-    if (deadline <= now + 0.001) {
-        if (c->state == PT_CONN_READING && c->in && c->in->len)
-            pt_info("closing connection: request head not received within %gs", timeout);
-        else if (c->state == PT_CONN_ACTIVE)
-            pt_info("closing connection: no progress for %gs", timeout);
-        pt_conn_close(c);
-        return;
-    }
-    t->repeat = deadline - now;
-    ev_timer_again(loop, t);
+    c->ops = &pt_h1_ops;
+    c->state = PT_CONN_READING;
+    c->last_activity = ev_now(c->w->loop);
+    update_events(c);
+    /* Bytes may already wait inside TLS after the handshake. */
+    if (pt_conn_pending(c))
+        ev_feed_event(c->w->loop, &c->io, EV_READ);
 }

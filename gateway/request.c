@@ -93,6 +93,8 @@ void pt_respond(struct pt_req *r, int status, int64_t length,
     r->body_ctx = ctx;
     if (r->vhost)
         add_kvlist(r, &r->vhost->headers);
+    if (r->tls && r->vhost && r->vhost->sts)
+        pt_resp_header(r, "Strict-Transport-Security", "max-age=15768000 ; includeSubDomains");
     if (r->mount)
         add_kvlist(r, &r->mount->headers);
     r->proto->respond(r);

@@ -38,6 +38,13 @@ void pt_dispatch(struct pt_req *r)
         pt_respond_error(r, 404, "no vhost");
         return;
     }
+    if (r->sni_vhost && r->vhost != r->sni_vhost) {
+        /* The certificate was chosen for another name (RFC 9110 15.5.20). */
+        const struct pt_vhost *asked = r->vhost;
+        r->vhost = r->sni_vhost;
+        pt_respond_error(r, 421, asked->name);
+        return;
+    }
 
     const struct pt_mount *m = pt_mount_match(r->vhost, r->path, r->path_len);
     if (!m) {

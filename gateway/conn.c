@@ -1,0 +1,271 @@
+/* Connection lifecycle and transport: accept, close, the inactivity timer,
+ * plaintext/TLS reads and writes, and the output buffer.  Protocols drive
+ * the connection through c->ops. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "tls.h"
+#include "worker.h"
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct pt_conn *c = io->data;
+    (void)loop;
+    c->ops->on_io(c, revents);
+}
+
+/* One timer per connection, re-armed lazily: activity only stores a
+ * timestamp, and the timer works out the remaining time when it fires. */
+static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct pt_conn *c = t->data;
+    (void)revents;
+    double timeout = c->ops->timeout(c);
+    double now = ev_now(loop);
+    if (timeout <= 0) {
+        c->last_activity = now;
+        t->repeat = c->conf->g.timeout_secs;
+        ev_timer_again(loop, t);
+        return;
+    }
+    double deadline = c->last_activity + timeout;
+    if (deadline <= now + 0.001) {
+        char ip[46];
+        uint16_t port;
+        pt_conn_peer(c, ip, sizeof(ip), &port);
+        pt_info("%s:%u: closing %s connection: no progress for %gs", ip, port,
+                c->ops->name, timeout);
+        pt_conn_close(c);
+        return;
+    }
+    t->repeat = deadline - now;
+    ev_timer_again(loop, t);
+}
+
+void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
+                    const struct sockaddr *sa, socklen_t salen)
+{
+    struct pt_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->w = w;
+    c->listen = l;
+    c->conf = w->conf;
+    pt_config_ref(c->conf);
+    if (salen > sizeof(c->peer))
+        salen = sizeof(c->peer);
+    memcpy(&c->peer, sa, salen);
+    c->last_activity = ev_now(w->loop);
+    ev_io_init(&c->io, on_io, fd, 0);
+    c->io.data = c;
+    ev_init(&c->timer, on_timer);
+    c->timer.data = c;
+    c->timer.repeat = c->conf->g.timeout_secs;
+    ev_timer_again(w->loop, &c->timer);
+    pt_worker_conn_added(w, c);
+    if (l->tls)
+        pt_tls_accept(c);
+    else
+        pt_h1_start(c);
+}
+
+void pt_conn_close(struct pt_conn *c)
+{
+    struct pt_worker *w = c->w;
+    if (c->ops && c->ops->destroy)
+        c->ops->destroy(c);
+    ev_io_stop(w->loop, &c->io);
+    ev_timer_stop(w->loop, &c->timer);
+    if (c->ssl) {
+        /* A close_notify if the socket takes it; never wait for one. */
+        if (SSL_is_init_finished(c->ssl))
+            SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
+    close(c->io.fd);
+    if (c->out)
+        pt_worker_buf_put(w, c->out);
+    pt_config_unref(c->conf);
+    pt_worker_conn_removed(w, c);
+    free(c);
+}
+
+void pt_conn_drain(struct pt_conn *c)
+{
+    c->ops->drain(c);
+}
+
+/* ---- transport -------------------------------------------------------- */
+
+static ssize_t ssl_result(struct pt_conn *c, int n)
+{
+    int err = SSL_get_error(c->ssl, n);
+    switch (err) {
+    case SSL_ERROR_WANT_READ:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_WANT_WRITE:
+        c->ssl_want_write = true;
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (errno == 0 || errno == EAGAIN)
+            errno = ECONNRESET; /* EOF without close_notify */
+        return -1;
+    default:
+        ERR_clear_error();
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+ssize_t pt_conn_recv(struct pt_conn *c, void *buf, size_t len)
+{
+    if (!c->ssl) {
+        ssize_t n;
+        do
+            n = read(c->io.fd, buf, len);
+        while (n < 0 && errno == EINTR);
+        return n;
+    }
+    if (len > INT32_MAX)
+        len = INT32_MAX;
+    c->ssl_want_write = false;
+    int n = SSL_read(c->ssl, buf, (int)len);
+    if (n > 0)
+        return n;
+    ssize_t r = ssl_result(c, n);
+    /* A peer that closes the TCP connection without close_notify is
+     * still a plain EOF for HTTP's purposes. */
+    if (r < 0 && errno == ECONNRESET)
+        return 0;
+    return r;
+}
+
+ssize_t pt_conn_send(struct pt_conn *c, const void *buf, size_t len)
+{
+    if (!c->ssl) {
+        ssize_t n;
+        do
+            n = write(c->io.fd, buf, len);
+        while (n < 0 && errno == EINTR);
+        return n;
+    }
+    if (len > INT32_MAX)
+        len = INT32_MAX;
+    c->ssl_want_write = false;
+    int n = SSL_write(c->ssl, buf, (int)len);
+    if (n > 0)
+        return n;
+    ssize_t r = ssl_result(c, n);
+    if (r == 0) {
+        errno = EPIPE;
+        return -1;
+    }
+    return r;
+}
+
+bool pt_conn_pending(const struct pt_conn *c)
+{
+    return c->ssl && SSL_pending(c->ssl) > 0;
+}
+
+void pt_conn_set_events(struct pt_conn *c, int events)
+{
+    if (c->ssl_want_write)
+        events |= EV_WRITE;
+    if (c->io.events == events && (events == 0 || ev_is_active(&c->io)))
+        return;
+    ev_io_stop(c->w->loop, &c->io);
+    ev_io_set(&c->io, c->io.fd, events);
+    if (events)
+        ev_io_start(c->w->loop, &c->io);
+}
+
+void pt_conn_peer(const struct pt_conn *c, char *ip, size_t cap, uint16_t *port)
+{
+    if (c->peer.v4.sin_family == AF_INET) {
+        inet_ntop(AF_INET, &c->peer.v4.sin_addr, ip, (socklen_t)cap);
+        *port = ntohs(c->peer.v4.sin_port);
+    } else {
+        const struct in6_addr *a = &c->peer.v6.sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], ip, (socklen_t)cap);
+        else
+            inet_ntop(AF_INET6, a, ip, (socklen_t)cap);
+        *port = ntohs(c->peer.v6.sin6_port);
+    }
+}
+
+const struct pt_vhost *pt_conn_default_vhost(const struct pt_conn *c)
+{
+    if (c->sni_vhost)
+        return c->sni_vhost;
+    return c->listen->n_vhosts ? c->listen->vhosts[0] : NULL;
+}
+
+/* ---- output buffer ---------------------------------------------------- */
+
+void pt_conn_out_reserve(struct pt_conn *c)
+{
+    if (!c->out) {
+        c->out = pt_worker_buf_get(c->w);
+        c->out_len = c->out_off = 0;
+    }
+}
+
+size_t pt_conn_out_space(const struct pt_conn *c)
+{
+    return PT_OUTBUF_SIZE - c->out_len;
+}
+
+void pt_conn_out_put(struct pt_conn *c, const void *s, size_t n)
+{
+    memcpy(c->out + c->out_len, s, n);
+    c->out_len += (uint32_t)n;
+}
+
+int pt_conn_out_flush(struct pt_conn *c)
+{
+    while (c->out && c->out_off < c->out_len) {
+        ssize_t n = pt_conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return -1;
+        }
+        c->out_off += (uint32_t)n;
+        c->last_activity = ev_now(c->w->loop);
+    }
+    if (c->out)
+        c->out_len = c->out_off = 0;
+    return 1;
+}
+
+void pt_conn_out_release(struct pt_conn *c)
+{
+    if (c->out && c->out_off >= c->out_len) {
+        pt_worker_buf_put(c->w, c->out);
+        c->out = NULL;
+        c->out_len = c->out_off = 0;
+    }
+}

@@ -1,0 +1,17 @@
+/* TLS with OpenSSL 3: per-vhost contexts (certificate, key, chain, client
+ * certificates), SNI vhost selection, ALPN, and the server handshake. */
+#ifndef PT_TLS_H
+#define PT_TLS_H
+
+struct pt_vhost;
+struct pt_diag;
+struct pt_conn;
+
+/* Builds vh->ssl_ctx; reports problems naming the vhost and file. */
+int pt_tls_vhost_setup(struct pt_vhost *vh, struct pt_diag *d);
+void pt_tls_vhost_free(struct pt_vhost *vh);
+
+/* A connection accepted on a TLS listener: handshake first. */
+void pt_tls_accept(struct pt_conn *c);
+
+#endif

@@ -1,0 +1,842 @@
+/* HTTP/2 server connections with nghttp2 (RFC 9113, RFC 7541).
+ *
+ * nghttp2 owns framing, HPACK and flow control; this file maps streams onto
+ * the shared request abstraction.  Responses are pulled through nghttp2
+ * data providers, so a body is read only as the peer's window opens.
+ * Request bodies are buffered per stream up to the window we advertise and
+ * the window is reopened (nghttp2_session_consume) only as the handler
+ * reads: backpressure reaches the client.
+ *
+ * Output goes through the connection's buffer; while a frame cannot be
+ * written we stop reading, so a client that does not read cannot make us
+ * queue without bound. */
+#include "h2.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "../gateway/config.h"
+#include "../gateway/conn.h"
+#include "../gateway/httpdate.h"
+#include "../gateway/log.h"
+#include "../gateway/request.h"
+#include "../gateway/urlpath.h"
+#include "../gateway/worker.h"
+
+#define CONN_WINDOW (1 << 20)     /* connection-level receive window */
+#define READ_BUDGET (256 * 1024)  /* bytes read per event before yielding */
+
+/* Token buckets against floods of frames that cost us work but no stream. */
+struct bucket {
+    double tokens, ts;
+};
+
+enum { B_SETTINGS, B_PING, B_PRIORITY, B_EMPTY_DATA, B_WINDOW_UPDATE, B_HEADER_ABUSE, B_COUNT };
+
+static const struct {
+    const char *what;
+    double burst, rate; /* tokens, tokens per second */
+} limits[B_COUNT] = {
+    [B_SETTINGS] = {"SETTINGS flood", 64, 10},
+    [B_PING] = {"PING flood", 64, 10},
+    [B_PRIORITY] = {"PRIORITY flood", 512, 100},
+    [B_EMPTY_DATA] = {"empty DATA flood", 128, 20},
+    [B_WINDOW_UPDATE] = {"WINDOW_UPDATE flood", 1024, 200},
+    [B_HEADER_ABUSE] = {"oversized header lists", 4, 1},
+};
+
+struct pt_h2_stream {
+    int32_t id;
+    struct pt_h2 *h2;
+    struct pt_req *req;
+    struct pt_h2_stream *prev, *next;
+    size_t header_bytes;
+    size_t cap_hdrs;
+    const char *method, *path, *authority, *scheme;
+    size_t method_len, path_len, authority_len;
+    /* request body received and not yet read by the handler */
+    char *body;
+    size_t body_len, body_cap;
+    bool body_eof;          /* END_STREAM seen */
+    bool body_wanted;       /* a handler asked and got PT_BODY_AGAIN */
+    bool body_ready;        /* fire on_body_ready after this read event */
+    bool dispatched;
+    bool discard;           /* nobody reads the body: consume as it comes */
+    bool deferred;          /* data provider waits for the body source */
+    bool response_done;
+};
+
+struct pt_h2 {
+    nghttp2_session *session;
+    struct pt_conn *c;
+    struct pt_h2_stream *streams;
+    size_t n_streams;
+    const uint8_t *pend;     /* frame bytes nghttp2 gave us, not yet buffered */
+    size_t pend_len;
+    bool in_recv;            /* inside nghttp2_session_mem_recv() */
+    bool abusive;            /* GOAWAY sent for abuse: read nothing more */
+    struct bucket buckets[B_COUNT];
+};
+
+static void h2_respond(struct pt_req *r);
+static void h2_resume(struct pt_req *r);
+static ssize_t h2_body_read(struct pt_req *r, char *buf, size_t len);
+static const struct pt_proto h2_proto = {"HTTP/2", h2_respond, h2_resume, h2_body_read};
+
+static bool h2_flush(struct pt_h2 *h2);
+static void schedule_flush(struct pt_h2 *h2);
+
+/* ---- abuse ------------------------------------------------------------ */
+
+static void peer(struct pt_h2 *h2, char *ip, size_t cap, uint16_t *port)
+{
+    pt_conn_peer(h2->c, ip, cap, port);
+}
+
+static void goaway_abuse(struct pt_h2 *h2, const char *what, uint32_t code)
+{
+    if (h2->abusive)
+        return;
+    char ip[46];
+    uint16_t port;
+    peer(h2, ip, sizeof(ip), &port);
+    pt_warn("%s:%u: HTTP/2 %s: sending GOAWAY (%s) and closing", ip, port, what,
+            nghttp2_http2_strerror(code));
+    h2->abusive = true;
+    nghttp2_session_terminate_session(h2->session, code);
+}
+
+/* Takes a token; false (and GOAWAY) when the bucket is empty. */
+static bool take(struct pt_h2 *h2, int kind)
+{
+    struct bucket *b = &h2->buckets[kind];
+    double now = ev_now(h2->c->w->loop);
+    b->tokens += (now - b->ts) * limits[kind].rate;
+    if (b->tokens > limits[kind].burst)
+        b->tokens = limits[kind].burst;
+    b->ts = now;
+    if (b->tokens >= 1) {
+        b->tokens -= 1;
+        return true;
+    }
+    goaway_abuse(h2, limits[kind].what, NGHTTP2_ENHANCE_YOUR_CALM);
+    return false;
+}
+
+/* ---- streams ---------------------------------------------------------- */
+
+static struct pt_h2_stream *stream_new(struct pt_h2 *h2, int32_t id)
+{
+    struct pt_conn *c = h2->c;
+    struct pt_pool *pool = pt_pool_new(4096 - 64);
+    struct pt_h2_stream *s = pt_pool_calloc(pool, sizeof(*s));
+    struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
+    s->id = id;
+    s->h2 = h2;
+    s->req = r;
+    r->pool = pool;
+    r->proto = &h2_proto;
+    r->proto_ctx = s;
+    r->conf = c->conf;
+    r->loop = c->w->loop;
+    r->listen = c->listen;
+    r->version = 20;
+    r->content_length = -1;
+    r->start = ev_now(c->w->loop);
+    r->local_port = (uint16_t)c->listen->port;
+    r->tls = c->ssl != NULL;
+    r->sni_vhost = c->sni_vhost;
+    pt_conn_peer(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
+    s->next = h2->streams;
+    if (h2->streams)
+        h2->streams->prev = s;
+    h2->streams = s;
+    h2->n_streams++;
+    return s;
+}
+
+static void stream_free(struct pt_h2 *h2, struct pt_h2_stream *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        h2->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    h2->n_streams--;
+    struct pt_req *r = s->req;
+    free(s->body);
+    s->body = NULL;
+    if (h2->c->last_vhost == NULL && r->vhost)
+        h2->c->last_vhost = r->vhost;
+    pt_req_finish(r);
+    pt_pool_free(r->pool); /* s lives in the pool too */
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static void set_authority(struct pt_req *r, const char *h, size_t len)
+{
+    size_t end = len;
+    if (len && h[0] == '[') {
+        const char *rb = memchr(h, ']', len);
+        end = rb ? (size_t)(rb - h) + 1 : len;
+    } else {
+        const char *colon = memchr(h, ':', len);
+        if (colon)
+            end = (size_t)(colon - h);
+    }
+    char *a = pt_pool_alloc(r->pool, end + 1);
+    for (size_t i = 0; i < end; i++) {
+        char ch = h[i];
+        a[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    a[end] = '\0';
+    r->authority = a;
+    r->authority_len = end;
+}
+
+static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
+{
+    struct pt_req *r = s->req;
+    s->dispatched = true;
+    h2->c->served = true;
+    r->method_str = s->method;
+    r->method_len = s->method_len;
+    r->method = pt_method_from(s->method, s->method_len);
+    r->has_body = !s->body_eof;
+    if (s->authority)
+        set_authority(r, s->authority, s->authority_len);
+    else {
+        size_t hl;
+        const char *host = pt_req_header(r, "host", &hl);
+        if (host)
+            set_authority(r, host, hl);
+    }
+    const char *cl = pt_req_header(r, "content-length", NULL);
+    if (cl)
+        r->content_length = strtoll(cl, NULL, 10); /* nghttp2 checked it */
+    if (r->method == PT_M_CONNECT || !s->path) {
+        r->vhost = pt_conn_default_vhost(h2->c);
+        pt_respond_error(r, 501, "CONNECT is not supported");
+        return;
+    }
+    r->target = s->path;
+    r->target_len = s->path_len;
+    if (s->path_len == 1 && s->path[0] == '*') {
+        r->path = "*";
+        r->path_len = 1;
+        r->vhost = pt_conn_default_vhost(h2->c);
+        if (r->method == PT_M_OPTIONS) {
+            pt_resp_header(r, "Allow", "GET, HEAD, OPTIONS");
+            pt_respond(r, 204, 0, NULL, NULL);
+        } else {
+            pt_respond_error(r, 400, "asterisk-form target");
+        }
+        return;
+    }
+    const char *qm = memchr(s->path, '?', s->path_len);
+    size_t plen = qm ? (size_t)(qm - s->path) : s->path_len;
+    if (qm) {
+        r->query = qm + 1;
+        r->query_len = s->path_len - plen - 1;
+    }
+    char *path = pt_pool_alloc(r->pool, plen + 1);
+    long n = s->path[0] == '/' ? pt_path_normalize(s->path, plen, path) : -1;
+    if (n < 0) {
+        r->vhost = pt_conn_default_vhost(h2->c);
+        pt_info("%s:%u: 400 Bad Request: invalid :path (HTTP/2 stream %d)", r->peer_ip,
+                r->peer_port, s->id);
+        pt_respond_error(r, 400, "invalid :path");
+        return;
+    }
+    r->path = path;
+    r->path_len = (size_t)n;
+    pt_dispatch(r);
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------ */
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
+{
+    struct pt_h2 *h2 = ud;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    struct pt_h2_stream *s = stream_new(h2, frame->hd.stream_id);
+    nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, s);
+    return 0;
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
+                     const uint8_t *name, size_t namelen, const uint8_t *value,
+                     size_t valuelen, uint8_t flags, void *ud)
+{
+    struct pt_h2 *h2 = ud;
+    (void)flags;
+    struct pt_h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (!s || s->dispatched)
+        return 0; /* trailers: accepted and dropped */
+    /* RFC 9113 6.5.2: 32 bytes of overhead per field.  A decoded list over
+     * our advertised limit is an HPACK bomb or a careless client. */
+    s->header_bytes += namelen + valuelen + 32;
+    if (s->header_bytes > (size_t)h2->c->conf->g.max_header_size) {
+        char ip[46];
+        uint16_t port;
+        peer(h2, ip, sizeof(ip), &port);
+        pt_info("%s:%u: HTTP/2 stream %d: header list over %d bytes", ip, port,
+                s->id, h2->c->conf->g.max_header_size);
+        if (take(h2, B_HEADER_ABUSE))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    struct pt_req *r = s->req;
+    char *n = pt_pool_strndup(r->pool, (const char *)name, namelen);
+    char *v = pt_pool_strndup(r->pool, (const char *)value, valuelen);
+    if (namelen && name[0] == ':') {
+        if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+            s->method = v;
+            s->method_len = valuelen;
+        } else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+            s->path = v;
+            s->path_len = valuelen;
+        } else if (namelen == 10 && memcmp(name, ":authority", 10) == 0) {
+            s->authority = v;
+            s->authority_len = valuelen;
+        } else if (namelen == 7 && memcmp(name, ":scheme", 7) == 0) {
+            s->scheme = v;
+        }
+        return 0;
+    }
+    if (r->n_hdrs == s->cap_hdrs) {
+        size_t cap = s->cap_hdrs ? s->cap_hdrs * 2 : 16;
+        struct pt_hdr *h = pt_pool_alloc(r->pool, cap * sizeof(*h));
+        if (r->n_hdrs)
+            memcpy(h, r->hdrs, r->n_hdrs * sizeof(*h));
+        r->hdrs = h;
+        s->cap_hdrs = cap;
+    }
+    struct pt_hdr *h = &r->hdrs[r->n_hdrs++];
+    h->name = n;
+    h->name_len = namelen;
+    h->value = v;
+    h->value_len = valuelen;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
+{
+    struct pt_h2 *h2 = ud;
+    int32_t id = frame->hd.stream_id;
+    struct pt_h2_stream *s = id ? nghttp2_session_get_stream_user_data(session, id) : NULL;
+    bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (!s)
+            break;
+        if (end) {
+            s->body_eof = true;
+            if (s->body_wanted)
+                s->body_ready = true;
+        }
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && !s->dispatched && !h2->abusive)
+            dispatch(h2, s);
+        break;
+    case NGHTTP2_DATA:
+        if (frame->hd.length == 0 && !end && !take(h2, B_EMPTY_DATA))
+            break;
+        if (s && end) {
+            s->body_eof = true;
+            if (s->body_wanted)
+                s->body_ready = true;
+        }
+        break;
+    case NGHTTP2_SETTINGS:
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
+            take(h2, B_SETTINGS);
+        break;
+    case NGHTTP2_PING:
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
+            take(h2, B_PING);
+        break;
+    case NGHTTP2_PRIORITY:
+        take(h2, B_PRIORITY);
+        break;
+    case NGHTTP2_WINDOW_UPDATE:
+        take(h2, B_WINDOW_UPDATE);
+        break;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id,
+                         const uint8_t *data, size_t len, void *ud)
+{
+    struct pt_h2 *h2 = ud;
+    (void)flags;
+    struct pt_h2_stream *s = nghttp2_session_get_stream_user_data(session, id);
+    if (!s || s->discard || (s->req->responded && !s->req->body_taken) || h2->abusive) {
+        /* Nobody will read it: reopen the window at once. */
+        nghttp2_session_consume(session, id, len);
+        return 0;
+    }
+    /* Held until the handler reads; the window we advertise bounds it. */
+    if (s->body_len + len > s->body_cap) {
+        size_t cap = s->body_cap ? s->body_cap : 16384;
+        while (cap < s->body_len + len)
+            cap *= 2;
+        char *b = realloc(s->body, cap);
+        if (!b)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        s->body = b;
+        s->body_cap = cap;
+    }
+    memcpy(s->body + s->body_len, data, len);
+    s->body_len += len;
+    if (s->body_wanted)
+        s->body_ready = true;
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t code, void *ud)
+{
+    struct pt_h2 *h2 = ud;
+    (void)code;
+    struct pt_h2_stream *s = nghttp2_session_get_stream_user_data(session, id);
+    if (!s)
+        return 0;
+    nghttp2_session_set_stream_user_data(session, id, NULL);
+    stream_free(h2, s);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
+{
+    (void)ud;
+    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    struct pt_h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (!s)
+        return 0;
+    s->response_done = true;
+    /* The response is complete but the client still sends a body nobody
+     * reads: tell it to stop (RFC 9113 8.1). */
+    if (!s->body_eof && !s->req->body_taken)
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame,
+                            int lib_error_code, void *ud)
+{
+    struct pt_h2 *h2 = ud;
+    (void)session;
+    char ip[46];
+    uint16_t port;
+    peer(h2, ip, sizeof(ip), &port);
+    pt_info("%s:%u: HTTP/2 invalid %u frame on stream %d: %s", ip, port,
+            frame->hd.type, frame->hd.stream_id, nghttp2_strerror(lib_error_code));
+    return 0;
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+static ssize_t data_read(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *data_flags, nghttp2_data_source *source, void *ud)
+{
+    (void)session;
+    (void)id;
+    (void)ud;
+    struct pt_h2_stream *s = source->ptr;
+    struct pt_req *r = s->req;
+    if (r->resp_length >= 0 && (uint64_t)r->resp_length - r->bytes_sent < length)
+        length = (size_t)((uint64_t)r->resp_length - r->bytes_sent);
+    ssize_t n = length ? r->body->read(r, (char *)buf, length) : 0;
+    if (n == PT_BODY_AGAIN) {
+        s->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (n < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
+    if (n == 0 && r->resp_length >= 0 && r->bytes_sent < (uint64_t)r->resp_length) {
+        pt_err("%s: body ended %" PRIu64 " bytes short", r->path,
+               (uint64_t)r->resp_length - r->bytes_sent);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* never pass as complete */
+    }
+    r->bytes_sent += (uint64_t)n;
+    if (n == 0 || (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length))
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    return n;
+}
+
+static bool status_has_body(int status)
+{
+    return !(status < 200 || status == 204 || status == 304);
+}
+
+/* Connection-specific fields have no meaning in HTTP/2 (RFC 9113 8.2.2). */
+static bool hop_by_hop(const char *n, size_t len)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
+                                        "transfer-encoding", "upgrade"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strlen(names[i]) == len && strncasecmp(n, names[i], len) == 0)
+            return true;
+    return false;
+}
+
+static nghttp2_nv nv(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    nghttp2_nv v = {(uint8_t *)name, (uint8_t *)value, nlen, vlen,
+                    NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+    return v;
+}
+
+static void h2_respond(struct pt_req *r)
+{
+    struct pt_h2_stream *s = r->proto_ctx;
+    struct pt_h2 *h2 = s->h2;
+    struct pt_pool *p = r->pool;
+    nghttp2_nv *nva = pt_pool_alloc(p, (r->n_resp_hdrs + 5) * sizeof(*nva));
+    size_t n = 0;
+    char *status = pt_pool_printf(p, "%d", r->status);
+    nva[n++] = nv(":status", 7, status, strlen(status));
+    const char *server = r->conf->g.server_string;
+    if (server && *server)
+        nva[n++] = nv("server", 6, server, strlen(server));
+    char *date = pt_pool_strndup(p, pt_httpdate_now(), PT_HTTPDATE_LEN);
+    nva[n++] = nv("date", 4, date, PT_HTTPDATE_LEN);
+    if (!r->body && r->resp_length < 0)
+        r->resp_length = 0;
+    if (status_has_body(r->status) && r->resp_length >= 0) {
+        char *cl = pt_pool_printf(p, "%" PRId64, r->resp_length);
+        nva[n++] = nv("content-length", 14, cl, strlen(cl));
+    }
+    for (size_t i = 0; i < r->n_resp_hdrs; i++) {
+        const struct pt_hdr *h = &r->resp_hdrs[i];
+        if (hop_by_hop(h->name, h->name_len))
+            continue;
+        char *lower = pt_pool_alloc(p, h->name_len + 1);
+        for (size_t k = 0; k < h->name_len; k++) {
+            char ch = h->name[k];
+            lower[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+        }
+        lower[h->name_len] = '\0';
+        nva[n++] = nv(lower, h->name_len, h->value, h->value_len);
+    }
+    bool body = r->body && status_has_body(r->status) && r->method != PT_M_HEAD &&
+                r->resp_length != 0;
+    nghttp2_data_provider dp = {.source.ptr = s, .read_callback = data_read};
+    int rv = nghttp2_submit_response(h2->session, s->id, nva, n, body ? &dp : NULL);
+    if (rv != 0)
+        pt_err("HTTP/2 stream %d: cannot submit the response: %s", s->id, nghttp2_strerror(rv));
+    if (!r->body_taken && !s->body_eof)
+        s->discard = true;
+    if (s->discard && s->body_len) {
+        /* Bytes held for a reader that never came. */
+        nghttp2_session_consume(h2->session, s->id, s->body_len);
+        s->body_len = 0;
+    }
+    schedule_flush(h2);
+}
+
+static void h2_resume(struct pt_req *r)
+{
+    struct pt_h2_stream *s = r->proto_ctx;
+    if (!s->deferred)
+        return;
+    s->deferred = false;
+    nghttp2_session_resume_data(s->h2->session, s->id);
+    schedule_flush(s->h2);
+}
+
+static ssize_t h2_body_read(struct pt_req *r, char *buf, size_t len)
+{
+    struct pt_h2_stream *s = r->proto_ctx;
+    struct pt_h2 *h2 = s->h2;
+    r->body_taken = true;
+    s->body_wanted = false;
+    if (s->body_len == 0) {
+        if (s->body_eof)
+            return 0;
+        s->body_wanted = true;
+        return PT_BODY_AGAIN;
+    }
+    size_t n = s->body_len < len ? s->body_len : len;
+    memcpy(buf, s->body, n);
+    memmove(s->body, s->body + n, s->body_len - n);
+    s->body_len -= n;
+    /* Reopen the window for what the handler took. */
+    nghttp2_session_consume(h2->session, s->id, n);
+    schedule_flush(h2);
+    return (ssize_t)n;
+}
+
+/* ---- I/O -------------------------------------------------------------- */
+
+static void update_events(struct pt_h2 *h2)
+{
+    struct pt_conn *c = h2->c;
+    int ev = 0;
+    /* While output is stuck, read nothing: the peer must take what it asked
+     * for before it can ask for more. */
+    if (!h2->pend && nghttp2_session_want_read(h2->session) && !h2->abusive)
+        ev |= EV_READ;
+    if (c->want_write)
+        ev |= EV_WRITE;
+    pt_conn_set_events(c, ev);
+}
+
+static void schedule_flush(struct pt_h2 *h2)
+{
+    if (h2->in_recv)
+        return; /* flushed once the read event is done */
+    h2->c->want_write = true;
+    update_events(h2);
+}
+
+/* Moves frames from nghttp2 to the socket.  Returns false if the
+ * connection was closed. */
+static bool h2_flush(struct pt_h2 *h2)
+{
+    struct pt_conn *c = h2->c;
+    c->want_write = false;
+    for (;;) {
+        if (!h2->pend) {
+            const uint8_t *data;
+            ssize_t n = nghttp2_session_mem_send(h2->session, &data);
+            if (n < 0) {
+                pt_info("HTTP/2 send failed: %s", nghttp2_strerror((int)n));
+                pt_conn_close(c);
+                return false;
+            }
+            if (n == 0)
+                break;
+            h2->pend = data;
+            h2->pend_len = (size_t)n;
+        }
+        pt_conn_out_reserve(c);
+        size_t room = pt_conn_out_space(c);
+        size_t k = h2->pend_len < room ? h2->pend_len : room;
+        pt_conn_out_put(c, h2->pend, k);
+        h2->pend += k;
+        h2->pend_len -= k;
+        if (h2->pend_len == 0)
+            h2->pend = NULL;
+        if (pt_conn_out_space(c) == 0) {
+            int f = pt_conn_out_flush(c);
+            if (f < 0) {
+                pt_conn_close(c);
+                return false;
+            }
+            if (f == 0) {
+                c->want_write = true;
+                update_events(h2);
+                return true;
+            }
+        }
+    }
+    int f = pt_conn_out_flush(c);
+    if (f < 0) {
+        pt_conn_close(c);
+        return false;
+    }
+    if (f == 0) {
+        c->want_write = true;
+        update_events(h2);
+        return true;
+    }
+    pt_conn_out_release(c);
+    if (!nghttp2_session_want_read(h2->session) && !nghttp2_session_want_write(h2->session)) {
+        pt_conn_close(c); /* GOAWAY exchanged, or the session is over */
+        return false;
+    }
+    update_events(h2);
+    return true;
+}
+
+/* Handlers waiting for request body bytes are woken outside nghttp2's
+ * callbacks, where they may call back into the session freely. */
+static void wake_body_readers(struct pt_h2 *h2)
+{
+    for (struct pt_h2_stream *s = h2->streams; s; s = s->next) {
+        if (!s->body_ready)
+            continue;
+        s->body_ready = false;
+        s->body_wanted = false;
+        if (s->req->on_body_ready)
+            s->req->on_body_ready(s->req);
+        return wake_body_readers(h2); /* the list may have changed */
+    }
+}
+
+static bool feed(struct pt_h2 *h2, const char *data, size_t len)
+{
+    h2->in_recv = true;
+    ssize_t rv = nghttp2_session_mem_recv(h2->session, (const uint8_t *)data, len);
+    h2->in_recv = false;
+    if (rv < 0) {
+        char ip[46];
+        uint16_t port;
+        peer(h2, ip, sizeof(ip), &port);
+        pt_info("%s:%u: HTTP/2 session error: %s", ip, port, nghttp2_strerror((int)rv));
+        if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC ||
+            rv == NGHTTP2_ERR_CALLBACK_FAILURE) {
+            pt_conn_close(h2->c);
+            return false;
+        }
+        /* Protocol errors: nghttp2 queued GOAWAY; send it, then close. */
+        h2->abusive = true;
+    }
+    return true;
+}
+
+static void h2_on_io(struct pt_conn *c, int revents)
+{
+    struct pt_h2 *h2 = c->h2;
+    if (c->ssl_want_write && (revents & EV_WRITE))
+        revents |= EV_READ;
+    if ((revents & EV_READ) && !h2->pend && !h2->abusive) {
+        size_t budget = READ_BUDGET;
+        for (;;) {
+            ssize_t n = pt_conn_recv(c, c->w->rbuf, c->w->rbuf_cap);
+            if (n < 0) {
+                if (errno == EAGAIN)
+                    break;
+                pt_conn_close(c);
+                return;
+            }
+            if (n == 0) {
+                pt_conn_close(c); /* the client went away */
+                return;
+            }
+            c->last_activity = ev_now(c->w->loop);
+            if (!feed(h2, c->w->rbuf, (size_t)n))
+                return;
+            if (h2->abusive || (size_t)n >= budget)
+                break;
+            budget -= (size_t)n;
+        }
+        wake_body_readers(h2);
+    }
+    h2_flush(h2);
+}
+
+static double h2_timeout(const struct pt_conn *c)
+{
+    struct pt_h2 *h2 = c->h2;
+    if (h2->n_streams == 0) {
+        const struct pt_vhost *vh = c->last_vhost ? c->last_vhost : pt_conn_default_vhost(c);
+        return vh ? vh->keepalive_timeout : 60;
+    }
+    if (c->want_write || h2->pend)
+        return c->conf->g.timeout_secs; /* the client does not read */
+    for (const struct pt_h2_stream *s = h2->streams; s; s = s->next)
+        if (s->body_wanted)
+            return c->conf->g.timeout_secs; /* the client stalls a body */
+    return 0; /* handlers own their timeouts */
+}
+
+static void h2_drain(struct pt_conn *c)
+{
+    struct pt_h2 *h2 = c->h2;
+    /* GOAWAY with the last stream we saw: those finish, no new ones. */
+    nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(h2->session),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    schedule_flush(h2);
+}
+
+static void h2_destroy(struct pt_conn *c)
+{
+    struct pt_h2 *h2 = c->h2;
+    if (!h2)
+        return;
+    while (h2->streams)
+        stream_free(h2, h2->streams);
+    nghttp2_session_del(h2->session);
+    free(h2);
+    c->h2 = NULL;
+}
+
+static const struct pt_conn_ops h2_ops = {
+    .name = "HTTP/2",
+    .on_io = h2_on_io,
+    .timeout = h2_timeout,
+    .drain = h2_drain,
+    .destroy = h2_destroy,
+};
+
+/* Callbacks and options are the same for every session: built once. */
+static nghttp2_session_callbacks *cbs;
+static pthread_once_t cbs_once = PTHREAD_ONCE_INIT;
+
+static void make_callbacks(void)
+{
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
+}
+
+void pt_h2_start(struct pt_conn *c, const char *data, size_t len)
+{
+    pthread_once(&cbs_once, make_callbacks);
+    struct pt_h2 *h2 = calloc(1, sizeof(*h2));
+    if (!h2) {
+        pt_conn_close(c);
+        return;
+    }
+    const struct pt_global *g = &c->conf->g;
+    h2->c = c;
+    double now = ev_now(c->w->loop);
+    for (int i = 0; i < B_COUNT; i++) {
+        h2->buckets[i].tokens = limits[i].burst;
+        h2->buckets[i].ts = now;
+    }
+    nghttp2_option *opt;
+    nghttp2_option_new(&opt);
+    /* We reopen windows ourselves, as handlers read (backpressure). */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_outbound_ack(opt, 64);
+    nghttp2_option_set_no_closed_streams(opt, 1);
+    /* CVE-2023-44487: a client cancelling streams faster than this is
+     * answered with GOAWAY(ENHANCE_YOUR_CALM) by nghttp2. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 200, 50);
+    nghttp2_option_set_max_continuations(opt, 8); /* CVE-2024-27316 */
+    int rv = nghttp2_session_server_new2(&h2->session, cbs, h2, opt);
+    nghttp2_option_del(opt);
+    if (rv != 0) {
+        free(h2);
+        pt_conn_close(c);
+        return;
+    }
+    c->h2 = h2;
+    c->ops = &h2_ops;
+    c->state = PT_CONN_ACTIVE;
+    c->last_activity = now;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)g->h2_max_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)g->h2_window},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)g->max_header_size},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+    nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    nghttp2_session_set_local_window_size(h2->session, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
+    if (len && !feed(h2, data, len))
+        return;
+    wake_body_readers(h2);
+    if (h2_flush(h2) && pt_conn_pending(c))
+        ev_feed_event(c->w->loop, &c->io, EV_READ);
+}
