@@ -891,7 +891,12 @@ static int try_h2c(struct pt_conn *c, const char *data, size_t len)
         return 0;
     if (len < H2_PREFACE_LEN)
         return -1;
+    /* data may live in c->in: keep it until HTTP/2 has read it (c itself
+     * may be gone by then). */
+    struct pt_inbuf *in = c->in;
+    c->in = NULL;
     pt_h2_start(c, data, len);
+    free(in);
     return 1;
 }
 
@@ -935,11 +940,8 @@ static void do_read(struct pt_conn *c)
         c->in->len = len;
     if (!c->served && !c->ssl && !c->redirect_https) {
         int h2 = try_h2c(c, data, len);
-        if (h2 > 0) {
-            free(c->in);
-            c->in = NULL;
+        if (h2 > 0)
             return;
-        }
         if (h2 < 0) {
             if (!retained)
                 retain(c, data, len, NULL);

@@ -97,7 +97,7 @@ struct pt_req {
     bool has_body;
 
     /* routing */
-    const struct pt_vhost *sni_vhost; /* TLS: the vhost the handshake chose */
+    const struct pt_vhost *sni_vhost; /* TLS: the vhost whose certificate was served */
     const struct pt_vhost *vhost;
     const struct pt_mount *mount;
     const char *rest;             /* path past the mountpoint ("" or "/...") */

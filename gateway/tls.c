@@ -284,6 +284,7 @@ void pt_tls_accept(struct pt_conn *c)
     }
     SSL_set_app_data(c->ssl, c);
     SSL_set_accept_state(c->ssl);
+    c->sni_vhost = vh; /* until SNI names another */
     c->state = 0;
     pt_conn_set_events(c, EV_READ);
 }

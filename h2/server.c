@@ -291,9 +291,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
         peer(h2, ip, sizeof(ip), &port);
         pt_info("%s:%u: HTTP/2 stream %d: header list over %d bytes", ip, port,
                 s->id, h2->c->conf->g.max_header_size);
-        if (take(h2, B_HEADER_ABUSE))
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        take(h2, B_HEADER_ABUSE); /* repeated: GOAWAY */
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
     }
     struct pt_req *r = s->req;
     char *n = pt_pool_strndup(r->pool, (const char *)name, namelen);

@@ -38,8 +38,12 @@ void pt_dispatch(struct pt_req *r)
         pt_respond_error(r, 404, "no vhost");
         return;
     }
-    if (r->sni_vhost && r->vhost != r->sni_vhost) {
-        /* The certificate was chosen for another name (RFC 9110 15.5.20). */
+    if (r->sni_vhost && r->vhost != r->sni_vhost &&
+        strcmp(r->vhost->ssl_cert ? r->vhost->ssl_cert : "",
+               r->sni_vhost->ssl_cert ? r->sni_vhost->ssl_cert : "") != 0) {
+        /* The handshake served another vhost's certificate: this connection
+         * cannot speak for that name (RFC 9110 15.5.20).  Vhosts sharing a
+         * certificate may share connections (browsers coalesce them). */
         const struct pt_vhost *asked = r->vhost;
         r->vhost = r->sni_vhost;
         pt_respond_error(r, 421, asked->name);
