@@ -53,6 +53,20 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     ev_timer_again(loop, t);
 }
 
+void pt_conn_timer_update(struct pt_conn *c)
+{
+    double t = c->ops->timeout(c);
+    if (t <= 0)
+        return;
+    /* The timer re-arms itself lazily when it fires; a state whose limit
+     * is shorter than what is left must bring it forward now. */
+    double left = c->last_activity + t - ev_now(c->w->loop);
+    if (left < ev_timer_remaining(c->w->loop, &c->timer) - 0.01) {
+        c->timer.repeat = left > 0.001 ? left : 0.001;
+        ev_timer_again(c->w->loop, &c->timer);
+    }
+}
+
 void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
                     const struct sockaddr *sa, socklen_t salen)
 {
@@ -93,7 +107,7 @@ void pt_conn_close(struct pt_conn *c)
     ev_timer_stop(w->loop, &c->timer);
     if (c->ssl) {
         /* A close_notify if the socket takes it; never wait for one. */
-        if (SSL_is_init_finished(c->ssl))
+        if (SSL_is_init_finished(c->ssl) && c->state != PT_CONN_LINGER)
             SSL_shutdown(c->ssl);
         SSL_free(c->ssl);
         ERR_clear_error();
@@ -109,6 +123,70 @@ void pt_conn_close(struct pt_conn *c)
 void pt_conn_drain(struct pt_conn *c)
 {
     c->ops->drain(c);
+}
+
+/* ---- lingering close ------------------------------------------------- */
+
+#define LINGER_SECS 2.0
+#define LINGER_MAX (256 * 1024)
+
+static void linger_on_io(struct pt_conn *c, int revents)
+{
+    (void)revents;
+    for (;;) {
+        ssize_t n = pt_conn_recv(c, c->w->rbuf, c->w->rbuf_cap);
+        if (n > 0) {
+            c->body_left -= n;
+            if (c->body_left > 0)
+                continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            return;
+        }
+        break;
+    }
+    pt_conn_close(c);
+}
+
+static double linger_timeout(const struct pt_conn *c)
+{
+    (void)c;
+    return LINGER_SECS;
+}
+
+static void linger_drain(struct pt_conn *c)
+{
+    (void)c; /* closing already */
+}
+
+static const struct pt_conn_ops linger_ops = {
+    .name = "closing",
+    .on_io = linger_on_io,
+    .timeout = linger_timeout,
+    .drain = linger_drain,
+    .destroy = NULL,
+};
+
+/* Closing with unread input makes the kernel send RST, which can destroy
+ * the last response before the client has read it: say goodbye (TLS
+ * close_notify, FIN), then read and drop what the client still sends until
+ * it closes, for a bounded time and amount. */
+void pt_conn_linger(struct pt_conn *c)
+{
+    if (c->ops && c->ops->destroy)
+        c->ops->destroy(c);
+    c->ops = &linger_ops;
+    c->state = PT_CONN_LINGER;
+    if (c->ssl) {
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+    shutdown(c->io.fd, SHUT_WR);
+    c->body_left = LINGER_MAX;
+    c->ssl_want_write = false;
+    pt_conn_out_release(c);
+    c->last_activity = ev_now(c->w->loop);
+    pt_conn_set_events(c, EV_READ);
+    pt_conn_timer_update(c);
 }
 
 /* ---- transport -------------------------------------------------------- */

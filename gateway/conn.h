@@ -45,7 +45,7 @@ enum pt_conn_state {
     PT_CONN_READING,   /* waiting for / parsing a request head */
     PT_CONN_ACTIVE,    /* a request is being answered */
     PT_CONN_DISCARD,   /* answered; dropping the rest of its request body */
-    PT_CONN_LINGER,    /* response sent, draining the client's input before close */
+    PT_CONN_LINGER,    /* closing: draining the client's input (pt_conn_linger) */
 };
 
 struct pt_conn {
@@ -99,6 +99,10 @@ void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
 void pt_conn_close(struct pt_conn *c);
 /* Worker draining: close if idle, else close after what is in flight. */
 void pt_conn_drain(struct pt_conn *c);
+/* Ends the protocol (ops->destroy) and closes gracefully: FIN (and TLS
+ * close_notify) first, then reads and drops input until the peer closes
+ * or a short timeout, so the last response is not lost to a reset. */
+void pt_conn_linger(struct pt_conn *c);
 
 /* Transport: plaintext or TLS.  recv/send return > 0, 0 at EOF (recv), or
  * -1 with errno (EAGAIN when the socket would block). */
@@ -106,6 +110,10 @@ ssize_t pt_conn_recv(struct pt_conn *c, void *buf, size_t len);
 ssize_t pt_conn_send(struct pt_conn *c, const void *buf, size_t len);
 /* Decrypted bytes already buffered by TLS (the socket may be empty). */
 bool pt_conn_pending(const struct pt_conn *c);
+
+/* Brings the inactivity timer forward when the current state allows less
+ * time than it has left (call after a state change). */
+void pt_conn_timer_update(struct pt_conn *c);
 
 /* Which events to wait for (EV_READ | EV_WRITE). */
 void pt_conn_set_events(struct pt_conn *c, int events);

@@ -31,8 +31,6 @@
 
 #define SENDFILE_MIN 8192      /* smaller bodies are copied with the head */
 #define WRITE_BUDGET (1 << 20) /* bytes per event before yielding the loop */
-#define LINGER_SECS 2.0
-#define LINGER_MAX (256 * 1024)
 
 static void h1_respond(struct pt_req *r);
 static void h1_resume(struct pt_req *r);
@@ -193,7 +191,6 @@ static void update_events(struct pt_conn *c)
     case PT_CONN_READING:
         ev = c->eof ? 0 : EV_READ;
         break;
-    case PT_CONN_LINGER:
     case PT_CONN_DISCARD:
         ev = EV_READ;
         break;
@@ -207,6 +204,7 @@ static void update_events(struct pt_conn *c)
         break;
     }
     pt_conn_set_events(c, ev);
+    pt_conn_timer_update(c);
 }
 
 /* ---- body pump -------------------------------------------------------- */
@@ -353,19 +351,7 @@ static ssize_t consume_body(struct pt_conn *c, char *data, size_t len)
 
 static void start_linger(struct pt_conn *c)
 {
-    /* Closing with unread input makes the kernel send RST, which can destroy
-     * the response before the client reads it: shut down our side and read
-     * until the client closes, for a bounded time. */
-    shutdown(c->io.fd, SHUT_WR);
-    c->state = PT_CONN_LINGER;
-    c->body_left = LINGER_MAX;
-    free(c->chunked);
-    c->chunked = NULL;
-    free(c->in);
-    c->in = NULL;
-    pt_conn_out_release(c);
-    c->last_activity = ev_now(c->w->loop);
-    update_events(c);
+    pt_conn_linger(c); /* frees our state through h1_destroy */
 }
 
 static bool finish_exchange(struct pt_conn *c)
@@ -430,27 +416,6 @@ static bool reject(struct pt_conn *c, int status, const char *why)
     return pump(c);
 }
 
-/* Splits host[:port] (or [v6]:port) and lower-cases it into the pool. */
-static void set_authority(struct pt_req *r, const char *h, size_t len)
-{
-    size_t end = len;
-    if (len && h[0] == '[') {
-        const char *rb = memchr(h, ']', len);
-        end = rb ? (size_t)(rb - h) + 1 : len;
-    } else {
-        const char *colon = memchr(h, ':', len);
-        if (colon)
-            end = (size_t)(colon - h);
-    }
-    char *a = pt_pool_alloc(r->pool, end + 1);
-    for (size_t i = 0; i < end; i++) {
-        char ch = h[i];
-        a[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-    }
-    a[end] = '\0';
-    r->authority = a;
-    r->authority_len = end;
-}
 
 /* Fills r from a parsed head.  Returns 0, or 400 for a target that cannot
  * be routed. */
@@ -478,7 +443,7 @@ static int build_request(struct pt_req *r, const struct h1_parser *p, const char
         h->value_len = q->headers[i].value.len;
     }
     if (q->has_host)
-        set_authority(r, copy + q->host.off, q->host.len);
+        pt_req_set_authority(r, copy + q->host.off, q->host.len);
 
     const char *t = r->target;
     size_t tlen = r->target_len;
@@ -497,7 +462,7 @@ static int build_request(struct pt_req *r, const struct h1_parser *p, const char
         const char *slash = auth;
         while (slash < end && *slash != '/' && *slash != '?')
             slash++;
-        set_authority(r, auth, (size_t)(slash - auth));
+        pt_req_set_authority(r, auth, (size_t)(slash - auth));
         tlen = (size_t)(end - slash);
         t = slash;
         if (tlen == 0 || t[0] == '?') {
@@ -861,23 +826,6 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
 
 /* ---- events ----------------------------------------------------------- */
 
-static void linger_read(struct pt_conn *c)
-{
-    for (;;) {
-        ssize_t n = pt_conn_recv(c, c->w->rbuf, c->w->rbuf_cap);
-        if (n > 0) {
-            c->body_left -= n;
-            if (c->body_left <= 0)
-                break;
-            continue;
-        }
-        if (n < 0 && errno == EAGAIN)
-            return;
-        break;
-    }
-    pt_conn_close(c);
-}
-
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
 
@@ -903,10 +851,6 @@ static int try_h2c(struct pt_conn *c, const char *data, size_t len)
 static void do_read(struct pt_conn *c)
 {
     struct pt_worker *w = c->w;
-    if (c->state == PT_CONN_LINGER) {
-        linger_read(c);
-        return;
-    }
     bool retained = c->in != NULL;
     char *buf = retained ? c->in->data + c->in->len : w->rbuf;
     size_t cap = retained ? c->in->cap - c->in->len : w->rbuf_cap;
@@ -993,8 +937,6 @@ static void h1_on_io(struct pt_conn *c, int revents)
 
 static double h1_timeout(const struct pt_conn *c)
 {
-    if (c->state == PT_CONN_LINGER)
-        return LINGER_SECS;
     if (c->state == PT_CONN_READING && !c->in) {
         const struct pt_vhost *vh = c->last_vhost ? c->last_vhost : pt_conn_default_vhost(c);
         return vh ? vh->keepalive_timeout : 60;

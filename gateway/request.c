@@ -65,6 +65,27 @@ void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,
     h->value_len = vlen;
 }
 
+void pt_req_set_authority(struct pt_req *r, const char *h, size_t len)
+{
+    size_t end = len;
+    if (len && h[0] == '[') {
+        const char *rb = memchr(h, ']', len);
+        end = rb ? (size_t)(rb - h) + 1 : len;
+    } else {
+        const char *colon = memchr(h, ':', len);
+        if (colon)
+            end = (size_t)(colon - h);
+    }
+    char *a = pt_pool_alloc(r->pool, end + 1);
+    for (size_t i = 0; i < end; i++) {
+        char ch = h[i];
+        a[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    a[end] = '\0';
+    r->authority = a;
+    r->authority_len = end;
+}
+
 void pt_resp_header(struct pt_req *r, const char *name, const char *value)
 {
     pt_resp_headern(r, name, strlen(name), value, strlen(value));

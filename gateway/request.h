@@ -137,6 +137,10 @@ struct pt_req {
 /* Lower-case-insensitive lookup; returns the value or NULL.  *len set. */
 const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len);
 
+/* Sets r->authority from a Host / :authority value: the port is dropped
+ * ("[v6]:port" keeps its brackets) and the name lower-cased. */
+void pt_req_set_authority(struct pt_req *r, const char *host, size_t len);
+
 /* Adds a response header (copied into the pool). */
 void pt_resp_header(struct pt_req *r, const char *name, const char *value);
 void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,

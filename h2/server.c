@@ -37,7 +37,9 @@ struct bucket {
     double tokens, ts;
 };
 
-enum { B_SETTINGS, B_PING, B_PRIORITY, B_EMPTY_DATA, B_WINDOW_UPDATE, B_HEADER_ABUSE, B_COUNT };
+/* WINDOW_UPDATE is not limited: a client reading a large body sends one
+ * per DATA frame it takes, so its rate follows what we send. */
+enum { B_SETTINGS, B_PING, B_PRIORITY, B_EMPTY_DATA, B_RESET, B_HEADER_ABUSE, B_COUNT };
 
 static const struct {
     const char *what;
@@ -47,8 +49,9 @@ static const struct {
     [B_PING] = {"PING flood", 64, 10},
     [B_PRIORITY] = {"PRIORITY flood", 512, 100},
     [B_EMPTY_DATA] = {"empty DATA flood", 128, 20},
-    [B_WINDOW_UPDATE] = {"WINDOW_UPDATE flood", 1024, 200},
-    [B_HEADER_ABUSE] = {"oversized header lists", 4, 1},
+    /* CVE-2023-44487: streams opened and cancelled faster than served. */
+    [B_RESET] = {"rapid stream resets", 100, 33},
+    [B_HEADER_ABUSE] = {"repeated oversized header lists", 8, 1},
 };
 
 struct pt_h2_stream {
@@ -70,6 +73,7 @@ struct pt_h2_stream {
     bool discard;           /* nobody reads the body: consume as it comes */
     bool deferred;          /* data provider waits for the body source */
     bool response_done;
+    bool too_large;         /* header list over max-header-size: 431 */
 };
 
 struct pt_h2 {
@@ -80,8 +84,17 @@ struct pt_h2 {
     const uint8_t *pend;     /* frame bytes nghttp2 gave us, not yet buffered */
     size_t pend_len;
     bool in_recv;            /* inside nghttp2_session_mem_recv() */
-    bool abusive;            /* GOAWAY sent for abuse: read nothing more */
+    bool abusive;            /* GOAWAY queued for abuse: read nothing more */
     struct bucket buckets[B_COUNT];
+    int32_t max_sid;         /* highest stream the client opened */
+    int32_t reset_by_us[32]; /* streams we reset: frames in flight on them
+                                are not the client's fault */
+    unsigned n_reset;
+    /* frame boundaries in the input, for check_frame() */
+    uint32_t preface_left;   /* client magic bytes still to pass */
+    uint32_t payload_left;   /* of the current frame */
+    uint8_t hdr[9];
+    uint8_t hdr_have;
 };
 
 static void h2_respond(struct pt_req *r);
@@ -99,15 +112,20 @@ static void peer(struct pt_h2 *h2, char *ip, size_t cap, uint16_t *port)
     pt_conn_peer(h2->c, ip, cap, port);
 }
 
-static void goaway_abuse(struct pt_h2 *h2, const char *what, uint32_t code)
+/* A connection error: GOAWAY with code, then close once it is out. */
+static void conn_error(struct pt_h2 *h2, const char *what, uint32_t code)
 {
     if (h2->abusive)
         return;
     char ip[46];
     uint16_t port;
     peer(h2, ip, sizeof(ip), &port);
-    pt_warn("%s:%u: HTTP/2 %s: sending GOAWAY (%s) and closing", ip, port, what,
-            nghttp2_http2_strerror(code));
+    if (code == NGHTTP2_ENHANCE_YOUR_CALM)
+        pt_warn("%s:%u: HTTP/2 %s: sending GOAWAY (%s) and closing", ip, port, what,
+                nghttp2_http2_strerror(code));
+    else
+        pt_info("%s:%u: HTTP/2 %s: sending GOAWAY (%s) and closing", ip, port, what,
+                nghttp2_http2_strerror(code));
     h2->abusive = true;
     nghttp2_session_terminate_session(h2->session, code);
 }
@@ -125,7 +143,7 @@ static bool take(struct pt_h2 *h2, int kind)
         b->tokens -= 1;
         return true;
     }
-    goaway_abuse(h2, limits[kind].what, NGHTTP2_ENHANCE_YOUR_CALM);
+    conn_error(h2, limits[kind].what, NGHTTP2_ENHANCE_YOUR_CALM);
     return false;
 }
 
@@ -181,26 +199,6 @@ static void stream_free(struct pt_h2 *h2, struct pt_h2_stream *s)
 
 /* ---- requests --------------------------------------------------------- */
 
-static void set_authority(struct pt_req *r, const char *h, size_t len)
-{
-    size_t end = len;
-    if (len && h[0] == '[') {
-        const char *rb = memchr(h, ']', len);
-        end = rb ? (size_t)(rb - h) + 1 : len;
-    } else {
-        const char *colon = memchr(h, ':', len);
-        if (colon)
-            end = (size_t)(colon - h);
-    }
-    char *a = pt_pool_alloc(r->pool, end + 1);
-    for (size_t i = 0; i < end; i++) {
-        char ch = h[i];
-        a[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-    }
-    a[end] = '\0';
-    r->authority = a;
-    r->authority_len = end;
-}
 
 static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
 {
@@ -212,16 +210,21 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
     r->method = pt_method_from(s->method, s->method_len);
     r->has_body = !s->body_eof;
     if (s->authority)
-        set_authority(r, s->authority, s->authority_len);
+        pt_req_set_authority(r, s->authority, s->authority_len);
     else {
         size_t hl;
         const char *host = pt_req_header(r, "host", &hl);
         if (host)
-            set_authority(r, host, hl);
+            pt_req_set_authority(r, host, hl);
     }
     const char *cl = pt_req_header(r, "content-length", NULL);
     if (cl)
         r->content_length = strtoll(cl, NULL, 10); /* nghttp2 checked it */
+    if (s->too_large) {
+        r->vhost = pt_conn_default_vhost(h2->c);
+        pt_respond_error(r, 431, "header list too large");
+        return;
+    }
     if (r->method == PT_M_CONNECT || !s->path) {
         r->vhost = pt_conn_default_vhost(h2->c);
         pt_respond_error(r, 501, "CONNECT is not supported");
@@ -270,7 +273,37 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         return 0;
     struct pt_h2_stream *s = stream_new(h2, frame->hd.stream_id);
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, s);
+    if (frame->hd.stream_id > h2->max_sid)
+        h2->max_sid = frame->hd.stream_id;
     return 0;
+}
+
+static bool we_reset(const struct pt_h2 *h2, int32_t id)
+{
+    unsigned n = h2->n_reset < 32 ? h2->n_reset : 32;
+    for (unsigned i = 0; i < n; i++)
+        if (h2->reset_by_us[i] == id)
+            return true;
+    return false;
+}
+
+/* Frames on streams the client opened before and that are closed now:
+ * nghttp2 keeps no state for them and quietly ignores what comes, where
+ * RFC 9113 5.1 wants a connection error, unless we reset the stream
+ * ourselves and the client's frames crossed our RST_STREAM.  Checked on
+ * each frame header before nghttp2 sees it (see feed()). */
+static void check_frame(struct pt_h2 *h2, uint8_t type, int32_t id)
+{
+    if (id <= 0 || !(id & 1) || id > h2->max_sid)
+        return; /* connection frames, idle and server streams: nghttp2 */
+    if (type != NGHTTP2_HEADERS && type != NGHTTP2_DATA)
+        return; /* PRIORITY, WINDOW_UPDATE, RST_STREAM may cross a close */
+    if (nghttp2_session_find_stream(h2->session, id) || we_reset(h2, id))
+        return;
+    if (type == NGHTTP2_HEADERS)
+        conn_error(h2, "HEADERS on a closed or reused stream", NGHTTP2_PROTOCOL_ERROR);
+    else
+        conn_error(h2, "DATA on a closed stream", NGHTTP2_STREAM_CLOSED);
 }
 
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
@@ -284,15 +317,27 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
         return 0; /* trailers: accepted and dropped */
     /* RFC 9113 6.5.2: 32 bytes of overhead per field.  A decoded list over
      * our advertised limit is an HPACK bomb or a careless client. */
+    size_t limit = (size_t)h2->c->conf->g.max_header_size;
     s->header_bytes += namelen + valuelen + 32;
-    if (s->header_bytes > (size_t)h2->c->conf->g.max_header_size) {
-        char ip[46];
-        uint16_t port;
-        peer(h2, ip, sizeof(ip), &port);
-        pt_info("%s:%u: HTTP/2 stream %d: header list over %d bytes", ip, port,
-                s->id, h2->c->conf->g.max_header_size);
-        take(h2, B_HEADER_ABUSE); /* repeated: GOAWAY */
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
+    if (s->header_bytes > limit) {
+        /* Far past the limit we advertised is an HPACK bomb (a few bytes
+         * of references that decode to megabytes): the connection goes.
+         * Just past it is a careless client: 431 for this request. */
+        if (s->header_bytes > 4 * limit) {
+            conn_error(h2, "HPACK bomb (decoded header list far over the limit)",
+                       NGHTTP2_ENHANCE_YOUR_CALM);
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+        if (!s->too_large) {
+            char ip[46];
+            uint16_t port;
+            peer(h2, ip, sizeof(ip), &port);
+            pt_info("%s:%u: HTTP/2 stream %d: header list over %zu bytes", ip, port,
+                    s->id, limit);
+            s->too_large = true;
+            take(h2, B_HEADER_ABUSE); /* repeatedly: GOAWAY */
+        }
+        return 0;
     }
     struct pt_req *r = s->req;
     char *n = pt_pool_strndup(r->pool, (const char *)name, namelen);
@@ -366,8 +411,8 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     case NGHTTP2_PRIORITY:
         take(h2, B_PRIORITY);
         break;
-    case NGHTTP2_WINDOW_UPDATE:
-        take(h2, B_WINDOW_UPDATE);
+    case NGHTTP2_RST_STREAM:
+        take(h2, B_RESET);
         break;
     }
     return 0;
@@ -416,7 +461,11 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t code, 
 
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
-    (void)ud;
+    struct pt_h2 *h2 = ud;
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        h2->reset_by_us[h2->n_reset++ % 32] = frame->hd.stream_id;
+        return 0;
+    }
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS)
@@ -591,6 +640,7 @@ static void update_events(struct pt_h2 *h2)
     if (c->want_write)
         ev |= EV_WRITE;
     pt_conn_set_events(c, ev);
+    pt_conn_timer_update(c);
 }
 
 static void schedule_flush(struct pt_h2 *h2)
@@ -599,6 +649,23 @@ static void schedule_flush(struct pt_h2 *h2)
         return; /* flushed once the read event is done */
     h2->c->want_write = true;
     update_events(h2);
+}
+
+/* Writes the connection's buffer.  Returns 1 (all out), 0 (would block:
+ * EV_WRITE armed) or -1 (the connection was closed). */
+static int write_out(struct pt_h2 *h2)
+{
+    struct pt_conn *c = h2->c;
+    int f = pt_conn_out_flush(c);
+    if (f < 0) {
+        pt_conn_close(c);
+        return -1;
+    }
+    if (f == 0) {
+        c->want_write = true;
+        update_events(h2);
+    }
+    return f;
 }
 
 /* Moves frames from nghttp2 to the socket.  Returns false if the
@@ -630,31 +697,20 @@ static bool h2_flush(struct pt_h2 *h2)
         if (h2->pend_len == 0)
             h2->pend = NULL;
         if (pt_conn_out_space(c) == 0) {
-            int f = pt_conn_out_flush(c);
-            if (f < 0) {
-                pt_conn_close(c);
-                return false;
-            }
-            if (f == 0) {
-                c->want_write = true;
-                update_events(h2);
-                return true;
-            }
+            int f = write_out(h2);
+            if (f <= 0)
+                return f == 0;
         }
     }
-    int f = pt_conn_out_flush(c);
-    if (f < 0) {
-        pt_conn_close(c);
-        return false;
-    }
-    if (f == 0) {
-        c->want_write = true;
-        update_events(h2);
-        return true;
-    }
+    int f = write_out(h2);
+    if (f <= 0)
+        return f == 0;
     pt_conn_out_release(c);
-    if (!nghttp2_session_want_read(h2->session) && !nghttp2_session_want_write(h2->session)) {
-        pt_conn_close(c); /* GOAWAY exchanged, or the session is over */
+    if (h2->abusive || (!nghttp2_session_want_read(h2->session) &&
+                        !nghttp2_session_want_write(h2->session))) {
+        /* GOAWAY exchanged and no stream left: the client may still be
+         * sending WINDOW_UPDATEs for the last frames. */
+        pt_conn_linger(c);
         return false;
     }
     update_events(h2);
@@ -676,23 +732,65 @@ static void wake_body_readers(struct pt_h2 *h2)
     }
 }
 
-static bool feed(struct pt_h2 *h2, const char *data, size_t len)
+static bool recv_bytes(struct pt_h2 *h2, const uint8_t *data, size_t len)
 {
     h2->in_recv = true;
-    ssize_t rv = nghttp2_session_mem_recv(h2->session, (const uint8_t *)data, len);
+    ssize_t rv = nghttp2_session_mem_recv(h2->session, data, len);
     h2->in_recv = false;
     if (rv < 0) {
-        char ip[46];
-        uint16_t port;
-        peer(h2, ip, sizeof(ip), &port);
-        pt_info("%s:%u: HTTP/2 session error: %s", ip, port, nghttp2_strerror((int)rv));
-        if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC ||
-            rv == NGHTTP2_ERR_CALLBACK_FAILURE) {
-            pt_conn_close(h2->c);
+        if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+            pt_conn_close(h2->c); /* not HTTP/2 at all: nothing to say */
             return false;
         }
-        /* Protocol errors: nghttp2 queued GOAWAY; send it, then close. */
-        h2->abusive = true;
+        /* Say why before closing; nghttp2 may have queued a GOAWAY
+         * already, in which case its code stands. */
+        uint32_t code = NGHTTP2_PROTOCOL_ERROR;
+        if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+            code = NGHTTP2_ENHANCE_YOUR_CALM;
+        else if (rv == NGHTTP2_ERR_HEADER_COMP)
+            code = NGHTTP2_COMPRESSION_ERROR;
+        else if (rv == NGHTTP2_ERR_CALLBACK_FAILURE || rv == NGHTTP2_ERR_NOMEM)
+            code = NGHTTP2_INTERNAL_ERROR;
+        conn_error(h2, nghttp2_strerror((int)rv), code);
+    }
+    return true;
+}
+
+/* Feeds input to nghttp2 one frame at a time, so that each frame header
+ * is checked against the stream states its predecessors left.  Returns
+ * false if the connection was closed. */
+static bool feed(struct pt_h2 *h2, const char *data, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    while (len && !h2->abusive) {
+        size_t k;
+        if (h2->preface_left || h2->payload_left) {
+            uint32_t *left = h2->preface_left ? &h2->preface_left : &h2->payload_left;
+            k = len < *left ? len : *left;
+            *left -= (uint32_t)k;
+            if (!recv_bytes(h2, p, k))
+                return false;
+        } else {
+            k = 9u - h2->hdr_have;
+            if (k > len)
+                k = len;
+            memcpy(h2->hdr + h2->hdr_have, p, k);
+            h2->hdr_have += (uint8_t)k;
+            if (h2->hdr_have == 9) {
+                h2->hdr_have = 0;
+                const uint8_t *h = h2->hdr;
+                h2->payload_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
+                int32_t id = (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 |
+                                        (uint32_t)h[7] << 8 | h[8]) & 0x7fffffff);
+                check_frame(h2, h[3], id);
+                if (h2->abusive)
+                    break;
+                if (!recv_bytes(h2, h, 9))
+                    return false;
+            }
+        }
+        p += k;
+        len -= k;
     }
     return true;
 }
@@ -808,12 +906,13 @@ void pt_h2_start(struct pt_conn *c, const char *data, size_t len)
     nghttp2_option_new(&opt);
     /* We reopen windows ourselves, as handlers read (backpressure). */
     nghttp2_option_set_no_auto_window_update(opt, 1);
-    nghttp2_option_set_max_outbound_ack(opt, 64);
     nghttp2_option_set_no_closed_streams(opt, 1);
-    /* CVE-2023-44487: a client cancelling streams faster than this is
-     * answered with GOAWAY(ENHANCE_YOUR_CALM) by nghttp2. */
-    nghttp2_option_set_stream_reset_rate_limit(opt, 200, 50);
-    nghttp2_option_set_max_continuations(opt, 8); /* CVE-2024-27316 */
+    /* Our own limits (take()) act first and say ENHANCE_YOUR_CALM; these
+     * are nghttp2's backstops: queued ACKs, resets, CONTINUATION frames
+     * after one HEADERS (CVE-2024-27316). */
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    nghttp2_option_set_max_continuations(opt, 8);
     int rv = nghttp2_session_server_new2(&h2->session, cbs, h2, opt);
     nghttp2_option_del(opt);
     if (rv != 0) {
@@ -821,6 +920,7 @@ void pt_h2_start(struct pt_conn *c, const char *data, size_t len)
         pt_conn_close(c);
         return;
     }
+    h2->preface_left = 24; /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
     c->h2 = h2;
     c->ops = &h2_ops;
     c->state = PT_CONN_ACTIVE;
