@@ -87,6 +87,8 @@ struct pt_h2 {
     bool abusive;            /* GOAWAY queued for abuse: read nothing more */
     struct bucket buckets[B_COUNT];
     int32_t max_sid;         /* highest stream the client opened */
+    uint64_t opened[8];      /* which of the 512 client stream ids below
+                                max_sid were opened (bit (id/2) % 512) */
     int32_t reset_by_us[32]; /* streams we reset: frames in flight on them
                                 are not the client's fault */
     unsigned n_reset;
@@ -266,6 +268,34 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
 
 /* ---- nghttp2 callbacks ------------------------------------------------ */
 
+static void set_bit(uint64_t *bits, int32_t id, bool on)
+{
+    unsigned i = ((uint32_t)id >> 1) & 511;
+    if (on)
+        bits[i >> 6] |= 1ull << (i & 63);
+    else
+        bits[i >> 6] &= ~(1ull << (i & 63));
+}
+
+/* Client stream ids only grow; ids skipped on the way were never opened. */
+static void mark_opened(struct pt_h2 *h2, int32_t id)
+{
+    if (id <= h2->max_sid)
+        return;
+    for (int32_t k = h2->max_sid + 2, n = 0; k < id && n < 512; k += 2, n++)
+        set_bit(h2->opened, k, false);
+    set_bit(h2->opened, id, true);
+    h2->max_sid = id;
+}
+
+static bool was_opened(const struct pt_h2 *h2, int32_t id)
+{
+    if (h2->max_sid - id >= 1024)
+        return true; /* too old to remember: assume so */
+    unsigned i = ((uint32_t)id >> 1) & 511;
+    return h2->opened[i >> 6] >> (i & 63) & 1;
+}
+
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
     struct pt_h2 *h2 = ud;
@@ -273,8 +303,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         return 0;
     struct pt_h2_stream *s = stream_new(h2, frame->hd.stream_id);
     nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, s);
-    if (frame->hd.stream_id > h2->max_sid)
-        h2->max_sid = frame->hd.stream_id;
+    mark_opened(h2, frame->hd.stream_id);
     return 0;
 }
 
@@ -300,8 +329,10 @@ static void check_frame(struct pt_h2 *h2, uint8_t type, int32_t id)
         return; /* PRIORITY, WINDOW_UPDATE, RST_STREAM may cross a close */
     if (nghttp2_session_find_stream(h2->session, id) || we_reset(h2, id))
         return;
-    if (type == NGHTTP2_HEADERS)
-        conn_error(h2, "HEADERS on a closed or reused stream", NGHTTP2_PROTOCOL_ERROR);
+    if (!was_opened(h2, id)) /* 5.1.1: ids must grow */
+        conn_error(h2, "stream id lower than one already used", NGHTTP2_PROTOCOL_ERROR);
+    else if (type == NGHTTP2_HEADERS)
+        conn_error(h2, "HEADERS on a closed stream", NGHTTP2_STREAM_CLOSED);
     else
         conn_error(h2, "DATA on a closed stream", NGHTTP2_STREAM_CLOSED);
 }
