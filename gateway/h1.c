@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "fmt.h"
 #include "httpdate.h"
 #include "log.h"
 #include "request.h"
@@ -124,18 +125,28 @@ static void h1_respond(struct pt_req *r)
         r->continue_sent = true;
     }
     char line[64];
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", r->status,
-                     pt_status_reason(r->status));
-    bool ok = pt_conn_out_space(c) > (size_t)n;
-    if (ok)
-        pt_conn_out_put(c, line, (size_t)n);
+    const char *reason = pt_status_reason(r->status);
+    size_t rlen = strlen(reason);
+    int status = r->status >= 100 && r->status <= 999 ? r->status : 500;
+    memcpy(line, "HTTP/1.1 ", 9);
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    line[12] = ' ';
+    size_t n = 13;
+    bool ok = pt_conn_out_space(c) > n + rlen + 2;
+    if (ok) {
+        pt_conn_out_put(c, line, n);
+        pt_conn_out_put(c, reason, rlen);
+        pt_conn_out_put(c, "\r\n", 2);
+    }
     ok = ok && head_add(c, "Date", 4, pt_httpdate_now(), PT_HTTPDATE_LEN);
     const char *server = c->conf->g.server_string;
     if (ok && server && *server)
         ok = head_add(c, "Server", 6, server, strlen(server));
     if (ok && status_has_body(r->status) && r->resp_length >= 0) {
-        n = snprintf(line, sizeof(line), "%" PRId64, r->resp_length);
-        ok = head_add(c, "Content-Length", 14, line, (size_t)n);
+        n = pt_fmt_u64(line, (uint64_t)r->resp_length);
+        ok = head_add(c, "Content-Length", 14, line, n);
     }
     if (ok && c->chunked_out)
         ok = head_add(c, "Transfer-Encoding", 17, "chunked", 7);
@@ -494,7 +505,7 @@ static int build_request(struct pt_req *r, const struct h1_parser *p, const char
 static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p,
                                     const char *head)
 {
-    struct pt_pool *pool = pt_pool_new(4096 - 64);
+    struct pt_pool *pool = pt_pool_new(PT_POOL_STD);
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
     init_req(c, r, pool);
     const struct h1_request *q = &p->req;

@@ -28,10 +28,20 @@ static void oom(void)
     abort();
 }
 
+/* Request pools come and go at the request rate: each thread keeps a few
+ * of the standard size for reuse instead of a malloc/free pair each. */
+#define CACHED_POOLS 64
+static _Thread_local struct pt_pool *cache[CACHED_POOLS];
+static _Thread_local unsigned n_cached;
+
 struct pt_pool *pt_pool_new(size_t first_block)
 {
     first_block = ALIGN_UP(first_block ? first_block : 1024);
-    struct pt_pool *p = malloc(sizeof(*p) + first_block);
+    struct pt_pool *p;
+    if (first_block == PT_POOL_STD && n_cached)
+        p = cache[--n_cached];
+    else
+        p = malloc(sizeof(*p) + first_block);
     if (!p)
         oom();
     p->first.next = NULL;
@@ -56,7 +66,17 @@ void pt_pool_free(struct pt_pool *p)
         free(b);
         b = next;
     }
+    if (p->first.cap == PT_POOL_STD && n_cached < CACHED_POOLS) {
+        cache[n_cached++] = p;
+        return;
+    }
     free(p);
+}
+
+void pt_pool_thread_cleanup(void)
+{
+    while (n_cached)
+        free(cache[--n_cached]);
 }
 
 static struct block *block_new(size_t cap)

@@ -8,8 +8,14 @@
 
 struct pt_pool;
 
+/* The usual first block for a request: pools of this size are recycled
+ * per thread. */
+#define PT_POOL_STD 4032
+
 struct pt_pool *pt_pool_new(size_t first_block);
 void pt_pool_free(struct pt_pool *p);
+/* Frees the calling thread's recycled pools (at thread exit). */
+void pt_pool_thread_cleanup(void);
 
 /* Never returns NULL: out of memory aborts (like nginx's pools, a request
  * cannot sensibly continue without its memory). Aligned to 16 bytes. */

@@ -24,8 +24,8 @@ const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len)
     return NULL;
 }
 
-/* A field a handler or the config produced must not be able to split the
- * head: names are tokens, values have no CR, LF or NUL. */
+/* A field a handler produced must not be able to split the head: names
+ * are tokens, values have no CR, LF or NUL. */
 static bool field_ok(const char *name, size_t nlen, const char *value, size_t vlen)
 {
     if (nlen == 0)
@@ -35,12 +35,21 @@ static bool field_ok(const char *name, size_t nlen, const char *value, size_t vl
         if (c <= 0x20 || c >= 0x7f || c == ':')
             return false;
     }
-    for (size_t i = 0; i < vlen; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if (c == '\r' || c == '\n' || c == '\0')
-            return false;
+    return !memchr(value, '\n', vlen) && !memchr(value, '\r', vlen) &&
+           !memchr(value, '\0', vlen);
+}
+
+static struct pt_hdr *next_resp_hdr(struct pt_req *r)
+{
+    if (r->n_resp_hdrs == r->cap_resp_hdrs) {
+        size_t cap = r->cap_resp_hdrs ? r->cap_resp_hdrs * 2 : 12;
+        struct pt_hdr *h = pt_pool_alloc(r->pool, cap * sizeof(*h));
+        if (r->n_resp_hdrs)
+            memcpy(h, r->resp_hdrs, r->n_resp_hdrs * sizeof(*h));
+        r->resp_hdrs = h;
+        r->cap_resp_hdrs = cap;
     }
-    return true;
+    return &r->resp_hdrs[r->n_resp_hdrs++];
 }
 
 void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,
@@ -50,18 +59,20 @@ void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,
         pt_warn("dropping response header \"%.*s\": invalid characters", (int)nlen, name);
         return;
     }
-    if (r->n_resp_hdrs == r->cap_resp_hdrs) {
-        size_t cap = r->cap_resp_hdrs ? r->cap_resp_hdrs * 2 : 12;
-        struct pt_hdr *h = pt_pool_alloc(r->pool, cap * sizeof(*h));
-        if (r->n_resp_hdrs)
-            memcpy(h, r->resp_hdrs, r->n_resp_hdrs * sizeof(*h));
-        r->resp_hdrs = h;
-        r->cap_resp_hdrs = cap;
-    }
-    struct pt_hdr *h = &r->resp_hdrs[r->n_resp_hdrs++];
+    struct pt_hdr *h = next_resp_hdr(r);
     h->name = pt_pool_strndup(r->pool, name, nlen);
     h->name_len = nlen;
     h->value = pt_pool_strndup(r->pool, value, vlen);
+    h->value_len = vlen;
+}
+
+void pt_resp_header_ref(struct pt_req *r, const char *name, size_t nlen,
+                        const char *value, size_t vlen)
+{
+    struct pt_hdr *h = next_resp_hdr(r);
+    h->name = name;
+    h->name_len = nlen;
+    h->value = value;
     h->value_len = vlen;
 }
 
@@ -91,10 +102,13 @@ void pt_resp_header(struct pt_req *r, const char *name, const char *value)
     pt_resp_headern(r, name, strlen(name), value, strlen(value));
 }
 
+/* Config headers were checked at load and live as long as the snapshot
+ * the request holds: referenced, not copied. */
 static void add_kvlist(struct pt_req *r, const struct pt_kvlist *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        pt_resp_header(r, l->v[i].name, l->v[i].value);
+        pt_resp_header_ref(r, l->v[i].name, strlen(l->v[i].name), l->v[i].value,
+                           strlen(l->v[i].value));
 }
 
 void pt_respond(struct pt_req *r, int status, int64_t length,
@@ -115,7 +129,8 @@ void pt_respond(struct pt_req *r, int status, int64_t length,
     if (r->vhost)
         add_kvlist(r, &r->vhost->headers);
     if (r->tls && r->vhost && r->vhost->sts)
-        pt_resp_header(r, "Strict-Transport-Security", "max-age=15768000 ; includeSubDomains");
+        pt_resp_header_ref(r, "Strict-Transport-Security", 25,
+                           "max-age=15768000 ; includeSubDomains", 36);
     if (r->mount)
         add_kvlist(r, &r->mount->headers);
     r->proto->respond(r);

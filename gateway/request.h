@@ -145,6 +145,10 @@ void pt_req_set_authority(struct pt_req *r, const char *host, size_t len);
 void pt_resp_header(struct pt_req *r, const char *name, const char *value);
 void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,
                      const char *value, size_t vlen);
+/* Adds a header by reference, unchecked: for constants and strings that
+ * outlive the request (the config snapshot, the pool). */
+void pt_resp_header_ref(struct pt_req *r, const char *name, size_t nlen,
+                        const char *value, size_t vlen);
 
 /* Starts the response.  length: body length, or -1 when unknown.  body may
  * be NULL for an empty body.  Adds the vhost's and the mount's `headers`. */

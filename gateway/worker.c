@@ -13,6 +13,7 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
+#include "pool.h"
 
 #define RBUF_SIZE (16 * 1024)
 #define MAX_FREE_BUFS 64
@@ -259,6 +260,7 @@ static void *worker_main(void *arg)
     ev_run(w->loop, 0);
     while (w->conns)
         pt_conn_close(w->conns);
+    pt_pool_thread_cleanup();
     return NULL;
 }
 

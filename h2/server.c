@@ -23,6 +23,7 @@
 
 #include "../gateway/config.h"
 #include "../gateway/conn.h"
+#include "../gateway/fmt.h"
 #include "../gateway/httpdate.h"
 #include "../gateway/log.h"
 #include "../gateway/request.h"
@@ -154,7 +155,7 @@ static bool take(struct pt_h2 *h2, int kind)
 static struct pt_h2_stream *stream_new(struct pt_h2 *h2, int32_t id)
 {
     struct pt_conn *c = h2->c;
-    struct pt_pool *pool = pt_pool_new(4096 - 64);
+    struct pt_pool *pool = pt_pool_new(PT_POOL_STD);
     struct pt_h2_stream *s = pt_pool_calloc(pool, sizeof(*s));
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
     s->id = id;
@@ -563,11 +564,13 @@ static bool status_has_body(int status)
 /* Connection-specific fields have no meaning in HTTP/2 (RFC 9113 8.2.2). */
 static bool hop_by_hop(const char *n, size_t len)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection",
-                                        "transfer-encoding", "upgrade"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strlen(names[i]) == len && strncasecmp(n, names[i], len) == 0)
-            return true;
+    switch (len) {
+    case 7: return strncasecmp(n, "upgrade", 7) == 0;
+    case 10: return strncasecmp(n, "connection", 10) == 0 ||
+                    strncasecmp(n, "keep-alive", 10) == 0;
+    case 16: return strncasecmp(n, "proxy-connection", 16) == 0;
+    case 17: return strncasecmp(n, "transfer-encoding", 17) == 0;
+    }
     return false;
 }
 
@@ -585,8 +588,8 @@ static void h2_respond(struct pt_req *r)
     struct pt_pool *p = r->pool;
     nghttp2_nv *nva = pt_pool_alloc(p, (r->n_resp_hdrs + 5) * sizeof(*nva));
     size_t n = 0;
-    char *status = pt_pool_printf(p, "%d", r->status);
-    nva[n++] = nv(":status", 7, status, strlen(status));
+    char *status = pt_pool_alloc(p, 20);
+    nva[n++] = nv(":status", 7, status, pt_fmt_u64(status, (uint64_t)r->status));
     const char *server = r->conf->g.server_string;
     if (server && *server)
         nva[n++] = nv("server", 6, server, strlen(server));
@@ -595,8 +598,8 @@ static void h2_respond(struct pt_req *r)
     if (!r->body && r->resp_length < 0)
         r->resp_length = 0;
     if (status_has_body(r->status) && r->resp_length >= 0) {
-        char *cl = pt_pool_printf(p, "%" PRId64, r->resp_length);
-        nva[n++] = nv("content-length", 14, cl, strlen(cl));
+        char *cl = pt_pool_alloc(p, 20);
+        nva[n++] = nv("content-length", 14, cl, pt_fmt_u64(cl, (uint64_t)r->resp_length));
     }
     for (size_t i = 0; i < r->n_resp_hdrs; i++) {
         const struct pt_hdr *h = &r->resp_hdrs[i];
