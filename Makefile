@@ -9,7 +9,7 @@ BUILD_PKGS = cmake make gcc pkg-config libssl-dev libnghttp2-dev zlib1g-dev \
 TEST_PKGS  = curl python3 python3-pytest python3-h2 python3-websockets \
              nghttp2-client openssl git zip unzip clang libclang-rt-14-dev
 
-.PHONY: all deps test-deps build asan run test unit clean bench
+.PHONY: all deps test-deps build asan run test unit clean bench fuzz
 
 all: build
 
@@ -34,9 +34,21 @@ asan: deps $(ASAN_BUILD)/Makefile
 run: build
 	exec $(BUILD)/portico -c .
 
+# The zip parser under libFuzzer + ASan/UBSan for FUZZ_SECS seconds, from
+# seeds made by zip(1) and Python's zipfile; crashes land in $(BUILD)/fuzz/.
+FUZZ_SECS ?= 30
+fuzz: test-deps
+	mkdir -p $(BUILD)/fuzz/corpus
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined tests/fuzz/fuzz_zip.c fops/zip_index.c \
+	  -o $(BUILD)/fuzz/fuzz_zip
+	/usr/bin/python3 tests/fuzz/make_corpus.py $(BUILD)/fuzz/seeds
+	$(BUILD)/fuzz/fuzz_zip -max_total_time=$(FUZZ_SECS) -max_len=65536 -timeout=10 \
+	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds
+
 # Every test on the normal build, then every test again under
-# AddressSanitizer + UBSan (LeakSanitizer on).
-test: test-deps build asan
+# AddressSanitizer + UBSan (LeakSanitizer on), then the fuzzer.
+test: test-deps build asan fuzz
 	cd $(BUILD) && ctest --output-on-failure
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure

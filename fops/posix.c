@@ -162,6 +162,7 @@ static void pt_openat2_probe(int dirfd)
 
 static void pt_fstat_fill(const struct stat *st, struct pt_fstat *out)
 {
+    memset(out, 0, sizeof *out);
     out->size = (uint64_t)st->st_size;
     out->mtime = (int64_t)st->st_mtim.tv_sec;
     out->mtime_nsec = (int64_t)st->st_mtim.tv_nsec;
@@ -195,7 +196,10 @@ static int pt_posix_open(const struct pt_froot *root, const char *vpath,
     out->fd = fd;
     out->base = 0;
     out->priv = NULL;
+    out->aux = 0;
     pt_fstat_fill(&st, &out->st);
+    out->enc = PT_FENC_IDENTITY;
+    out->enc_size = out->st.size;
     return 0;
 }
 
@@ -229,8 +233,13 @@ int pt_froot_open(struct pt_froot *root, const char *path)
     root->dirfd = -1;
     root->path = NULL;
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) {
+        int err = errno;
+        /* A .zip (.jar, .war) file: its members are the tree. */
+        if (err == ENOTDIR && pt_fops_archive_name(path, strlen(path)))
+            return pt_zip_root_open(root, path);
+        return -err;
+    }
     /* The real path: what pt_open_verified() compares against. */
     root->path = realpath(path, NULL);
     if (!root->path) {
@@ -244,6 +253,8 @@ int pt_froot_open(struct pt_froot *root, const char *path)
 
 void pt_froot_close(struct pt_froot *root)
 {
+    if (root->path)
+        pt_zip_cache_flush();
     if (root->dirfd >= 0)
         close(root->dirfd);
     root->dirfd = -1;

@@ -19,16 +19,39 @@ static char *pt_hex(char *o, uint64_t v)
 
 size_t pt_etag_format(const struct pt_fstat *st, char *buf)
 {
-    /* Nanoseconds since the epoch fit 64 bits until 2554; before 1970 the
-     * value wraps, which is still unique. */
-    uint64_t ns = (uint64_t)st->mtime * 1000000000u + (uint64_t)st->mtime_nsec;
+    return pt_etag_format_rep(st, NULL, buf);
+}
+
+size_t pt_etag_format_rep(const struct pt_fstat *st, const char *coding,
+                          char *buf)
+{
     char *o = buf;
     *o++ = '"';
-    o = pt_hex(o, ns);
-    *o++ = '-';
-    o = pt_hex(o, st->size);
-    *o++ = '-';
-    o = pt_hex(o, st->ino);
+    if (st->has_crc) {
+        /* An archive member: the archive's identity and the member's
+         * CRC-32 and size (its DOS time is too coarse to tell edits). */
+        *o++ = 'z';
+        o = pt_hex(o, st->ino);
+        *o++ = '-';
+        o = pt_hex(o, st->crc32);
+        *o++ = '-';
+        o = pt_hex(o, st->size);
+    } else {
+        /* Nanoseconds since the epoch fit 64 bits until 2554; before 1970
+         * the value wraps, which is still unique. */
+        uint64_t ns = (uint64_t)st->mtime * 1000000000u + (uint64_t)st->mtime_nsec;
+        o = pt_hex(o, ns);
+        *o++ = '-';
+        o = pt_hex(o, st->size);
+        *o++ = '-';
+        o = pt_hex(o, st->ino);
+    }
+    if (coding) {
+        size_t n = strnlen(coding, 8);
+        *o++ = '-';
+        memcpy(o, coding, n);
+        o += n;
+    }
     *o++ = '"';
     *o = '\0';
     return (size_t)(o - buf);

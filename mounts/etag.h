@@ -8,12 +8,20 @@
 
 #include "../fops/fops.h"
 
-#define PT_ETAG_MAX 64 /* '"' + 3 x 16 hex + 2 x '-' + '"' + NUL fits */
+#define PT_ETAG_MAX 64 /* '"' + 3 x 16 hex + 3 x '-' + 8 + '"' + NUL fits */
 
 /* "\"<hex mtime ns>-<hex size>-<hex inode>\"": changes whenever the file is
  * replaced or rewritten (the nanosecond mtime catches same-second edits).
  * Returns the length; buf holds at least PT_ETAG_MAX bytes. */
 size_t pt_etag_format(const struct pt_fstat *st, char *buf);
+
+/* The same for one representation of the file: coding (at most 8 bytes,
+ * e.g. "gz") names a content coding and is appended ("\"...-gz\""), so a
+ * gzip response never shares its tag with the identity one.  Members of
+ * archives (st->has_crc) get "\"z<hex inode>-<hex crc>-<hex size>\"": the
+ * archive's identity and the member's CRC-32 and size. */
+size_t pt_etag_format_rep(const struct pt_fstat *st, const char *coding,
+                          char *buf);
 
 /* Whether the If-Match / If-None-Match list value hdr matches etag (a
  * strong tag as formatted above).  "*" matches.  weak: weak comparison

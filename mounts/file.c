@@ -1,9 +1,16 @@
-/* The file:// handler: static files below a directory.
+/* The file:// handler: static files below a directory or in a zip archive.
  *
- * Per request: one open (openat2, confined to the root) and one fstat, the
- * validators formatted into stack buffers, then either a 304/412/416, a
- * 200 or single-range 206 sent with sendfile by the protocol, or a
- * multipart/byteranges 206 streamed from our own body source. */
+ * Per request: one open (openat2, confined to the root; pt_fopen picks the
+ * file ops, so a member of an archive is opened like a file) and one
+ * fstat, the validators formatted into stack buffers, then either a
+ * 304/412/416, a 200 or single-range 206 sent with sendfile by the
+ * protocol, or a multipart/byteranges 206 streamed from our own body
+ * source.
+ *
+ * Codings: a file stored deflated (a zip member) goes out as gzip (its own
+ * deflate bytes, framed) to clients that accept it and is inflated on the
+ * fly for the others; a plain file with a "name.gz" beside it that is not
+ * older goes out as that file to clients that accept gzip (gzip_static). */
 #include "mount.h"
 
 #include <errno.h>
@@ -20,6 +27,7 @@
 #include "../gateway/httpdate.h"
 #include "../gateway/request.h"
 #include "cache.h"
+#include "coding.h"
 #include "etag.h"
 #include "mime.h"
 #include "range.h"
@@ -35,12 +43,6 @@ struct pt_file_mount {
 
 /* ---- setup ---- */
 
-static bool pt_ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcasecmp(s + n - k, suffix) == 0;
-}
-
 static int pt_file_setup(struct pt_mount *m, struct pt_diag *d)
 {
     const struct pt_srcpos *p = &m->origin_pos;
@@ -51,11 +53,13 @@ static int pt_file_setup(struct pt_mount *m, struct pt_diag *d)
     }
     int rc = pt_froot_open(&fm->root, m->target);
     if (rc < 0) {
+        bool archive = pt_fops_archive_name(m->target, strlen(m->target));
         pt_diag_error(d, p->file, p->line, p->col,
-                      "origin \"%s\": cannot open directory \"%s\": %s%s",
-                      m->origin, m->target, strerror(-rc),
-                      rc == -ENOTDIR && pt_ends_with(m->target, ".zip")
-                          ? " (zip archives are not supported yet)" : "");
+                      "origin \"%s\": cannot open %s \"%s\": %s", m->origin,
+                      archive ? "archive" : "directory", m->target,
+                      rc == -EBADMSG ? "not a valid zip archive (see the log)"
+                      : rc == -ENOTSUP ? "ZIP64 and multi-disk archives are not supported"
+                      : strerror(-rc));
         free(fm);
         return -1;
     }
@@ -316,8 +320,8 @@ static const char *pt_file_last_modified(int64_t mtime)
 
 /* ---- multipart/byteranges body ---- */
 
-/* A part is a header string then a byte range of the file; the closing
- * delimiter is a last part with no bytes. */
+/* A part is a header string then a byte range of the representation; the
+ * closing delimiter is a last part with no bytes. */
 struct pt_mp_part {
     const char *hdr;
     size_t hdr_len;
@@ -325,7 +329,7 @@ struct pt_mp_part {
 };
 
 struct pt_mp_body {
-    struct pt_file f;
+    struct pt_view v;
     struct pt_mp_part parts[PT_RANGE_MAX + 1];
     unsigned n, i;
     uint64_t off;             /* within part i: header bytes, then data */
@@ -351,8 +355,7 @@ static ssize_t pt_mp_read(struct pt_req *r, char *buf, size_t len)
             uint64_t k = p->len - done;
             if (k > len - out)
                 k = len - out;
-            ssize_t n = b->f.fops->read(&b->f, buf + out, (size_t)k,
-                                        p->start + done);
+            ssize_t n = pt_view_read(&b->v, buf + out, (size_t)k, p->start + done);
             if (n <= 0)
                 return PT_BODY_ERROR; /* the file shrank: abort, never pad */
             out += (size_t)n;
@@ -368,9 +371,9 @@ static ssize_t pt_mp_read(struct pt_req *r, char *buf, size_t len)
 static void pt_mp_close(struct pt_req *r)
 {
     struct pt_mp_body *b = r->body_ctx;
-    if (b->f.fops)
-        b->f.fops->close(&b->f);
-    b->f.fops = NULL;
+    if (b->v.f.fops)
+        b->v.f.fops->close(&b->v.f);
+    b->v.f.fops = NULL;
 }
 
 static const struct pt_body_ops pt_mp_ops = {
@@ -398,9 +401,9 @@ static void pt_mp_boundary(char out[25])
     out[22] = '\0';
 }
 
-/* Takes ownership of f. */
-static void pt_file_multipart(struct pt_req *r, struct pt_file *f,
-                              const char *mime, const struct pt_range *v,
+/* Takes ownership of v. */
+static void pt_file_multipart(struct pt_req *r, struct pt_view *v,
+                              const char *mime, const struct pt_range *rg,
                               unsigned n)
 {
     struct pt_mp_body *b = pt_pool_calloc(r->pool, sizeof *b);
@@ -408,18 +411,18 @@ static void pt_file_multipart(struct pt_req *r, struct pt_file *f,
     uint64_t total = 0;
 
     pt_mp_boundary(boundary);
-    b->f = *f;
+    b->v = *v;
     for (unsigned i = 0; i < n; i++) {
         struct pt_mp_part *p = &b->parts[i];
         char *h = pt_pool_printf(r->pool,
             "%s--%s\r\n%s%s%sContent-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n\r\n",
             i ? "\r\n" : "", boundary,
             *mime ? "Content-Type: " : "", mime, *mime ? "\r\n" : "",
-            v[i].start, v[i].end, f->st.size);
+            rg[i].start, rg[i].end, v->size);
         p->hdr = h;
         p->hdr_len = strlen(h);
-        p->start = v[i].start;
-        p->len = v[i].end - v[i].start + 1;
+        p->start = rg[i].start;
+        p->len = rg[i].end - rg[i].start + 1;
         total += p->hdr_len + p->len;
     }
     struct pt_mp_part *t = &b->parts[n];
@@ -436,59 +439,99 @@ static void pt_file_multipart(struct pt_req *r, struct pt_file *f,
 
 /* ---- serving ---- */
 
-/* One byte range of the file as the body, with sendfile when the file has
- * a plain fd, else through the fops.  Takes ownership of f. */
-static void pt_file_body(struct pt_req *r, int status, struct pt_file *f,
+/* What is sent for the file: one representation and its coding. */
+struct pt_rep {
+    struct pt_view v;
+    bool inflate;          /* identity of a deflate file: streamed, no ranges */
+    bool vary;             /* the file has other codings: Vary */
+    const char *coding;    /* Content-Encoding, or NULL */
+};
+
+/* One byte range of the representation as the body: sendfile when it is a
+ * range of a plain fd, else read through the fops.  Takes ownership. */
+static void pt_file_body(struct pt_req *r, int status, struct pt_view *v,
                          uint64_t start, uint64_t len)
 {
-    if (f->fd >= 0 && !f->priv) {
-        pt_respond_file(r, status, f->fd, true, f->base + (off_t)start, len);
+    off_t foff;
+    if (pt_view_direct(v, start, len, &foff)) {
+        int fd = v->f.fd;
+        v->f.fd = -1; /* now pt_respond_file's */
+        v->f.fops->close(&v->f);
+        pt_respond_file(r, status, fd, true, foff, len);
+        return;
+    }
+    if (!len) {
+        v->f.fops->close(&v->f);
+        pt_respond(r, status, 0, NULL, NULL);
         return;
     }
     struct pt_mp_body *b = pt_pool_calloc(r->pool, sizeof *b);
-    b->f = *f;
+    b->v = *v;
     b->parts[0].start = start;
     b->parts[0].len = len;
     b->n = 1;
     pt_respond(r, status, (int64_t)len, &pt_mp_ops, b);
 }
 
-static void pt_file_close(struct pt_file *f)
+static void pt_rep_close(struct pt_rep *rep)
 {
-    f->fops->close(f);
+    rep->v.f.fops->close(&rep->v.f);
+}
+
+/* The whole representation as the body (status 200 or an error
+ * document's). */
+static void pt_rep_body(struct pt_req *r, struct pt_rep *rep)
+{
+    if (rep->inflate)
+        pt_respond_inflate(r, 200, &rep->v.f);
+    else
+        pt_file_body(r, 200, &rep->v, 0, rep->v.size);
+}
+
+static void pt_rep_headers(struct pt_req *r, const struct pt_rep *rep)
+{
+    if (rep->coding)
+        pt_resp_header(r, "Content-Encoding", rep->coding);
+    if (rep->vary)
+        pt_resp_headern(r, "Vary", 4, "Accept-Encoding", 15);
 }
 
 static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
-                          struct pt_file *f, const char *mime)
+                          struct pt_rep *rep, const char *mime)
 {
     char etag[PT_ETAG_MAX], buf[96];
-    uint64_t size = f->st.size;
+    const struct pt_fstat *st = &rep->v.f.st;
+    uint64_t size = rep->v.size;
 
     /* An error document keeps the error status (pt_respond does that):
      * no validators, no 304, no ranges; it is not the target resource. */
     if (r->status_override) {
         if (*mime)
             pt_resp_header(r, "Content-Type", mime);
-        pt_file_body(r, 200, f, 0, size);
+        pt_rep_headers(r, rep);
+        pt_rep_body(r, rep);
         return;
     }
 
-    size_t etag_len = pt_etag_format(&f->st, etag);
-    const char *lm = pt_file_last_modified(f->st.mtime);
+    size_t etag_len = pt_etag_format_rep(st, rep->coding ? "gz" : NULL, etag);
+    int64_t mtime = st->mtime;
+    const char *lm = pt_file_last_modified(mtime);
     struct pt_file_cond c;
     pt_file_scan(r, etag, etag_len, &c);
 
-    switch (pt_file_preconditions(&c, lm, f->st.mtime)) {
+    switch (pt_file_preconditions(&c, lm, mtime)) {
     case PT_COND_412:
-        pt_file_close(f);
+        pt_rep_close(rep);
         pt_respond_error(r, 412, "precondition failed");
         return;
     case PT_COND_304:
-        pt_file_close(f);
+        pt_rep_close(rep);
         /* RFC 9110 15.4.5: the fields a 200 would carry for caches; no
          * Last-Modified, since there is an ETag. */
         pt_resp_headern(r, "ETag", 4, etag, etag_len);
         pt_resp_header(r, "Cache-Control", fm->cache_control);
+        if (rep->vary)
+            pt_resp_headern(r, "Vary", 4, "Accept-Encoding", 15);
         pt_respond(r, 304, 0, NULL, NULL);
         return;
     }
@@ -496,13 +539,14 @@ static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
     struct pt_range v[PT_RANGE_MAX];
     unsigned n = 0;
     int rr = PT_RANGE_NONE;
-    /* Range is defined for GET only; two Range lines are no valid Range. */
-    if (c.range && c.n_range == 1 && r->method == PT_M_GET &&
-        pt_file_if_range(&c, etag, etag_len, lm, f->st.mtime))
+    /* Range is defined for GET only; two Range lines are no valid Range.
+     * An inflated body is produced in order: it is always sent whole. */
+    if (c.range && c.n_range == 1 && r->method == PT_M_GET && !rep->inflate &&
+        pt_file_if_range(&c, etag, etag_len, lm, mtime))
         rr = pt_range_parse(c.range, c.range_len, size, v, &n);
 
     if (rr == PT_RANGE_UNSATISFIABLE) {
-        pt_file_close(f);
+        pt_rep_close(rep);
         snprintf(buf, sizeof buf, "bytes */%" PRIu64, size);
         pt_resp_header(r, "Content-Range", buf);
         pt_respond_error(r, 416, "range not satisfiable");
@@ -512,10 +556,12 @@ static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
     pt_resp_headern(r, "ETag", 4, etag, etag_len);
     pt_resp_headern(r, "Last-Modified", 13, lm, PT_HTTPDATE_LEN);
     pt_resp_header(r, "Cache-Control", fm->cache_control);
-    pt_resp_headern(r, "Accept-Ranges", 13, "bytes", 5);
+    if (!rep->inflate)
+        pt_resp_headern(r, "Accept-Ranges", 13, "bytes", 5);
+    pt_rep_headers(r, rep);
 
     if (rr == PT_RANGE_OK && n > 1) {
-        pt_file_multipart(r, f, mime, v, n);
+        pt_file_multipart(r, &rep->v, mime, v, n);
         return;
     }
     if (*mime)
@@ -524,10 +570,62 @@ static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
         int len = snprintf(buf, sizeof buf, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
                            v[0].start, v[0].end, size);
         pt_resp_headern(r, "Content-Range", 13, buf, (size_t)len);
-        pt_file_body(r, 206, f, v[0].start, v[0].end - v[0].start + 1);
+        pt_file_body(r, 206, &rep->v, v[0].start, v[0].end - v[0].start + 1);
         return;
     }
-    pt_file_body(r, 200, f, 0, size);
+    pt_rep_body(r, rep);
+}
+
+/* gzip_static: "name.gz" beside "name", when it is not older, replaces f.
+ * Returns whether it did. */
+static bool pt_file_precompressed(struct pt_req *r, struct pt_file_mount *fm,
+                                  const char *name, size_t name_len,
+                                  struct pt_file *f)
+{
+    struct pt_file gz;
+    char *p = pt_pool_alloc(r->pool, name_len + 4);
+    memcpy(p, name, name_len);
+    memcpy(p + name_len, ".gz", 4);
+    if (pt_fopen(&fm->root, p, &gz) < 0)
+        return false;
+    if (!gz.st.is_reg || gz.enc != PT_FENC_IDENTITY ||
+        gz.st.mtime < f->st.mtime ||
+        (gz.st.mtime == f->st.mtime && gz.st.mtime_nsec < f->st.mtime_nsec)) {
+        gz.fops->close(&gz);
+        return false;
+    }
+    f->fops->close(f);
+    *f = gz;
+    return true;
+}
+
+/* Picks the representation of f for this request.  Takes ownership. */
+static void pt_file_choose(struct pt_req *r, struct pt_file_mount *fm,
+                           struct pt_file *f, const char *name,
+                           size_t name_len, struct pt_rep *rep)
+{
+    bool gzip = pt_req_accepts_gzip(r);
+    memset(rep, 0, sizeof *rep);
+    if (f->enc == PT_FENC_DEFLATE) {
+        /* Stored deflated: gzip is the stored bytes, identity costs an
+         * inflate; both exist, so caches must key on Accept-Encoding. */
+        rep->vary = true;
+        rep->inflate = !gzip;
+        rep->coding = gzip ? "gzip" : NULL;
+        pt_view_init(&rep->v, f, gzip);
+        return;
+    }
+    if (gzip && !r->status_override &&
+        pt_file_precompressed(r, fm, name, name_len, f)) {
+        rep->vary = true;
+        rep->coding = "gzip";
+    }
+    pt_view_init(&rep->v, f, false);
+}
+
+static void pt_file_close(struct pt_file *f)
+{
+    f->fops->close(f);
 }
 
 /* Opens the directory's index.  dir is "" or "/..."; returns 0 or -errno
@@ -546,7 +644,7 @@ static int pt_file_open_index(struct pt_req *r, struct pt_file_mount *fm,
     memcpy(p + dir_len + !slash, fm->index, fm->index_len + 1);
     *name = p;
     *name_len = len;
-    return fm->root.fops->open(&fm->root, p, f);
+    return pt_fopen(&fm->root, p, f);
 }
 
 static void pt_file_handle(struct pt_req *r)
@@ -581,7 +679,7 @@ static void pt_file_handle(struct pt_req *r)
          * when that fails, look at the directory to pick the status. */
         rc = pt_file_open_index(r, fm, rest, rest_len, &f, &name, &name_len);
         if (rc == -ENOENT) {
-            rc = fm->root.fops->open(&fm->root, rest, &f);
+            rc = pt_fopen(&fm->root, rest, &f);
             if (rc == 0) {
                 bool dir = f.st.is_dir;
                 pt_file_close(&f);
@@ -593,7 +691,7 @@ static void pt_file_handle(struct pt_req *r)
             }
         }
     } else {
-        rc = fm->root.fops->open(&fm->root, rest, &f);
+        rc = pt_fopen(&fm->root, rest, &f);
         if (rc == 0 && f.st.is_dir) {
             pt_file_close(&f);
             pt_file_redirect_slash(r);
@@ -617,7 +715,9 @@ static void pt_file_handle(struct pt_req *r)
         pt_respond_error(r, 403, "file type not served (no mimetype)");
         return;
     }
-    pt_file_serve(r, fm, &f, mime);
+    struct pt_rep rep;
+    pt_file_choose(r, fm, &f, name, name_len, &rep);
+    pt_file_serve(r, fm, &rep, mime);
 }
 
 const struct pt_handler pt_handler_file = {

@@ -153,7 +153,7 @@ static void test_valid(void)
         "\t\t\"access-log\": \"%s/access.log\",\n"
         "\t\t\"headers\": [{\"x-frame-options\": \"DENY\"}, {\"x-a\": 1}],\n"
         "\t\t\"error-document-404\": \"/404.html\",\n"
-        "\t\t\"host-ssl-cert\": \"/etc/c.pem\",\n"
+        "\t\t\"host-ssl-ca\": \"/etc/c.pem\",\n"
         "\t\t\"ssl-option-set\": \"0x10\",\n"
         "\t\t\"sts\": \"on\",\n"
         "\t\t\"allow-non-tls\": 1,\n"
@@ -208,7 +208,7 @@ static void test_valid(void)
         CHECK_INT(vh->errdocs[0].status, 404);
         CHECK_STR(vh->errdocs[0].path, "/404.html");
     }
-    CHECK_STR(vh->ssl_cert, "/etc/c.pem");
+    CHECK_STR(vh->ssl_ca, "/etc/c.pem");
     CHECK_INT(vh->ssl_option_set, 16);
     CHECK_INT(vh->sts, 1);
     CHECK(vh->allow_non_tls);
