@@ -505,11 +505,11 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
     struct pt_h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (!s)
         return 0;
+    /* A client still sending its body keeps the stream half-closed: the
+     * body is consumed and dropped, and nghttp2 goes on checking what
+     * arrives (content-length, trailers, flow control).  RST_STREAM
+     * (NO_ERROR) here would hide the client's protocol errors. */
     s->response_done = true;
-    /* The response is complete but the client still sends a body nobody
-     * reads: tell it to stop (RFC 9113 8.1). */
-    if (!s->body_eof && !s->req->body_taken)
-        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
     return 0;
 }
 
@@ -869,10 +869,16 @@ static double h2_timeout(const struct pt_conn *c)
     }
     if (c->want_write || h2->pend)
         return c->conf->g.timeout_secs; /* the client does not read */
-    for (const struct pt_h2_stream *s = h2->streams; s; s = s->next)
+    bool handler_busy = false;
+    for (const struct pt_h2_stream *s = h2->streams; s; s = s->next) {
         if (s->body_wanted)
             return c->conf->g.timeout_secs; /* the client stalls a body */
-    return 0; /* handlers own their timeouts */
+        if (!s->response_done)
+            handler_busy = true;
+    }
+    /* Only answered streams whose bodies the client has not finished:
+     * the client holds them open. */
+    return handler_busy ? 0 : c->conf->g.timeout_secs;
 }
 
 static void h2_drain(struct pt_conn *c)
