@@ -91,6 +91,7 @@ struct pt_conn {
     bool served;                   /* at least one request seen (h2c preface check) */
     bool redirect_https;           /* plaintext on a TLS port: redirect everything */
     bool ssl_want_write;           /* TLS needs the socket writable to go on */
+    bool corked;                   /* TCP_CORK set for the current response */
 };
 
 /* Takes a freshly accepted socket. */

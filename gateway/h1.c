@@ -220,6 +220,26 @@ static void update_events(struct pt_conn *c)
 
 /* ---- body pump -------------------------------------------------------- */
 
+/* Writes the head with MSG_MORE when file data follows by sendfile, so
+ * the head and the first data share packets (as TCP_CORK would). */
+static int flush_more(struct pt_conn *c)
+{
+    while (c->out && c->out_off < c->out_len) {
+        ssize_t n = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_MORE | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        }
+        c->out_off += (uint32_t)n;
+        c->last_activity = ev_now(c->w->loop);
+    }
+    if (c->out)
+        c->out_len = c->out_off = 0;
+    return 1;
+}
+
 static bool finish_exchange(struct pt_conn *c);
 
 /* Moves body bytes to the socket until it would block, the source has
@@ -236,11 +256,20 @@ static bool pump(struct pt_conn *c)
         /* Large file bodies go by sendfile(2) once the head is out. */
         if (!c->chunked_out && !c->ssl && r->body->file &&
             r->body->file(r, &fd, &off, &left) == 0 && left >= SENDFILE_MIN) {
-            int f = pt_conn_out_flush(c);
+            int f = flush_more(c);
             if (f < 0)
                 goto fail;
             if (f == 0)
                 goto wait_write;
+            if (!c->corked && r->resp_length >= 0 &&
+                r->bytes_sent + left < (uint64_t)r->resp_length) {
+                /* More follows the file range (a gzip trailer, the next
+                 * part): hold partial segments so it does not go out as a
+                 * packet of its own. */
+                int one = 1;
+                setsockopt(c->io.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+                c->corked = true;
+            }
             size_t chunk = left < budget ? left : budget;
             ssize_t n = sendfile(c->io.fd, fd, &off, chunk);
             if (n < 0) {
@@ -255,7 +284,9 @@ static bool pump(struct pt_conn *c)
             r->body->advance(r, (size_t)n);
             r->bytes_sent += (uint64_t)n;
             c->last_activity = ev_now(c->w->loop);
-            if ((size_t)n == left)
+            /* The range may be only part of the body (a gzip wrapper's
+             * middle, one part of several): done when all of it is out. */
+            if (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length)
                 c->body_done = true;
             if (budget <= (size_t)n)
                 goto wait_write; /* writable again at once: let others run */
@@ -321,8 +352,14 @@ static bool pump(struct pt_conn *c)
         goto fail;
     if (f == 0)
         goto wait_write;
-    if (c->body_done)
+    if (c->body_done) {
+        if (c->corked) {
+            int zero = 0;
+            setsockopt(c->io.fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+            c->corked = false;
+        }
         return finish_exchange(c);
+    }
     update_events(c); /* waiting for the body source */
     return true;
 wait_write:

@@ -43,9 +43,10 @@ struct pt_body_ops {
     /* Copy up to len bytes of body into buf.  Returns the count (> 0), 0 at
      * the end, PT_BODY_AGAIN, or PT_BODY_ERROR (the response is aborted). */
     ssize_t (*read)(struct pt_req *r, char *buf, size_t len);
-    /* Optional zero-copy path for plaintext HTTP/1: the rest of the body is
-     * the file range fd[*off, *off + *len).  Return 0 if so. The protocol
-     * then sendfile()s it and calls advance() with what it sent. */
+    /* Optional zero-copy path for plaintext HTTP/1: the next bytes of the
+     * body are the file range fd[*off, *off + *len).  Return 0 if so (-1:
+     * use read() now).  The protocol sendfile()s it and calls advance()
+     * with what it sent; the body may go on after the range. */
     int (*file)(struct pt_req *r, int *fd, off_t *off, size_t *len);
     void (*advance)(struct pt_req *r, size_t n);
     /* Called once when the response ends (complete or not). */

@@ -335,6 +335,24 @@ struct pt_mp_body {
     uint64_t off;             /* within part i: header bytes, then data */
 };
 
+/* The data of the current part from the current position, when it is a
+ * range of the file's fd (a plain file, or the deflate bytes inside a gzip
+ * wrapper): the protocol may sendfile it. */
+static bool pt_mp_direct(const struct pt_mp_body *b, off_t *foff, uint64_t *len)
+{
+    if (b->i >= b->n)
+        return false;
+    const struct pt_mp_part *p = &b->parts[b->i];
+    if (b->off < p->hdr_len || b->off - p->hdr_len >= p->len)
+        return false;
+    uint64_t pos = p->start + (b->off - p->hdr_len);
+    uint64_t n = p->len - (b->off - p->hdr_len);
+    if (b->v.gzip && pos >= PT_GZIP_HEAD && pos + n > PT_GZIP_HEAD + b->v.f.enc_size)
+        n = PT_GZIP_HEAD + b->v.f.enc_size - pos; /* stop before the trailer */
+    *len = n;
+    return n && pt_view_direct(&b->v, pos, n, foff);
+}
+
 static ssize_t pt_mp_read(struct pt_req *r, char *buf, size_t len)
 {
     struct pt_mp_body *b = r->body_ctx;
@@ -348,24 +366,56 @@ static ssize_t pt_mp_read(struct pt_req *r, char *buf, size_t len)
             memcpy(buf + out, p->hdr + b->off, k);
             out += k;
             b->off += k;
+            off_t foff;
+            uint64_t dlen;
+            if (b->off == p->hdr_len && pt_mp_direct(b, &foff, &dlen) && dlen >= 8192)
+                break; /* the data can go by sendfile: stop here */
             continue;
         }
         uint64_t done = b->off - p->hdr_len;
         if (done < p->len) {
             uint64_t k = p->len - done;
+            uint64_t pos = p->start + done;
+            if (b->v.gzip && pos < PT_GZIP_HEAD && k > PT_GZIP_HEAD - pos)
+                k = PT_GZIP_HEAD - pos; /* the wrapper's header alone */
             if (k > len - out)
                 k = len - out;
-            ssize_t n = pt_view_read(&b->v, buf + out, (size_t)k, p->start + done);
+            ssize_t n = pt_view_read(&b->v, buf + out, (size_t)k, pos);
             if (n <= 0)
                 return PT_BODY_ERROR; /* the file shrank: abort, never pad */
             out += (size_t)n;
             b->off += (uint64_t)n;
+            off_t foff;
+            uint64_t dlen;
+            if (pt_mp_direct(b, &foff, &dlen) && dlen >= 8192)
+                break; /* what follows can go by sendfile */
             continue;
         }
         b->i++;
         b->off = 0;
     }
     return (ssize_t)out;
+}
+
+static int pt_mp_file(struct pt_req *r, int *fd, off_t *off, size_t *len)
+{
+    struct pt_mp_body *b = r->body_ctx;
+    uint64_t n;
+    if (!pt_mp_direct(b, off, &n))
+        return -1;
+    *fd = b->v.f.fd;
+    *len = (size_t)n;
+    return 0;
+}
+
+static void pt_mp_advance(struct pt_req *r, size_t n)
+{
+    struct pt_mp_body *b = r->body_ctx;
+    b->off += n;
+    if (b->off - b->parts[b->i].hdr_len >= b->parts[b->i].len) {
+        b->i++;
+        b->off = 0;
+    }
 }
 
 static void pt_mp_close(struct pt_req *r)
@@ -378,6 +428,8 @@ static void pt_mp_close(struct pt_req *r)
 
 static const struct pt_body_ops pt_mp_ops = {
     .read = pt_mp_read,
+    .file = pt_mp_file,
+    .advance = pt_mp_advance,
     .close = pt_mp_close,
 };
 
