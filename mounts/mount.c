@@ -54,7 +54,7 @@ static const struct pt_handler *pt_handler_for(enum pt_origin_kind kind)
     switch (kind) {
     case PT_ORIGIN_FILE:     return &pt_handler_file;
     case PT_ORIGIN_REDIRECT: return &pt_handler_redirect;
-    case PT_ORIGIN_CGI:
+    case PT_ORIGIN_CGI:      return &pt_handler_cgi;
     case PT_ORIGIN_HTTP:
     case PT_ORIGIN_HTTPS:
     case PT_ORIGIN_CALLBACK: return &pt_handler_unimplemented;

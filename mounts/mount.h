@@ -24,6 +24,7 @@ struct pt_handler {
 
 extern const struct pt_handler pt_handler_file;
 extern const struct pt_handler pt_handler_redirect;
+extern const struct pt_handler pt_handler_cgi;      /* cgi/handler.c */
 extern const struct pt_handler pt_handler_unimplemented;
 
 /* Splits "scheme://rest" into kind + target.  Returns 0 or -1 (unknown

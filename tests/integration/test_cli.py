@@ -325,7 +325,7 @@ def test_error_line_numbers_count_comment_lines(site):
 
 def test_passthrough_origins_parse(site):
     """cgi://, http://, https:// and callback:// origins are accepted."""
-    site.write("run.sh", "#!/bin/sh\necho hi\n", base=site.root)
+    site.write("run.sh", "#!/bin/sh\necho hi\n", base=site.root).chmod(0o755)
     write_vhost_lines(site, "20-ok", [one_line_vhost(site, "a"),
                                       json.dumps({
         "name": "b", "port": site.port, "interface": "127.0.0.1",

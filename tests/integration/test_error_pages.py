@@ -17,7 +17,7 @@ def srv(portico):
     site.write("404.html", "<p>custom not found</p>\n")
     site.write("403.html", "<p>custom forbidden</p>\n")
     site.write("noindex/x.txt", "x\n")
-    site.write("run.sh", "#!/bin/sh\necho hi\n", base=site.root)
+    site.write("run.sh", "#!/bin/sh\necho hi\n", base=site.root).chmod(0o755)
     plain = site.root / "plain"
     site.write("a.txt", "plain\n", base=plain)
     site.write("noindex/x.txt", "x\n", base=plain)
@@ -78,10 +78,16 @@ def test_builtin_pages_for_protocol_errors(srv, raw, status):
     assert_builtin_page(r, status)
 
 
-@pytest.mark.parametrize("prefix", ["/cgi", "/proxy", "/sproxy", "/cb"])
+@pytest.mark.parametrize("prefix", ["/proxy", "/sproxy", "/cb"])
 def test_unimplemented_origins_501(srv, prefix):
     r = get(srv, prefix + "/x", "docs.test")
     assert_builtin_page(r, 501)
+
+
+def test_cgi_without_head_502(srv):
+    # run.sh prints no CGI head: a built-in 502 page
+    r = get(srv, "/cgi/x", "docs.test")
+    assert_builtin_page(r, 502)
 
 
 def test_error_document_404(srv):

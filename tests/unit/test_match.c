@@ -466,7 +466,7 @@ static void test_registry(void)
     struct pt_diag d = { 0 };
     d.out = fopen("/dev/null", "w");
     const char *origins[] = {
-        "cgi:///bin/true", "http://h:1/p", "https://h", "callback://cb",
+        "http://h:1/p", "https://h", "callback://cb",
     };
     for (size_t i = 0; i < sizeof origins / sizeof origins[0]; i++) {
         struct pt_mount m = redirect_mount(">https://placeholder/", false);
@@ -483,6 +483,14 @@ static void test_registry(void)
         pt_mount_teardown(&m);
         CHECK(m.handler == NULL);
     }
+    CHECK_INT(d.errors, 0);
+    /* cgi:// has its handler (tests/unit/test_cgi_*.c, test_cgi_*.py) */
+    struct pt_mount m = redirect_mount(">https://placeholder/", false);
+    const char *why;
+    CHECK_INT(pt_origin_parse("cgi:///bin/true", &m.kind, (const char **)&m.target, &why), 0);
+    CHECK_INT(pt_mount_setup(&m, &d), 0);
+    CHECK(m.handler == &pt_handler_cgi);
+    pt_mount_teardown(&m);
     CHECK_INT(d.errors, 0);
     fclose(d.out);
 }

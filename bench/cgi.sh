@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# CGI benchmark: portico's cgi:// mount against lighttpd's mod_cgi, running
+# the same tiny program (a compiled C CGI, or a /bin/sh one without a C
+# compiler) for every request.
+#
+# Each server runs alone on CPU 0 (taskset; the CGI programs inherit the
+# pinning), wrk on CPU 1: wrk -t1 -c8, keep-alive.  Reported per server:
+# requests/s and CPU time per request (server + reaped CGI children), then
+# the ratio portico/lighttpd.
+#
+# Environment:
+#   BENCH_DURATION  seconds per wrk run (default 10)
+#   BENCH_WARMUP    seconds of warm-up per server (default 2)
+#   BENCH_CONNS     wrk connections (default 8)
+#   BENCH_SERVERS   servers to run (default "portico lighttpd")
+#   PORTICO_BIN     portico binary (default build/portico; built in
+#                   build-bench/ with CMake Release when missing)
+#   BENCH_KEEP=1    keep the temporary directory (configs, logs)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+CONNS=${BENCH_CONNS:-8}
+SERVERS=${BENCH_SERVERS:-"portico lighttpd"}
+PY=/usr/bin/python3
+SERVER_CPU=0
+CLIENT_CPU=1
+HZ=$(getconf CLK_TCK)
+URL_PATH=/cgi-bin/hello
+EXPECT="hello from cgi"
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+for tool in wrk taskset curl; do
+    command -v "$tool" >/dev/null || die "$tool not found"
+done
+[ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs, pinning overlaps" >&2
+
+PORTICO=${PORTICO_BIN:-$ROOT/build/portico}
+if [[ " $SERVERS " == *" portico "* ]] && [ ! -x "$PORTICO" ]; then
+    echo "bench: $PORTICO missing, building a Release binary in build-bench/" >&2
+    cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$ROOT/build-bench" -j2 --target portico >/dev/null
+    PORTICO=$ROOT/build-bench/portico
+fi
+
+TMP=$(mktemp -d /tmp/portico-cgibench.XXXXXX)
+DOC=$TMP/doc
+mkdir -p "$DOC/cgi-bin"
+PROG=$DOC/cgi-bin/hello
+
+# -- the tiny program -----------------------------------------------------------
+if command -v cc >/dev/null; then
+    cat > "$TMP/hello.c" <<'EOF'
+#include <string.h>
+#include <unistd.h>
+int main(void)
+{
+    static const char out[] = "Content-Type: text/plain\r\n\r\nhello from cgi\n";
+    return write(1, out, sizeof out - 1) == (ssize_t)(sizeof out - 1) ? 0 : 1;
+}
+EOF
+    cc -O2 -o "$PROG" "$TMP/hello.c"
+    KIND="C program"
+else
+    printf '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\nhello from cgi\\n"\n' > "$PROG"
+    chmod +x "$PROG"
+    KIND="/bin/sh script"
+fi
+
+declare -A PID PORT RPS CPU_US
+cleanup() {
+    local s
+    for s in "${!PID[@]}"; do
+        stop_server "$s"
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        echo "bench: kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# utime+stime+cutime+cstime of the server process: the CGI programs it
+# reaped count as its cost too.
+cpu_ticks() {
+    local f fields
+    f=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+    f=${f##*) }
+    read -r -a fields <<< "$f"
+    echo $((fields[11] + fields[12] + fields[13] + fields[14]))
+}
+
+wait_port() {
+    local port=$1 _
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+stop_server() {
+    local s=$1 pid=${PID[$1]:-}
+    [ -n "$pid" ] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    unset "PID[$s]"
+}
+
+start_portico() {
+    local d=$TMP/portico port=$1
+    mkdir -p "$d/conf.d"
+    echo '{"global": {"count-threads": 1, "server-string": "portico"}}' > "$d/conf"
+    cat > "$d/conf.d/bench" <<EOF
+{"vhosts": [{"name": "localhost", "port": $port, "interface": "127.0.0.1",
+  "keepalive-timeout": 120,
+  "mounts": [{"mountpoint": "/", "origin": "file://$DOC"},
+             {"mountpoint": "$URL_PATH", "origin": "cgi://$PROG"}]}]}
+EOF
+    taskset -c $SERVER_CPU "$PORTICO" -c "$d" -l error 2> "$d/stderr.log" &
+    PID[portico]=$!
+}
+
+start_lighttpd() {
+    local d=$TMP/lighttpd port=$1
+    mkdir -p "$d"
+    cat > "$d/lighttpd.conf" <<EOF
+server.modules = ("mod_cgi")
+server.document-root = "$DOC"
+server.bind = "127.0.0.1"
+server.port = $port
+server.pid-file = "$d/lighttpd.pid"
+server.errorlog = "$d/error.log"
+server.max-fds = 20000
+server.max-connections = 10000
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 120
+server.listen-backlog = 4096
+\$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ("" => "") }
+EOF
+    taskset -c $SERVER_CPU lighttpd -D -f "$d/lighttpd.conf" > "$d/stderr.log" 2>&1 &
+    PID[lighttpd]=$!
+}
+
+check_server() {
+    local s=$1 port=${PORT[$1]} got
+    if ! wait_port "$port"; then
+        echo "bench: $s did not listen on $port" >&2
+        cat "$TMP/$s/"*.log >&2 2>/dev/null || true
+        return 1
+    fi
+    got=$(curl -sf "http://127.0.0.1:$port$URL_PATH") || {
+        echo "bench: $s: GET $URL_PATH failed" >&2; return 1; }
+    if [ "$got" != "$EXPECT" ]; then
+        echo "bench: $s: GET $URL_PATH gave '$got', want '$EXPECT'" >&2
+        return 1
+    fi
+}
+
+run_wrk() {
+    local s=$1 port=${PORT[$1]} out t0 t1 reqs rps
+    taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
+        "http://127.0.0.1:$port$URL_PATH" > /dev/null
+    t0=$(cpu_ticks "${PID[$s]}")
+    out=$(taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
+        "http://127.0.0.1:$port$URL_PATH")
+    t1=$(cpu_ticks "${PID[$s]}")
+    echo "$out" > "$TMP/wrk-$s.txt"
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+    if echo "$out" | grep -qE "Non-2xx|Socket errors"; then
+        echo "bench: $s: wrk saw errors:" >&2
+        echo "$out" | grep -E "Non-2xx|Socket errors" >&2
+    fi
+    RPS[$s]=$rps
+    CPU_US[$s]=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" \
+        'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }')
+    printf '%-9s %10s req/s  %8s us CPU/req  (%s requests, p50 %s, p99 %s)\n' \
+        "$s" "$rps" "${CPU_US[$s]}" "$reqs" \
+        "$(echo "$out" | awk '$1 == "50%" {print $2}')" \
+        "$(echo "$out" | awk '$1 == "99%" {print $2}')"
+}
+
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+echo "bench: CGI ($KIND), ${DURATION}s per run, wrk -t1 -c$CONNS, servers on CPU" \
+     "$SERVER_CPU, wrk on CPU $CLIENT_CPU; scratch $TMP"
+RAN=()
+for s in $SERVERS; do
+    case $s in
+        portico) ;;
+        lighttpd) command -v lighttpd >/dev/null || { echo "bench: lighttpd not installed, skipped" >&2; continue; }
+                  [ -e /usr/lib/lighttpd/mod_cgi.so ] || { echo "bench: lighttpd mod_cgi missing, skipped" >&2; continue; } ;;
+        *) die "unknown server $s" ;;
+    esac
+    PORT[$s]=$(free_port)
+    "start_$s" "${PORT[$s]}"
+    if check_server "$s"; then
+        run_wrk "$s"
+        RAN+=("$s")
+    fi
+    stop_server "$s"
+done
+
+echo
+printf '%-9s %12s %14s\n' server "req/s" "CPU us/req"
+for s in "${RAN[@]}"; do
+    printf '%-9s %12s %14s\n' "$s" "${RPS[$s]}" "${CPU_US[$s]}"
+done
+if [ -n "${RPS[portico]:-}" ] && [ -n "${RPS[lighttpd]:-}" ]; then
+    echo
+    echo "portico/lighttpd req/s: $(ratio "${RPS[portico]}" "${RPS[lighttpd]}")" \
+         "(>= 1.00: portico is at least as fast)"
+    echo "portico/lighttpd CPU/req: $(ratio "${CPU_US[portico]}" "${CPU_US[lighttpd]}")" \
+         "(lower is better)"
+fi

@@ -1,0 +1,109 @@
+/* Starting a CGI program: posix_spawn (glibc uses CLONE_VFORK, so the cost
+ * does not grow with portico's memory), never a shell.
+ *
+ * The child gets its own process group (so a timeout can end everything
+ * it started), an empty signal mask and default dispositions (workers
+ * block SIGTERM/SIGINT/SIGHUP and portico ignores SIGPIPE; both would
+ * otherwise be inherited), and its three standard streams on pipes.
+ * Every descriptor portico opens is close-on-exec, so the program sees
+ * only 0, 1 and 2. */
+#include "cgi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <unistd.h>
+
+static void close_pair(int p[2])
+{
+    if (p[0] >= 0)
+        close(p[0]);
+    if (p[1] >= 0)
+        close(p[1]);
+    p[0] = p[1] = -1;
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* The child's ends are dup2()ed onto 0..2 (which clears close-on-exec on
+ * the copies); the originals close at exec. */
+static int spawn_with(const char *prog, const char *dir, char *const env[],
+                      int child_fds[3], pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc)
+        return rc;
+    rc = posix_spawnattr_init(&at);
+    if (rc) {
+        posix_spawn_file_actions_destroy(&fa);
+        return rc;
+    }
+    for (int i = 0; i < 3 && !rc; i++)
+        rc = posix_spawn_file_actions_adddup2(&fa, child_fds[i], i);
+    if (!rc && dir && *dir)
+        rc = posix_spawn_file_actions_addchdir_np(&fa, dir);
+    sigemptyset(&none);
+    sigfillset(&all);
+    if (!rc)
+        rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+                                      POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (!rc)
+        rc = posix_spawnattr_setpgroup(&at, 0);
+    if (!rc)
+        rc = posix_spawnattr_setsigmask(&at, &none);
+    if (!rc)
+        rc = posix_spawnattr_setsigdefault(&at, &all);
+    if (!rc) {
+        char *argv[] = {(char *)prog, NULL};
+        rc = posix_spawn(pid, prog, &fa, &at, argv, env);
+    }
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
+int pt_cgi_spawn(const char *prog, const char *dir, char *const env[],
+                 struct pt_cgi_child *child)
+{
+    int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    int rc = 0;
+    for (int i = 0; i < 3; i++) {
+        if (pipe2(p[i], O_CLOEXEC) < 0) {
+            rc = errno;
+            goto fail;
+        }
+    }
+    /* stdin: the child reads p[0][0]; stdout/stderr: it writes p[i][1]. */
+    int child_fds[3] = {p[0][0], p[1][1], p[2][1]};
+    int ours[3] = {p[0][1], p[1][0], p[2][0]};
+    for (int i = 0; i < 3; i++) {
+        if (set_nonblock(ours[i]) < 0) {
+            rc = errno;
+            goto fail;
+        }
+    }
+    pid_t pid;
+    rc = spawn_with(prog, dir, env, child_fds, &pid);
+    if (rc)
+        goto fail;
+    for (int i = 0; i < 3; i++)
+        close(child_fds[i]);
+    child->pid = pid;
+    child->in_fd = ours[0];
+    child->out_fd = ours[1];
+    child->err_fd = ours[2];
+    return 0;
+fail:
+    for (int i = 0; i < 3; i++)
+        close_pair(p[i]);
+    return rc ? rc : EIO;
+}

@@ -1,0 +1,440 @@
+"""CGI: the programs' processes.  Streaming output, cgi-timeout (504, the
+whole process group killed), programs that exit early, clients that go
+away mid-response (program killed and reaped, no zombie, no leaked
+descriptor), stdout closed before exit, and backpressure both ways."""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from cgitools import (PROTOCOLS, PY, children, curl, fds, h2_post, need, pgroup_alive,
+                      proc_stat, proto_args, read_pid, rss_kb, wait_until,
+                      write_program, zombies)
+from pthttp import build_request, ConnectionClosed
+
+SLOW = r'''#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\n'
+for i in 1 2 3 4 5; do
+  echo "tick $i"
+  sleep 0.4
+done
+'''
+
+# Writes its pid (= its process group), starts a child that ignores
+# SIGTERM, and waits forever.  ?after: sends the head and some body first.
+HANG = r'''#!/bin/sh
+echo $$ > "$PIDFILE.$QUERY_STRING"
+if [ "$QUERY_STRING" = after ]; then
+  printf 'Content-Type: text/plain\r\n\r\nstarted\n'
+fi
+(trap '' TERM; exec sleep 1000) &
+echo $! > "$PIDFILE.$QUERY_STRING.child"
+sleep 1000
+'''
+
+# Streams forever until killed (or SIGPIPE).
+STREAM = r'''#!/usr/bin/python3
+import os, sys, time
+open(os.environ["PIDFILE"] + "." + os.environ["QUERY_STRING"], "w").write(str(os.getpid()))
+sys.stdout.buffer.write(b"Content-Type: application/octet-stream\r\n\r\n")
+chunk = b"x" * 16384
+while True:
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+    time.sleep(0.005)
+'''
+
+# Closes stdout and goes on running: the response must end at once.
+CLOSEOUT = r'''#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\ndone\n'
+exec >&-
+sleep 3
+'''
+
+# Sleeps before reading stdin (?sleep=S), or writes N MiB of output
+# (?out=N) as fast as it can.
+SINK = r'''#!/usr/bin/python3
+import hashlib, os, sys, time
+q = os.environ.get("QUERY_STRING", "")
+if q.startswith("out="):
+    n = int(q[4:])
+    sys.stdout.buffer.write(b"Content-Type: application/octet-stream\r\n"
+                            b"Content-Length: %d\r\n\r\n" % (n << 20))
+    block = bytes(range(256)) * 4096
+    for _ in range(n):
+        sys.stdout.buffer.write(block)
+    sys.exit(0)
+if q.startswith("sleep="):
+    time.sleep(float(q[6:]))
+h = hashlib.sha256()
+n = 0
+while True:
+    b = sys.stdin.buffer.read1(65536)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+body = ("%d %s" % (n, h.hexdigest())).encode()
+sys.stdout.buffer.write(b"Content-Type: text/plain\r\n\r\n" + body)
+'''
+
+# Writes its pid, then stays silent for a long time.
+SILENT = r'''#!/bin/sh
+echo $$ > "$PIDFILE.$QUERY_STRING"
+exec sleep 30
+'''
+
+QUICK = r'''#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\nquick\n'
+'''
+
+# Answers after 3 s (longer than the server's timeout-secs of 2).
+LATE = r'''#!/bin/sh
+sleep 3
+printf 'Content-Type: text/plain\r\n\r\nlate\n'
+'''
+
+EARLY = r'''#!/bin/sh
+echo "giving up early" >&2
+exit 7
+'''
+
+
+@pytest.fixture(scope="module")
+def srv(portico):
+    site = portico.site()
+    site.write("index.html", "index\n")
+    pidfile = str(site.root / "pid")
+    progs = {name: write_program(site, name, text) for name, text in
+             [("slow.sh", SLOW), ("hang.sh", HANG), ("stream.py", STREAM),
+              ("closeout.sh", CLOSEOUT), ("sink.py", SINK), ("early.sh", EARLY),
+              ("silent.sh", SILENT), ("quick.sh", QUICK), ("late.sh", LATE)]}
+    env = {"cgi-env": {"PIDFILE": pidfile}}
+    mounts = [site.mount("/"),
+              site.mount("/slow", "cgi://%s" % progs["slow.sh"]),
+              site.mount("/hang", "cgi://%s" % progs["hang.sh"], **{"cgi-timeout": 1}, **env),
+              site.mount("/stream", "cgi://%s" % progs["stream.py"], **env),
+              site.mount("/closeout", "cgi://%s" % progs["closeout.sh"]),
+              site.mount("/sink", "cgi://%s" % progs["sink.py"]),
+              site.mount("/early", "cgi://%s" % progs["early.sh"]),
+              site.mount("/silent", "cgi://%s" % progs["silent.sh"], **{"cgi-timeout": 30}, **env),
+              site.mount("/quick", "cgi://%s" % progs["quick.sh"]),
+              site.mount("/late", "cgi://%s" % progs["late.sh"])]
+    s = site.start(vhosts=[site.vhost(mounts=mounts)], global_={"timeout-secs": 2})
+    s.pidfile = pidfile
+    return s
+
+
+def quiet(srv, timeout=6.0):
+    """Waits until portico has no child processes left (all reaped)."""
+    return wait_until(lambda: not children(srv.pid), timeout)
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_output_streams_as_written(srv, proto):
+    need(proto, srv)
+    t0 = time.monotonic()
+    p = subprocess.Popen(["curl", "-sN"] + proto_args(proto) + [srv.url("/slow")],
+                         stdout=subprocess.PIPE)
+    try:
+        first = p.stdout.readline()
+        t_first = time.monotonic() - t0
+        rest = p.stdout.read()
+        t_all = time.monotonic() - t0
+    finally:
+        p.wait(10)
+    assert first == b"tick 1\n"
+    assert rest == b"".join(b"tick %d\n" % i for i in range(2, 6))
+    assert t_all >= 1.6
+    assert t_first < 1.0, (t_first, t_all)   # long before the program ends
+
+
+def test_output_streams_raw_chunks(srv):
+    with srv.conn() as c:
+        c.request("GET", "/slow")
+        head = c.read_head(timeout=5)
+        assert head[1] == 200
+        t0 = time.monotonic()
+        got = b""
+        while b"tick 2" not in got:
+            assert c._fill(time.monotonic() + 5)
+            got += c.buf
+            c.buf = b""
+        assert time.monotonic() - t0 < 1.5
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_timeout_504_and_group_killed(srv, proto):
+    need(proto, srv)
+    off = srv.log_size()
+    t0 = time.monotonic()
+    r = curl(srv, proto, "/hang?" + proto, check=False, timeout=20)
+    took = time.monotonic() - t0
+    assert r.status == 504, r
+    assert 0.8 <= took < 5, took
+    pgid = read_pid(srv.pidfile + "." + proto)
+    child = read_pid(srv.pidfile + "." + proto + ".child")
+    # the child ignoring SIGTERM goes too: the whole group is gone
+    assert wait_until(lambda: not pgroup_alive(pgid), 3), "process group survived"
+    st = proc_stat(child)
+    assert st is None or st[0] == "Z", st
+    assert quiet(srv), children(srv.pid)
+    assert "cgi-timeout" in srv.wait_log(off, "cgi-timeout")
+
+
+def test_timeout_after_head_aborts(srv):
+    with srv.conn() as c:
+        c.request("GET", "/hang?after")
+        head = c.read_head(timeout=5)
+        assert head[1] == 200
+        # chunked, never terminated: the connection is closed instead
+        with pytest.raises(ConnectionClosed):
+            c._read_chunked(time.monotonic() + 10)
+    pgid = read_pid(srv.pidfile + ".after")
+    assert wait_until(lambda: not pgroup_alive(pgid), 5)
+    assert quiet(srv), children(srv.pid)
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_early_exit_502(srv, proto):
+    need(proto, srv)
+    off = srv.log_size()
+    r = curl(srv, proto, "/early", check=False)
+    assert r.status == 502
+    text = srv.wait_log(off, r"bad response head")
+    assert "cgi /early[" in text and "no output" in text
+    assert "giving up early" in srv.wait_log(off, "giving up early")
+    assert quiet(srv)
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_client_disconnect_kills_program(srv, proto):
+    need(proto, srv)
+    assert quiet(srv)
+    base = set(fds(srv.pid))
+    tag = "disc-" + proto
+    p = subprocess.Popen(["curl", "-sN"] + proto_args(proto) +
+                         [srv.url("/stream?" + tag)], stdout=subprocess.PIPE)
+    try:
+        got = 0
+        while got < 200000:
+            got += len(p.stdout.read1(65536))
+        pid = read_pid(srv.pidfile + "." + tag)
+        assert proc_stat(pid) is not None
+    finally:
+        p.kill()
+        p.wait()
+    # killed and reaped: no process, no zombie, no descriptor left behind
+    assert wait_until(lambda: proc_stat(pid) is None, 6), proc_stat(pid)
+    assert quiet(srv), children(srv.pid)
+    assert not zombies(srv.pid)
+    assert wait_until(lambda: set(fds(srv.pid)) == base, 3), (base, fds(srv.pid))
+
+
+def test_client_disconnect_raw(srv):
+    assert quiet(srv)
+    base = set(fds(srv.pid))
+    c = srv.conn()
+    c.request("GET", "/stream?raw")
+    c.read_head(timeout=5)
+    c._fill(time.monotonic() + 5)
+    pid = read_pid(srv.pidfile + ".raw")
+    c.close()
+    assert wait_until(lambda: proc_stat(pid) is None, 6)
+    assert quiet(srv)
+    assert wait_until(lambda: set(fds(srv.pid)) == base, 3)
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_stdout_closed_ends_response(srv, proto):
+    need(proto, srv)
+    t0 = time.monotonic()
+    r = curl(srv, proto, "/closeout")
+    assert r.body == b"done\n"
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_stdout_closed_keepalive(srv):
+    with srv.conn() as c:
+        t0 = time.monotonic()
+        c.request("GET", "/closeout")
+        r = c.read_response(timeout=2.5)
+        assert r.body == b"done\n"
+        assert r.header("Transfer-Encoding") == "chunked"
+        assert time.monotonic() - t0 < 2.0
+        c.request("GET", "/")
+        assert c.read_response().body == b"index\n"
+    # the program was not killed for closing stdout: it finishes its sleep
+    assert quiet(srv, 6)
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_upload_backpressure(srv, proto, tmp_path):
+    """A program that does not read: portico holds no more than a few
+    buffers of the body meanwhile."""
+    need(proto, srv)
+    data = os.urandom(1 << 20) * 40
+    f = tmp_path / "up.bin"
+    f.write_bytes(data)
+    before = rss_kb(srv.pid)
+    p = subprocess.Popen(["curl", "-sS", "--data-binary", "@%s" % f] + proto_args(proto) +
+                         [srv.url("/sink?sleep=2")], stdout=subprocess.PIPE)
+    time.sleep(1.5)
+    during = rss_kb(srv.pid)
+    out, _ = p.communicate(timeout=60)
+    import hashlib
+    assert out == b"%d %s" % (len(data), hashlib.sha256(data).hexdigest().encode())
+    assert during - before < 12 * 1024, (before, during)
+
+
+def test_upload_backpressure_raw(srv):
+    """HTTP/1: while the program sleeps, portico stops reading the socket,
+    so the client cannot push much more than the socket buffers hold."""
+    import hashlib
+    import socket
+    total = 64 << 20
+    chunk = os.urandom(65536)
+    with srv.conn() as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+        c.send(build_request("POST", "/sink?sleep=2",
+                             headers=[("Content-Length", str(total))]))
+        c.sock.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            try:
+                sent += c.sock.send(chunk[sent % len(chunk):])
+            except BlockingIOError:
+                time.sleep(0.01)
+        assert sent < 16 << 20, sent
+        c.sock.setblocking(True)
+        c.sock.settimeout(30)
+        while sent < total:
+            off = sent % len(chunk)
+            sent += c.sock.send(chunk[off:off + total - sent])
+        r = c.read_response(timeout=30)
+    want = hashlib.sha256(chunk * (total // len(chunk))).hexdigest()
+    assert r.body == b"%d %s" % (total, want.encode())
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_download_pulled_at_client_pace(srv, proto):
+    """A fast program and a slow client: output stays in the pipe."""
+    need(proto, srv)
+    before = rss_kb(srv.pid)
+    p = subprocess.Popen(["curl", "-sS", "--limit-rate", "4M"] + proto_args(proto) +
+                         [srv.url("/sink?out=12")], stdout=subprocess.PIPE)
+    time.sleep(1.5)
+    during = rss_kb(srv.pid)
+    out, _ = p.communicate(timeout=60)
+    assert len(out) == 12 << 20
+    assert out[:256] == bytes(range(256))
+    assert during - before < 12 * 1024, (before, during)
+
+
+@pytest.mark.parametrize("proto", [
+    pytest.param("h1", marks=pytest.mark.xfail(
+        reason="h1.c: while a handler has not answered (or its body source said "
+               "PT_BODY_AGAIN) the socket is not watched, so a disconnect is "
+               "only seen at the next write; a silent program runs to its "
+               "cgi-timeout", strict=False)),
+    "h2"])
+def test_client_disconnect_silent_program(srv, proto):
+    need(proto, srv)
+    tag = "silent-" + proto
+    p = subprocess.Popen(["curl", "-s"] + proto_args(proto) + [srv.url("/silent?" + tag)],
+                         stdout=subprocess.DEVNULL)
+    try:
+        pid = read_pid(srv.pidfile + "." + tag)
+    finally:
+        time.sleep(0.2)
+        p.kill()
+        p.wait()
+    gone = wait_until(lambda: proc_stat(pid) is None, 4)
+    if not gone:
+        os.kill(pid, 9)   # do not leave it to the 30 s timeout
+        assert quiet(srv)
+    assert gone, "program still running after the client left"
+
+
+@pytest.mark.xfail(reason="h1.c: finish_exchange() does not reset c->body_wait, so "
+                          "after a response that left the request body unread the "
+                          "next exchange on the connection gets timeout-secs even "
+                          "while its handler has not answered", strict=False)
+def test_slow_program_after_unread_body(srv):
+    """A program answers without reading a request body that is still
+    arriving; on the same connection a program then takes longer than
+    timeout-secs (2 s) to answer: the handler's own timeout applies."""
+    with srv.conn(timeout=10) as c:
+        c.send(build_request("POST", "/quick", headers=[("Content-Length", "100000")])
+               + b"a" * 1000)
+        assert c.read_response().body == b"quick\n"
+        c.send(b"a" * 99000)
+        c.request("GET", "/late")
+        r = c.read_response(timeout=8)
+        assert r.body == b"late\n"
+
+
+@pytest.mark.parametrize("proto", PROTOCOLS)
+def test_program_ignores_big_body(srv, proto, tmp_path):
+    """A program that answers and exits without reading its stdin: the
+    body is read and dropped, the client gets the answer."""
+    need(proto, srv)
+    data = os.urandom(1 << 20) * 30
+    if proto == "h2":
+        # python3-h2, not curl: curl 7.88 stops sending once the response
+        # has ended and then waits forever unless the server resets the
+        # stream (see the report on h2/server.c)
+        data = data[:6 << 20]   # python framing is slow: 6 MiB make the point
+        status, body, sent, reset = h2_post(srv.port, "/quick", data)
+        assert status == 200 and body == b"quick\n"
+        assert sent == len(data) or reset is not None
+        return
+    f = tmp_path / "ignored.bin"
+    f.write_bytes(data)
+    r = curl(srv, proto, "/quick", data_file=f, timeout=60)
+    assert r.status == 200 and r.body == b"quick\n"
+    if proto == "h1":
+        with srv.conn() as c:   # and the connection stays usable
+            c.send(build_request("POST", "/quick", body=b"x" * 300000))
+            assert c.read_response().body == b"quick\n"
+            c.request("GET", "/quick")
+            assert c.read_response().body == b"quick\n"
+
+
+def test_no_zombies_after_all(srv):
+    assert quiet(srv, 8), children(srv.pid)
+    assert not zombies(srv.pid)
+
+
+def test_shutdown_reaps_running_programs(portico):
+    """SIGTERM while programs run: one detached (stdout closed, still
+    sleeping), one in flight past the drain timeout.  portico exits 0,
+    both are killed and reaped, and (under ASan) nothing leaks."""
+    site = portico.site("cgi_shutdown")
+    pidfile = str(site.root / "pid")
+    hang = write_program(site, "hang.sh", HANG)
+    closeout = write_program(site, "closeout.sh", CLOSEOUT.replace("sleep 3", "echo $$ > \"$PIDFILE.closeout\"; sleep 30"))
+    env = {"cgi-env": {"PIDFILE": pidfile}}
+    mounts = [site.mount("/"),
+              site.mount("/hang", "cgi://%s" % hang, **{"cgi-timeout": 60}, **env),
+              site.mount("/closeout", "cgi://%s" % closeout, **env)]
+    srv = site.start(vhosts=[site.vhost(mounts=mounts)],
+                     global_={"drain-timeout-secs": 1})
+    r = curl(srv, "h1", "/closeout")
+    assert r.body == b"done\n"
+    detached = read_pid(pidfile + ".closeout")
+    c = srv.conn()
+    c.request("GET", "/hang?inflight")
+    inflight = read_pid(pidfile + ".inflight")
+    assert proc_stat(detached) and proc_stat(inflight)
+    t0 = time.monotonic()
+    srv.check_exit()
+    assert time.monotonic() - t0 < 6
+    c.close()
+    for pid in (detached, inflight):
+        st = proc_stat(pid)
+        assert st is None or st[0] == "Z", (pid, st)
+    assert not pgroup_alive(inflight)
