@@ -92,6 +92,7 @@ struct pt_conn {
     bool redirect_https;           /* plaintext on a TLS port: redirect everything */
     bool ssl_want_write;           /* TLS needs the socket writable to go on */
     bool corked;                   /* TCP_CORK set for the current response */
+    bool peeked;                   /* input waits behind the current exchange */
 };
 
 /* Takes a freshly accepted socket. */

@@ -207,8 +207,13 @@ static void update_events(struct pt_conn *c)
         break;
     case PT_CONN_ACTIVE:
         /* Read only to consume the request body: pipelined requests wait in
-         * the socket until this response is done (backpressure). */
+         * the socket until this response is done (backpressure).  While the
+         * handler is silent (no answer yet, or its body source waits),
+         * watch the socket anyway to notice a client that leaves. */
         if (body_pending(c) && !c->eof && (!c->req->body_taken || c->body_wait))
+            ev |= EV_READ;
+        else if (!body_pending(c) && !c->eof && !c->peeked &&
+                 (!c->req->responded || c->waiting_body))
             ev |= EV_READ;
         if (c->want_write && !c->waiting_body)
             ev |= EV_WRITE;
@@ -408,7 +413,7 @@ static bool finish_exchange(struct pt_conn *c)
     c->last_vhost = r->vhost;
     free_request(c);
     c->head_sent = c->chunked_out = c->body_done = c->waiting_body = false;
-    c->want_write = false;
+    c->want_write = c->body_wait = c->peeked = c->expect_100 = false;
     if (!c->keep_alive || c->close_after) {
         if (c->eof) {
             pt_conn_close(c);
@@ -952,7 +957,7 @@ static void h1_on_io(struct pt_conn *c, int revents)
     if (c->ssl_want_write && (revents & EV_WRITE))
         revents |= EV_READ; /* TLS wanted to write to go on reading */
     if ((revents & EV_READ) && c->state == PT_CONN_ACTIVE && c->req &&
-        c->req->body_taken) {
+        c->req->body_taken && body_pending(c)) {
         /* The handler pulls the body itself. */
         if (c->body_wait) {
             c->body_wait = false;
@@ -961,6 +966,22 @@ static void h1_on_io(struct pt_conn *c, int revents)
                 c->req->on_body_ready(c->req);
         }
         return;
+    }
+    if ((revents & EV_READ) && c->state == PT_CONN_ACTIVE && !body_pending(c)) {
+        /* Only watched for a departing client (see update_events). */
+        char b;
+        ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            pt_info("%s: client closed the connection before the response",
+                    c->req ? c->req->peer_ip : "?");
+            pt_conn_close(c); /* the handler's on_finish stops its work */
+            return;
+        }
+        if (n > 0)
+            c->peeked = true; /* a pipelined request: keep it for later */
+        update_events(c);
+        if (!(revents & EV_WRITE))
+            return;
     }
     if (revents & EV_READ) {
         do_read(c);

@@ -75,6 +75,7 @@ struct pt_h2_stream {
     bool deferred;          /* data provider waits for the body source */
     bool response_done;
     bool too_large;         /* header list over max-header-size: 431 */
+    bool rst_pending;       /* answered, body unfinished: reset if it stays so */
 };
 
 struct pt_h2 {
@@ -98,6 +99,7 @@ struct pt_h2 {
     uint32_t payload_left;   /* of the current frame */
     uint8_t hdr[9];
     uint8_t hdr_have;
+    ev_timer rst_timer;      /* see on_frame_send */
 };
 
 static void h2_respond(struct pt_req *r);
@@ -494,6 +496,7 @@ static int on_stream_close(nghttp2_session *session, int32_t id, uint32_t code, 
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
     struct pt_h2 *h2 = ud;
+    struct pt_h2_stream *s;
     if (frame->hd.type == NGHTTP2_RST_STREAM) {
         h2->reset_by_us[h2->n_reset++ % 32] = frame->hd.stream_id;
         return 0;
@@ -502,14 +505,20 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
         return 0;
     if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS)
         return 0;
-    struct pt_h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (!s)
         return 0;
-    /* A client still sending its body keeps the stream half-closed: the
-     * body is consumed and dropped, and nghttp2 goes on checking what
-     * arrives (content-length, trailers, flow control).  RST_STREAM
-     * (NO_ERROR) here would hide the client's protocol errors. */
+    /* A client still sending its body keeps the stream half-closed for a
+     * moment: the body is consumed and dropped, and nghttp2 goes on
+     * checking what arrives (content-length, trailers, flow control).  Then
+     * RST_STREAM(NO_ERROR) tells it to stop (RFC 9113 8.1): some clients
+     * stop uploading once the response is complete and wait for that. */
     s->response_done = true;
+    if (!s->body_eof && !s->req->body_taken) {
+        s->rst_pending = true;
+        if (!ev_is_active(&h2->rst_timer))
+            ev_timer_start(h2->c->w->loop, &h2->rst_timer);
+    }
     return 0;
 }
 
@@ -896,11 +905,25 @@ static void h2_destroy(struct pt_conn *c)
     struct pt_h2 *h2 = c->h2;
     if (!h2)
         return;
+    ev_timer_stop(c->w->loop, &h2->rst_timer);
     while (h2->streams)
         stream_free(h2, h2->streams);
     nghttp2_session_del(h2->session);
     free(h2);
     c->h2 = NULL;
+}
+
+static void on_rst_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct pt_h2 *h2 = t->data;
+    (void)loop;
+    (void)revents;
+    for (struct pt_h2_stream *s = h2->streams; s; s = s->next) {
+        if (s->rst_pending && !s->body_eof)
+            nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+        s->rst_pending = false;
+    }
+    h2_flush(h2);
 }
 
 static const struct pt_conn_ops h2_ops = {
@@ -961,6 +984,8 @@ void pt_h2_start(struct pt_conn *c, const char *data, size_t len)
         return;
     }
     h2->preface_left = 24; /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
+    ev_timer_init(&h2->rst_timer, on_rst_timer, 0.5, 0.);
+    h2->rst_timer.data = h2;
     c->h2 = h2;
     c->ops = &h2_ops;
     c->state = PT_CONN_ACTIVE;

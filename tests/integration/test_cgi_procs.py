@@ -334,13 +334,7 @@ def test_download_pulled_at_client_pace(srv, proto):
     assert during - before < 12 * 1024, (before, during)
 
 
-@pytest.mark.parametrize("proto", [
-    pytest.param("h1", marks=pytest.mark.xfail(
-        reason="h1.c: while a handler has not answered (or its body source said "
-               "PT_BODY_AGAIN) the socket is not watched, so a disconnect is "
-               "only seen at the next write; a silent program runs to its "
-               "cgi-timeout", strict=False)),
-    "h2"])
+@pytest.mark.parametrize("proto", ["h1", "h2"])
 def test_client_disconnect_silent_program(srv, proto):
     need(proto, srv)
     tag = "silent-" + proto
@@ -359,10 +353,6 @@ def test_client_disconnect_silent_program(srv, proto):
     assert gone, "program still running after the client left"
 
 
-@pytest.mark.xfail(reason="h1.c: finish_exchange() does not reset c->body_wait, so "
-                          "after a response that left the request body unread the "
-                          "next exchange on the connection gets timeout-secs even "
-                          "while its handler has not answered", strict=False)
 def test_slow_program_after_unread_body(srv):
     """A program answers without reading a request body that is still
     arriving; on the same connection a program then takes longer than
