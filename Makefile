@@ -43,8 +43,11 @@ fuzz: test-deps
 	  -fno-sanitize-recover=undefined tests/fuzz/fuzz_zip.c fops/zip_index.c \
 	  -o $(BUILD)/fuzz/fuzz_zip
 	/usr/bin/python3 tests/fuzz/make_corpus.py $(BUILD)/fuzz/seeds
-	$(BUILD)/fuzz/fuzz_zip -max_total_time=$(FUZZ_SECS) -max_len=65536 -timeout=10 \
-	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds
+	@echo "fuzz: zip parser for $(FUZZ_SECS)s (log: $(BUILD)/fuzz/fuzz.log)"
+	@$(BUILD)/fuzz/fuzz_zip -max_total_time=$(FUZZ_SECS) -max_len=65536 -timeout=10 \
+	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds \
+	  > $(BUILD)/fuzz/fuzz.log 2>&1 || { tail -n 60 $(BUILD)/fuzz/fuzz.log; exit 1; }
+	@grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/fuzz.log || tail -n 3 $(BUILD)/fuzz/fuzz.log
 
 # Every test on the normal build, then every test again under
 # AddressSanitizer + UBSan (LeakSanitizer on), then the fuzzer.

@@ -100,7 +100,7 @@ static void kv_add(struct pt_kvlist *l, const char *name, const char *value)
     l->n++;
 }
 
-static void kv_free(struct pt_kvlist *l)
+void pt_kvlist_free(struct pt_kvlist *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         free(l->v[i].name);
@@ -1106,10 +1106,10 @@ static void mount_free(struct pt_mount *m, bool teardown)
     free(m->target);
     free(m->def);
     free(m->basic_auth);
-    kv_free(&m->extra_mimetypes);
-    kv_free(&m->headers);
-    kv_free(&m->cgi_env);
-    kv_free(&m->pmo);
+    pt_kvlist_free(&m->extra_mimetypes);
+    pt_kvlist_free(&m->headers);
+    pt_kvlist_free(&m->cgi_env);
+    pt_kvlist_free(&m->pmo);
 }
 
 static void vhost_free(struct pt_vhost *vh, bool teardown)
@@ -1120,7 +1120,7 @@ static void vhost_free(struct pt_vhost *vh, bool teardown)
     for (size_t i = 0; i < vh->n_errdocs; i++)
         free(vh->errdocs[i].path);
     free(vh->errdocs);
-    kv_free(&vh->headers);
+    pt_kvlist_free(&vh->headers);
     free(vh->name);
     free(vh->interface);
     free(vh->access_log);
@@ -1150,7 +1150,7 @@ static void config_free(struct pt_config *c, bool teardown)
     free(c->g.username);
     free(c->g.groupname);
     free(c->g.plugin_dir);
-    kv_free(&c->g.reject_service_keywords);
+    pt_kvlist_free(&c->g.reject_service_keywords);
     for (size_t i = 0; i < c->n_files; i++)
         free(c->files[i]);
     free(c->files);

@@ -26,6 +26,9 @@ struct pt_kvlist {
     size_t n;
 };
 
+/* Frees every name and value and the array; leaves an empty list. */
+void pt_kvlist_free(struct pt_kvlist *l);
+
 /* Where a config value came from, for messages. */
 struct pt_srcpos {
     const char *file; /* owned by the config (pt_config.files) */

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "request.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -292,6 +293,24 @@ void pt_conn_peer(const struct pt_conn *c, char *ip, size_t cap, uint16_t *port)
             inet_ntop(AF_INET6, a, ip, (socklen_t)cap);
         *port = ntohs(c->peer.v6.sin6_port);
     }
+}
+
+void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
+                      const struct pt_proto *proto, void *ctx, int version)
+{
+    r->pool = pool;
+    r->proto = proto;
+    r->proto_ctx = ctx;
+    r->conf = c->conf;
+    r->loop = c->w->loop;
+    r->listen = c->listen;
+    r->version = version;
+    r->content_length = -1;
+    r->start = ev_now(c->w->loop);
+    r->local_port = (uint16_t)c->listen->port;
+    r->tls = c->ssl != NULL;
+    r->sni_vhost = c->sni_vhost;
+    pt_conn_peer(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
 }
 
 const struct pt_vhost *pt_conn_default_vhost(const struct pt_conn *c)

@@ -121,6 +121,11 @@ void pt_conn_timer_update(struct pt_conn *c);
 void pt_conn_set_events(struct pt_conn *c, int events);
 void pt_conn_peer(const struct pt_conn *c, char *ip, size_t cap, uint16_t *port);
 const struct pt_vhost *pt_conn_default_vhost(const struct pt_conn *c);
+/* Fills the connection-level fields of a new request (both protocols). */
+struct pt_pool;
+struct pt_proto;
+void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
+                      const struct pt_proto *proto, void *ctx, int version);
 
 /* Output buffer (recycled per worker, PT_OUTBUF_SIZE). */
 void pt_conn_out_reserve(struct pt_conn *c);

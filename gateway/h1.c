@@ -432,19 +432,7 @@ static bool finish_exchange(struct pt_conn *c)
 
 static void init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool)
 {
-    r->pool = pool;
-    r->proto = &h1_proto;
-    r->proto_ctx = c;
-    r->conf = c->conf;
-    r->loop = c->w->loop;
-    r->listen = c->listen;
-    r->version = 11;
-    r->content_length = -1;
-    r->start = ev_now(c->w->loop);
-    r->local_port = (uint16_t)c->listen->port;
-    r->tls = c->ssl != NULL;
-    r->sni_vhost = c->sni_vhost;
-    pt_conn_peer(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
+    pt_conn_init_req(c, r, pool, &h1_proto, c, 11);
     c->req = r;
     c->state = PT_CONN_ACTIVE;
     c->served = true;

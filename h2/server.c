@@ -163,19 +163,7 @@ static struct pt_h2_stream *stream_new(struct pt_h2 *h2, int32_t id)
     s->id = id;
     s->h2 = h2;
     s->req = r;
-    r->pool = pool;
-    r->proto = &h2_proto;
-    r->proto_ctx = s;
-    r->conf = c->conf;
-    r->loop = c->w->loop;
-    r->listen = c->listen;
-    r->version = 20;
-    r->content_length = -1;
-    r->start = ev_now(c->w->loop);
-    r->local_port = (uint16_t)c->listen->port;
-    r->tls = c->ssl != NULL;
-    r->sni_vhost = c->sni_vhost;
-    pt_conn_peer(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
+    pt_conn_init_req(c, r, pool, &h2_proto, s, 20);
     s->next = h2->streams;
     if (h2->streams)
         h2->streams->prev = s;

@@ -64,16 +64,6 @@ static const struct pt_handler *pt_handler_for(enum pt_origin_kind kind)
 
 /* ---- basic-auth file ---- */
 
-static void pt_kvlist_free(struct pt_kvlist *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i].name);
-        free(l->v[i].value);
-    }
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
 
 static int pt_kvlist_push(struct pt_kvlist *l, const char *name, size_t nlen,
                           const char *value, size_t vlen)
