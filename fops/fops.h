@@ -53,6 +53,7 @@ struct pt_froot {
     int dirfd;            /* the directory (of an archive root: the directory
                              holding the archive, O_PATH) */
     char *path;           /* realpath of the root (directory or archive) */
+    uint64_t id;          /* unique per opened root: file cache keys */
 };
 
 struct pt_fops {
@@ -73,6 +74,11 @@ struct pt_fops {
 };
 
 extern const struct pt_fops pt_fops_posix;
+
+/* pt_fops_posix.open through the per-thread file cache (fops/fcache.h):
+ * the returned file's close() releases it.  For regular files served
+ * whole by handlers; archive code uses the plain open. */
+int pt_posix_open_cached(const struct pt_froot *root, const char *vpath, struct pt_file *out);
 extern const struct pt_fops pt_fops_zip;
 
 /* Opens root + vpath with the ops that own the path (see above): the

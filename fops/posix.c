@@ -10,6 +10,7 @@
  * syscall, get a component-by-component walk with O_NOFOLLOW that refuses
  * every symlink: stricter, never looser. */
 #include "fops.h"
+#include "fcache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -172,6 +173,8 @@ static void pt_fstat_fill(const struct stat *st, struct pt_fstat *out)
     out->is_reg = S_ISREG(st->st_mode);
 }
 
+static void pt_posix_fill(struct pt_file *out, int fd, const struct stat *st);
+
 static int pt_posix_open(const struct pt_froot *root, const char *vpath,
                          struct pt_file *out)
 {
@@ -192,14 +195,7 @@ static int pt_posix_open(const struct pt_froot *root, const char *vpath,
         close(fd);
         return -EACCES;
     }
-    out->fops = &pt_fops_posix;
-    out->fd = fd;
-    out->base = 0;
-    out->priv = NULL;
-    out->aux = 0;
-    pt_fstat_fill(&st, &out->st);
-    out->enc = PT_FENC_IDENTITY;
-    out->enc_size = out->st.size;
+    pt_posix_fill(out, fd, &st);
     return 0;
 }
 
@@ -215,9 +211,42 @@ static ssize_t pt_posix_read(struct pt_file *f, void *buf, size_t len,
 
 static void pt_posix_close(struct pt_file *f)
 {
-    if (f->fd >= 0)
+    if (f->priv)
+        pt_fcache_release(f->priv); /* the cache keeps the descriptor */
+    else if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
+    f->priv = NULL;
+}
+
+static void pt_posix_fill(struct pt_file *out, int fd, const struct stat *st)
+{
+    out->fops = &pt_fops_posix;
+    out->fd = fd;
+    out->base = 0;
+    out->priv = NULL;
+    out->aux = 0;
+    pt_fstat_fill(st, &out->st);
+    out->enc = PT_FENC_IDENTITY;
+    out->enc_size = out->st.size;
+}
+
+int pt_posix_open_cached(const struct pt_froot *root, const char *vpath, struct pt_file *out)
+{
+    while (*vpath == '/')
+        vpath++;
+    struct stat st;
+    struct pt_fcache_ent *ent;
+    int fd = pt_fcache_get(root->id, vpath, &st, &ent);
+    if (fd >= 0) {
+        pt_posix_fill(out, fd, &st);
+        out->priv = ent;
+        return 0;
+    }
+    int rc = pt_posix_open(root, vpath, out);
+    if (rc == 0 && out->st.is_reg)
+        out->priv = pt_fcache_put(root->id, vpath, out->fd);
+    return rc;
 }
 
 const struct pt_fops pt_fops_posix = {
@@ -229,6 +258,10 @@ const struct pt_fops pt_fops_posix = {
 
 int pt_froot_open(struct pt_froot *root, const char *path)
 {
+    /* Never reused, unlike addresses and fds: cache keys stay unique
+     * across configuration reloads. */
+    static atomic_uint_fast64_t next_id = 1;
+    root->id = atomic_fetch_add(&next_id, 1);
     root->fops = &pt_fops_posix;
     root->dirfd = -1;
     root->path = NULL;

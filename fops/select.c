@@ -63,5 +63,5 @@ int pt_fopen(const struct pt_froot *root, const char *vpath, struct pt_file *out
     size_t len = strlen(vpath);
     size_t end = pt_fops_archive_prefix(vpath, len);
     const struct pt_fops *fops = end ? pt_fops_sig_match(vpath, end) : NULL;
-    return (fops ? fops : &pt_fops_posix)->open(root, vpath, out);
+    return fops ? fops->open(root, vpath, out) : pt_posix_open_cached(root, vpath, out);
 }

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "log.h"
 #include "pool.h"
+#include "../fops/fcache.h"
 
 #define RBUF_SIZE (16 * 1024)
 #define MAX_FREE_BUFS 64
@@ -261,6 +262,7 @@ static void *worker_main(void *arg)
     while (w->conns)
         pt_conn_close(w->conns);
     pt_pool_thread_cleanup();
+    pt_fcache_thread_cleanup();
     return NULL;
 }
 

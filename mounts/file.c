@@ -505,7 +505,10 @@ static void pt_file_body(struct pt_req *r, int status, struct pt_view *v,
                          uint64_t start, uint64_t len)
 {
     off_t foff;
-    if (pt_view_direct(v, start, len, &foff)) {
+    /* A cached descriptor stays the cache's: the body releases it through
+     * the fops (our own body source, sendfile included). */
+    bool cached = v->f.fops == &pt_fops_posix && v->f.priv;
+    if (!cached && pt_view_direct(v, start, len, &foff)) {
         int fd = v->f.fd;
         v->f.fd = -1; /* now pt_respond_file's */
         v->f.fops->close(&v->f);

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fops/fcache.h"
 #include "fops/fops.h"
 #include "gateway/config.h"
 #include "gateway/diag.h"
@@ -821,6 +822,7 @@ int main(void)
     pt_fops_posix_force_walk(0);
 
     test_handler();
+    pt_fcache_thread_cleanup(); /* files kept open for reuse */
     CHECK_INT(count_fds(), fds);  /* nothing leaked */
 
     rm_tree(base);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "fops/fcache.h"
 #include "fops/fops.h"
 #include "fops/zip_index.h"
 #include "gateway/config.h"
@@ -1123,6 +1124,7 @@ int main(void)
     test_handler_archive_root();
     test_handler_dir_root();
     pt_zip_cache_flush();
+    pt_fcache_thread_cleanup(); /* files kept open for reuse */
     CHECK_INT(count_fds(), fds); /* nothing leaked */
     rm_rf(base);
     return check_done("zip");

@@ -1,0 +1,158 @@
+#include "fcache.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TTL_NS 1000000000LL /* an entry is reused for one second */
+#define MAX_ENTRIES 512
+#define BUCKETS 1024        /* a power of two */
+
+struct pt_fcache_ent {
+    struct pt_fcache_ent *hnext;             /* bucket chain */
+    struct pt_fcache_ent *older, *newer;     /* LRU list */
+    uint64_t root_id;
+    uint32_t hash;
+    unsigned refs;
+    bool dead;                               /* evicted while in use */
+    int fd;
+    int64_t born;                            /* CLOCK_MONOTONIC_COARSE ns */
+    char path[];
+};
+
+struct cache {
+    struct pt_fcache_ent *bucket[BUCKETS];
+    struct pt_fcache_ent *oldest, *newest;
+    unsigned n;
+};
+
+static _Thread_local struct cache *tc;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static uint32_t hash_of(uint64_t root_id, const char *path)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)root_id ^ (uint32_t)(root_id >> 32);
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static void lru_unlink(struct cache *c, struct pt_fcache_ent *e)
+{
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        c->oldest = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        c->newest = e->older;
+    e->older = e->newer = NULL;
+}
+
+/* Takes e out of the table; it is closed now, or by its last user. */
+static void evict(struct cache *c, struct pt_fcache_ent *e)
+{
+    struct pt_fcache_ent **pp = &c->bucket[e->hash & (BUCKETS - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    lru_unlink(c, e);
+    c->n--;
+    if (e->refs) {
+        e->dead = true;
+        return;
+    }
+    close(e->fd);
+    free(e);
+}
+
+int pt_fcache_get(uint64_t root_id, const char *path, struct stat *st,
+                  struct pt_fcache_ent **ent)
+{
+    struct cache *c = tc;
+    if (!c)
+        return -1;
+    uint32_t h = hash_of(root_id, path);
+    for (struct pt_fcache_ent *e = c->bucket[h & (BUCKETS - 1)]; e; e = e->hnext) {
+        if (e->hash != h || e->root_id != root_id || strcmp(e->path, path) != 0)
+            continue;
+        if (now_ns() - e->born > TTL_NS || fstat(e->fd, st) < 0 || !S_ISREG(st->st_mode)) {
+            evict(c, e); /* stale: the caller opens the path afresh */
+            return -1;
+        }
+        e->refs++;
+        *ent = e;
+        return e->fd;
+    }
+    return -1;
+}
+
+struct pt_fcache_ent *pt_fcache_put(uint64_t root_id, const char *path, int fd)
+{
+    struct cache *c = tc;
+    if (!c) {
+        c = tc = calloc(1, sizeof(*c));
+        if (!c)
+            return NULL;
+    }
+    /* Make room: the oldest entries nobody uses. */
+    for (struct pt_fcache_ent *e = c->oldest, *next; e && c->n >= MAX_ENTRIES; e = next) {
+        next = e->newer;
+        if (!e->refs)
+            evict(c, e);
+    }
+    if (c->n >= MAX_ENTRIES)
+        return NULL;
+    size_t len = strlen(path);
+    struct pt_fcache_ent *e = malloc(sizeof(*e) + len + 1);
+    if (!e)
+        return NULL;
+    memcpy(e->path, path, len + 1);
+    e->root_id = root_id;
+    e->hash = hash_of(root_id, path);
+    e->refs = 1;
+    e->dead = false;
+    e->fd = fd;
+    e->born = now_ns();
+    /* A stale entry for the same key may still be in use: it stays until
+     * its users are done, but new lookups find this one first. */
+    e->hnext = c->bucket[e->hash & (BUCKETS - 1)];
+    c->bucket[e->hash & (BUCKETS - 1)] = e;
+    e->newer = NULL;
+    e->older = c->newest;
+    if (c->newest)
+        c->newest->newer = e;
+    else
+        c->oldest = e;
+    c->newest = e;
+    c->n++;
+    return e;
+}
+
+void pt_fcache_release(struct pt_fcache_ent *e)
+{
+    if (--e->refs || !e->dead)
+        return;
+    close(e->fd);
+    free(e);
+}
+
+void pt_fcache_thread_cleanup(void)
+{
+    struct cache *c = tc;
+    if (!c)
+        return;
+    while (c->oldest)
+        evict(c, c->oldest);
+    free(c);
+    tc = NULL;
+}

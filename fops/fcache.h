@@ -1,0 +1,33 @@
+/* A per-thread cache of open regular files, so that a file served again
+ * within a second costs one fstat(2) instead of openat2 + fstat + close.
+ *
+ * An entry is found by (root id, virtual path) and lives for a second
+ * after it was opened: a file replaced by rename is seen within a second
+ * (like nginx's open_file_cache_valid, shorter); a file changed in place
+ * is seen at once, since every hit re-reads its size and times with
+ * fstat.  Entries in use are never closed under their users. */
+#ifndef PT_FCACHE_H
+#define PT_FCACHE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+
+struct pt_fcache_ent;
+
+/* The cached descriptor for (root_id, path) with a fresh fstat in *st, a
+ * reference taken (*ent set); or -1 on a miss. */
+int pt_fcache_get(uint64_t root_id, const char *path, struct stat *st,
+                  struct pt_fcache_ent **ent);
+
+/* Caches fd (a regular file just opened for path) and takes a reference
+ * for the caller; NULL when the cache cannot take it (the caller keeps
+ * the plain fd). */
+struct pt_fcache_ent *pt_fcache_put(uint64_t root_id, const char *path, int fd);
+
+/* Drops a reference from get or put. */
+void pt_fcache_release(struct pt_fcache_ent *ent);
+
+/* Closes this thread's entries (at thread exit; none may be in use). */
+void pt_fcache_thread_cleanup(void);
+
+#endif
