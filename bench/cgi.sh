@@ -24,13 +24,13 @@ WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNS:-8}
 SERVERS=${BENCH_SERVERS:-"portico lighttpd"}
 PY=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SERVER_CPU=0
 CLIENT_CPU=1
 HZ=$(getconf CLK_TCK)
 URL_PATH=/cgi-bin/hello
 EXPECT="hello from cgi"
 
-die() { echo "bench: $*" >&2; exit 1; }
 
 for tool in wrk taskset curl; do
     command -v "$tool" >/dev/null || die "$tool not found"
@@ -84,45 +84,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
-# utime+stime+cutime+cstime of the server process: the CGI programs it
-# reaped count as its cost too.
-cpu_ticks() {
-    local f fields
-    f=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-    f=${f##*) }
-    read -r -a fields <<< "$f"
-    echo $((fields[11] + fields[12] + fields[13] + fields[14]))
-}
 
-wait_port() {
-    local port=$1 _
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
 
-stop_server() {
-    local s=$1 pid=${PID[$1]:-}
-    [ -n "$pid" ] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    unset "PID[$s]"
-}
 
 start_portico() {
     local d=$TMP/portico port=$1
@@ -178,10 +142,10 @@ run_wrk() {
     local s=$1 port=${PORT[$1]} out t0 t1 reqs rps
     taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
         "http://127.0.0.1:$port$URL_PATH" > /dev/null
-    t0=$(cpu_ticks "${PID[$s]}")
+    t0=$(cpu_ticks "${PID[$s]}" with-children)
     out=$(taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
         "http://127.0.0.1:$port$URL_PATH")
-    t1=$(cpu_ticks "${PID[$s]}")
+    t1=$(cpu_ticks "${PID[$s]}" with-children)
     echo "$out" > "$TMP/wrk-$s.txt"
     reqs=$(echo "$out" | awk '/requests in/ {print $1}')
     rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')

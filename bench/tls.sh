@@ -35,11 +35,11 @@ H2_M=${BENCH_H2_STREAMS:-32}
 IDLE=${BENCH_IDLE:-2000}
 SERVERS=${BENCH_SERVERS:-"portico nginx h2o"}
 PY=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SERVER_CPU=0
 CLIENT_CPU=1
 HZ=$(getconf CLK_TCK)
 
-die() { echo "bench: $*" >&2; exit 1; }
 
 for tool in wrk h2load taskset curl openssl; do
     command -v "$tool" >/dev/null || die "$tool not found"
@@ -90,70 +90,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
-# All processes of a server: the one we started and its descendants.
-server_pids() {
-    $PY - "$1" <<'EOF'
-import os, sys
-parent = {}
-for d in os.listdir("/proc"):
-    if d.isdigit():
-        try:
-            s = open("/proc/%s/stat" % d).read()
-        except OSError:
-            continue
-        parent[int(d)] = int(s[s.rindex(")") + 2:].split()[1])
-out = {int(sys.argv[1])}
-grew = True
-while grew:
-    grew = False
-    for p, pp in parent.items():
-        if pp in out and p not in out:
-            out.add(p); grew = True
-print(" ".join(str(p) for p in sorted(out) if p in parent))
-EOF
-}
 
-# utime+stime clock ticks summed over the server's processes.
-cpu_ticks() {
-    local total=0 pid f fields
-    for pid in $(server_pids "$1"); do
-        f=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-        f=${f##*) }
-        read -r -a fields <<< "$f"
-        total=$((total + fields[11] + fields[12]))
-    done
-    echo "$total"
-}
 
-wait_port() {
-    local port=$1 _
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
 
-stop_server() {
-    local s=$1 pid=${PID[$1]:-}
-    [ -n "$pid" ] || return 0
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    unset "PID[$s]"
-}
 
 # -- servers ------------------------------------------------------------------------------
 start_portico() {

@@ -25,11 +25,11 @@ WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNS:-50}
 ROUNDS=${BENCH_ROUNDS:-3}
 PY=/usr/bin/python3
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SERVER_CPU=0
 CLIENT_CPU=1
 HZ=$(getconf CLK_TCK)
 
-die() { echo "bench: $*" >&2; exit 1; }
 
 for tool in wrk taskset curl nginx zip gzip; do
     command -v "$tool" >/dev/null || die "$tool not found"
@@ -69,17 +69,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
-wait_port() {
-    for _ in $(seq 1 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 
 # Instructions per request (user + kernel) when perf works here: unlike
 # time, it does not change with other load on the machine.
@@ -88,52 +78,7 @@ if command -v perf >/dev/null && perf stat -e instructions -o /dev/null true 2>/
     PERF=1
 fi
 
-server_pids() {  # a process and its children, comma-separated (for perf -p)
-    $PY - "$1" <<'EOF'
-import os, sys
-kids = {}
-for d in os.listdir("/proc"):
-    if d.isdigit():
-        try:
-            s = open("/proc/%s/stat" % d).read()
-        except OSError:
-            continue
-        kids.setdefault(int(s[s.rindex(")") + 2:].split()[1]), []).append(int(d))
-out, todo = [], [int(sys.argv[1])]
-while todo:
-    p = todo.pop()
-    out.append(p)
-    todo += kids.get(p, [])
-print(",".join(map(str, out)))
-EOF
-}
 
-cpu_ticks() {  # utime+stime of a process and its children (nginx workers)
-    $PY - "$1" <<'EOF'
-import os, sys
-parent = {}
-for d in os.listdir("/proc"):
-    if d.isdigit():
-        try:
-            s = open("/proc/%s/stat" % d).read()
-        except OSError:
-            continue
-        parent[int(d)] = (int(s[s.rindex(")") + 2:].split()[1]), s)
-out, grew = {int(sys.argv[1])}, True
-while grew:
-    grew = False
-    for p, (pp, _) in parent.items():
-        if pp in out and p not in out:
-            out.add(p); grew = True
-t = 0
-for p in out:
-    if p in parent:
-        f = parent[p][1]
-        f = f[f.rindex(")") + 2:].split()
-        t += int(f[11]) + int(f[12])
-print(t)
-EOF
-}
 
 # -- the content: 64 KiB like minified JavaScript (gzip -9 makes it about
 # 24 KiB, the ratio of jquery.min.js), its .gz, a zip (zip -9) ------------
@@ -237,7 +182,7 @@ run() {  # name server url accept-encoding
     local name=$1 server=$2 url=$3 ae=$4 out t0 t1 reqs rps cpu perfpid ins=""
     taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${WARMUP}s" -H "Accept-Encoding: $ae" "$url" >/dev/null
     if [ "$PERF" = 1 ]; then
-        perf stat -x, -e instructions -p "$(server_pids "${PID[$server]}")" \
+        perf stat -x, -e instructions -p "$(server_pids "${PID[$server]}" | tr " " ",")" \
             -o "$TMP/perf-$name.txt" -- sleep $((DURATION + 1)) &
         perfpid=$!
         sleep 0.2
