@@ -19,6 +19,9 @@ struct pt_fcache_ent {
     bool dead;                               /* evicted while in use */
     int fd;
     int64_t born;                            /* CLOCK_MONOTONIC_COARSE ns */
+    char *data;                              /* a small file's bytes, or NULL */
+    size_t data_len;
+    int64_t data_mtime;                      /* ns: the stat they match */
     char path[];
 };
 
@@ -72,6 +75,7 @@ static void evict(struct cache *c, struct pt_fcache_ent *e)
         return;
     }
     close(e->fd);
+    free(e->data);
     free(e);
 }
 
@@ -123,6 +127,9 @@ struct pt_fcache_ent *pt_fcache_put(uint64_t root_id, const char *path, int fd)
     e->dead = false;
     e->fd = fd;
     e->born = now_ns();
+    e->data = NULL;
+    e->data_len = 0;
+    e->data_mtime = 0;
     /* A stale entry for the same key may still be in use: it stays until
      * its users are done, but new lookups find this one first. */
     e->hnext = c->bucket[e->hash & (BUCKETS - 1)];
@@ -138,11 +145,40 @@ struct pt_fcache_ent *pt_fcache_put(uint64_t root_id, const char *path, int fd)
     return e;
 }
 
+ssize_t pt_fcache_read(struct pt_fcache_ent *e, uint64_t size, int64_t mtime_ns,
+                       void *buf, size_t len, uint64_t off)
+{
+    if (!e->data || e->data_len != size || e->data_mtime != mtime_ns)
+        return -1;
+    if (off >= e->data_len)
+        return 0;
+    if (len > e->data_len - off)
+        len = e->data_len - (size_t)off;
+    memcpy(buf, e->data + off, len);
+    return (ssize_t)len;
+}
+
+void pt_fcache_keep(struct pt_fcache_ent *e, uint64_t size, int64_t mtime_ns,
+                    const void *data, size_t len)
+{
+    if (len > PT_FCACHE_SMALL || len != size || e->dead)
+        return;
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, data, len);
+    free(e->data);
+    e->data = copy;
+    e->data_len = len;
+    e->data_mtime = mtime_ns;
+}
+
 void pt_fcache_release(struct pt_fcache_ent *e)
 {
     if (--e->refs || !e->dead)
         return;
     close(e->fd);
+    free(e->data);
     free(e);
 }
 

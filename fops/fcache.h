@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 struct pt_fcache_ent;
 
@@ -23,6 +24,17 @@ int pt_fcache_get(uint64_t root_id, const char *path, struct stat *st,
  * for the caller; NULL when the cache cannot take it (the caller keeps
  * the plain fd). */
 struct pt_fcache_ent *pt_fcache_put(uint64_t root_id, const char *path, int fd);
+
+/* Small files' bytes, kept with the entry: a read of the whole file at
+ * offset 0 costs a memcpy instead of a pread.  The bytes are used only
+ * while the file's size and mtime (from the fstat of every hit) are those
+ * they were read with.  pt_fcache_read() returns the count or -1 (not
+ * held); pt_fcache_keep() offers bytes just read. */
+#define PT_FCACHE_SMALL 4096
+ssize_t pt_fcache_read(struct pt_fcache_ent *ent, uint64_t size, int64_t mtime_ns,
+                       void *buf, size_t len, uint64_t off);
+void pt_fcache_keep(struct pt_fcache_ent *ent, uint64_t size, int64_t mtime_ns,
+                    const void *data, size_t len);
 
 /* Drops a reference from get or put. */
 void pt_fcache_release(struct pt_fcache_ent *ent);

@@ -202,11 +202,22 @@ static int pt_posix_open(const struct pt_froot *root, const char *vpath,
 static ssize_t pt_posix_read(struct pt_file *f, void *buf, size_t len,
                              uint64_t off)
 {
+    int64_t mt = f->st.mtime * 1000000000LL + f->st.mtime_nsec;
+    if (f->priv) {
+        ssize_t n = pt_fcache_read(f->priv, f->st.size, mt, buf, len, off);
+        if (n >= 0)
+            return n;
+    }
     ssize_t n;
     do
         n = pread(f->fd, buf, len, f->base + (off_t)off);
     while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : n;
+    if (n < 0)
+        return -errno;
+    /* A small file read whole: keep its bytes with the cached descriptor. */
+    if (f->priv && off == 0 && (uint64_t)n == f->st.size)
+        pt_fcache_keep(f->priv, f->st.size, mt, buf, (size_t)n);
+    return n;
 }
 
 static void pt_posix_close(struct pt_file *f)
