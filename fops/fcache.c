@@ -4,10 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define TTL_NS 1000000000LL /* an entry is reused for one second */
-#define MAX_ENTRIES 512
+#define MAX_ENTRIES 512     /* per thread, and at most 1/16 of RLIMIT_NOFILE */
 #define BUCKETS 1024        /* a power of two */
 
 struct pt_fcache_ent {
@@ -28,7 +29,7 @@ struct pt_fcache_ent {
 struct cache {
     struct pt_fcache_ent *bucket[BUCKETS];
     struct pt_fcache_ent *oldest, *newest;
-    unsigned n;
+    unsigned n, max;
 };
 
 static _Thread_local struct cache *tc;
@@ -107,14 +108,23 @@ struct pt_fcache_ent *pt_fcache_put(uint64_t root_id, const char *path, int fd)
         c = tc = calloc(1, sizeof(*c));
         if (!c)
             return NULL;
+        /* Cached descriptors must leave most of the limit to connections. */
+        struct rlimit rl;
+        c->max = MAX_ENTRIES;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 16 < c->max)
+            c->max = (unsigned)(rl.rlim_cur / 16);
     }
-    /* Make room: the oldest entries nobody uses. */
-    for (struct pt_fcache_ent *e = c->oldest, *next; e && c->n >= MAX_ENTRIES; e = next) {
+    /* Expired entries nobody uses go first (they would hold deleted files'
+     * space and descriptors), then the oldest if still full. */
+    int64_t now = now_ns();
+    for (struct pt_fcache_ent *e = c->oldest, *next; e; e = next) {
         next = e->newer;
+        if (c->n < c->max && now - e->born <= TTL_NS)
+            break;
         if (!e->refs)
             evict(c, e);
     }
-    if (c->n >= MAX_ENTRIES)
+    if (c->n >= c->max)
         return NULL;
     size_t len = strlen(path);
     struct pt_fcache_ent *e = malloc(sizeof(*e) + len + 1);
@@ -180,6 +190,16 @@ void pt_fcache_release(struct pt_fcache_ent *e)
     close(e->fd);
     free(e->data);
     free(e);
+}
+
+void pt_fcache_flush(void)
+{
+    struct cache *c = tc;
+    for (struct pt_fcache_ent *e = c ? c->oldest : NULL, *next; e; e = next) {
+        next = e->newer;
+        if (!e->refs)
+            evict(c, e);
+    }
 }
 
 void pt_fcache_thread_cleanup(void)

@@ -39,6 +39,9 @@ void pt_fcache_keep(struct pt_fcache_ent *ent, uint64_t size, int64_t mtime_ns,
 /* Drops a reference from get or put. */
 void pt_fcache_release(struct pt_fcache_ent *ent);
 
+/* Closes this thread's unused entries (out of descriptors: make room). */
+void pt_fcache_flush(void);
+
 /* Closes this thread's entries (at thread exit; none may be in use). */
 void pt_fcache_thread_cleanup(void);
 

@@ -255,6 +255,10 @@ int pt_posix_open_cached(const struct pt_froot *root, const char *vpath, struct 
         return 0;
     }
     int rc = pt_posix_open(root, vpath, out);
+    if (rc == -EMFILE || rc == -ENFILE) {
+        pt_fcache_flush(); /* our cached descriptors first */
+        rc = pt_posix_open(root, vpath, out);
+    }
     if (rc == 0 && out->st.is_reg)
         out->priv = pt_fcache_put(root->id, vpath, out->fd);
     return rc;

@@ -192,7 +192,10 @@ void pt_conn_linger(struct pt_conn *c)
 
 /* ---- transport -------------------------------------------------------- */
 
-static ssize_t ssl_result(struct pt_conn *c, int n)
+/* reading: SSL_read wanting to write (a key update, session tickets) must
+ * be resumed when the socket is writable, which the protocol's own write
+ * interest does not cover; SSL_write wanting to write is just EAGAIN. */
+static ssize_t ssl_result(struct pt_conn *c, int n, bool reading)
 {
     int err = SSL_get_error(c->ssl, n);
     switch (err) {
@@ -200,7 +203,8 @@ static ssize_t ssl_result(struct pt_conn *c, int n)
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_WANT_WRITE:
-        c->ssl_want_write = true;
+        if (reading)
+            c->ssl_want_write = true;
         errno = EAGAIN;
         return -1;
     case SSL_ERROR_ZERO_RETURN:
@@ -232,7 +236,7 @@ ssize_t pt_conn_recv(struct pt_conn *c, void *buf, size_t len)
     int n = SSL_read(c->ssl, buf, (int)len);
     if (n > 0)
         return n;
-    ssize_t r = ssl_result(c, n);
+    ssize_t r = ssl_result(c, n, true);
     /* A peer that closes the TCP connection without close_notify is
      * still a plain EOF for HTTP's purposes. */
     if (r < 0 && errno == ECONNRESET)
@@ -251,11 +255,10 @@ ssize_t pt_conn_send(struct pt_conn *c, const void *buf, size_t len)
     }
     if (len > INT32_MAX)
         len = INT32_MAX;
-    c->ssl_want_write = false;
     int n = SSL_write(c->ssl, buf, (int)len);
     if (n > 0)
         return n;
-    ssize_t r = ssl_result(c, n);
+    ssize_t r = ssl_result(c, n, false);
     if (r == 0) {
         errno = EPIPE;
         return -1;
@@ -309,6 +312,7 @@ void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
     r->start = ev_now(c->w->loop);
     r->local_port = (uint16_t)c->listen->port;
     r->tls = c->ssl != NULL;
+    r->client_cert = c->client_cert_ok;
     r->sni_vhost = c->sni_vhost;
     pt_conn_peer(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
 }

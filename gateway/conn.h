@@ -93,6 +93,7 @@ struct pt_conn {
     bool ssl_want_write;           /* TLS needs the socket writable to go on */
     bool corked;                   /* TCP_CORK set for the current response */
     bool peeked;                   /* input waits behind the current exchange */
+    bool client_cert_ok;           /* TLS: a verified client certificate */
 };
 
 /* Takes a freshly accepted socket. */

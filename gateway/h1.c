@@ -215,7 +215,7 @@ static void update_events(struct pt_conn *c)
         else if (!body_pending(c) && !c->eof && !c->peeked &&
                  (!c->req->responded || c->waiting_body))
             ev |= EV_READ;
-        if (c->want_write && !c->waiting_body)
+        if (c->want_write && (!c->waiting_body || (c->out && c->out_off < c->out_len)))
             ev |= EV_WRITE;
         break;
     }
@@ -832,8 +832,10 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
             off = len;
         }
         if (!r->responded) {
-            if (r->has_body && off < len) {
-                /* The handler may read the body: it reads from c->in. */
+            if (retained || (r->has_body && off < len)) {
+                /* What follows the head goes to the front of c->in, where a
+                 * handler reading the body finds it: never the head's own
+                 * bytes, and a fresh parser for what comes after. */
                 retain(c, data + off, len - off, NULL);
                 data = c->in->data;
                 len = c->in->len;
@@ -843,10 +845,12 @@ static bool process_input(struct pt_conn *c, char *data, size_t len, bool retain
             c->in_dispatch = true;
             pt_dispatch(r);
             c->in_dispatch = false;
-            if (r->body_taken && retained) {
-                /* It consumed from the front of c->in. */
-                data = c->in->data;
-                len = c->in->len;
+            if (r->body_taken && r->has_body) {
+                /* It consumed from the front of c->in, and what it read
+                 * past the body's end (chunked) went there too. */
+                retained = c->in != NULL;
+                data = retained ? c->in->data : NULL;
+                len = retained ? c->in->len : 0;
                 off = 0;
             }
         }
@@ -918,7 +922,11 @@ static void do_read(struct pt_conn *c)
         update_events(c);
         return;
     }
-    c->last_activity = ev_now(w->loop);
+    /* A head has timeout-secs from its first byte in all (a client that
+     * trickles it in byte by byte gains nothing); other reads count as
+     * progress. */
+    if (!(c->state == PT_CONN_READING && retained))
+        c->last_activity = ev_now(w->loop);
     char *data = retained ? c->in->data : buf;
     size_t len = retained ? c->in->len + (size_t)n : (size_t)n;
     if (retained)
@@ -936,7 +944,7 @@ static void do_read(struct pt_conn *c)
     if (!process_input(c, data, len, retained))
         return;
     /* TLS may hold decrypted bytes the socket will not signal again. */
-    if (pt_conn_pending(c) && c->state == PT_CONN_READING)
+    if (pt_conn_pending(c) && (c->state == PT_CONN_READING || c->state == PT_CONN_DISCARD))
         ev_feed_event(w->loop, &c->io, EV_READ);
 }
 
@@ -944,36 +952,39 @@ static void h1_on_io(struct pt_conn *c, int revents)
 {
     if (c->ssl_want_write && (revents & EV_WRITE))
         revents |= EV_READ; /* TLS wanted to write to go on reading */
-    if ((revents & EV_READ) && c->state == PT_CONN_ACTIVE && c->req &&
-        c->req->body_taken && body_pending(c)) {
-        /* The handler pulls the body itself. */
-        if (c->body_wait) {
-            c->body_wait = false;
-            update_events(c);
-            if (c->req->on_body_ready)
-                c->req->on_body_ready(c->req);
-        }
-        return;
-    }
-    if ((revents & EV_READ) && c->state == PT_CONN_ACTIVE && !body_pending(c)) {
-        /* Only watched for a departing client (see update_events). */
-        char b;
-        ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-            pt_info("%s: client closed the connection before the response",
-                    c->req ? c->req->peer_ip : "?");
-            pt_conn_close(c); /* the handler's on_finish stops its work */
-            return;
-        }
-        if (n > 0)
-            c->peeked = true; /* a pipelined request: keep it for later */
-        update_events(c);
-        if (!(revents & EV_WRITE))
-            return;
-    }
     if (revents & EV_READ) {
-        do_read(c);
-        return; /* c may be gone; a write event comes again if needed */
+        if (c->state == PT_CONN_ACTIVE && c->req && c->req->body_taken && body_pending(c)) {
+            /* The handler pulls the body itself. */
+            if (c->body_wait) {
+                c->body_wait = false;
+                update_events(c);
+                if (c->req->on_body_ready)
+                    c->req->on_body_ready(c->req);
+                return; /* a pending write event comes again */
+            }
+            /* Nobody reads now: TLS can wait for the next read. */
+            c->ssl_want_write = false;
+            update_events(c);
+            revents &= ~EV_READ;
+        } else if (c->state == PT_CONN_ACTIVE && !body_pending(c)) {
+            /* Only watched for a departing client (see update_events). */
+            char b;
+            ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                pt_info("%s: client closed the connection before the response",
+                        c->req ? c->req->peer_ip : "?");
+                pt_conn_close(c); /* the handler's on_finish stops its work */
+                return;
+            }
+            if (n > 0)
+                c->peeked = true; /* a pipelined request: keep it for later */
+            c->ssl_want_write = false;
+            update_events(c);
+            revents &= ~EV_READ;
+        } else {
+            do_read(c);
+            return; /* c may be gone; a write event comes again if needed */
+        }
     }
     if (!(revents & EV_WRITE))
         return;

@@ -63,8 +63,17 @@ static int apply_process_settings(const struct pt_config *conf)
             gid = pw->pw_gid;
     } else if (g->uid >= 0) {
         uid = (uid_t)g->uid;
+        /* Never keep root's group: the user's own, else the uid's number. */
+        if (gid == (gid_t)-1) {
+            struct passwd *pw = getpwuid(uid);
+            gid = pw ? pw->pw_gid : (gid_t)uid;
+        }
     }
-    if (gid != (gid_t)-1 && (setgroups(0, NULL) < 0 || setgid(gid) < 0)) {
+    if ((gid != (gid_t)-1 || uid != (uid_t)-1) && setgroups(0, NULL) < 0 && uid != (uid_t)-1) {
+        pt_err("cannot drop supplementary groups: %s", strerror(errno));
+        return -1;
+    }
+    if (gid != (gid_t)-1 && setgid(gid) < 0) {
         pt_err("cannot change group to %u: %s", (unsigned)gid, strerror(errno));
         return -1;
     }

@@ -78,6 +78,7 @@ struct pt_req {
     uint16_t peer_port;
     uint16_t local_port;
     bool tls;
+    bool client_cert;             /* TLS with a verified client certificate */
 
     /* request */
     enum pt_method method;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
@@ -108,7 +109,13 @@ int pt_tls_vhost_setup(struct pt_vhost *vh, struct pt_diag *d)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
+    /* Per vhost: a session made for one vhost never resumes on another
+     * (whose client-certificate rules may differ). */
+    unsigned char sid[SHA256_DIGEST_LENGTH];
+    char key[300];
+    int klen = snprintf(key, sizeof(key), "%s:%d", vh->name, vh->port);
+    SHA256((const unsigned char *)key, (size_t)(klen < (int)sizeof(key) ? klen : (int)sizeof(key) - 1), sid);
+    SSL_CTX_set_session_id_context(ctx, sid, SSL_MAX_SID_CTX_LENGTH < sizeof(sid) ? SSL_MAX_SID_CTX_LENGTH : sizeof(sid));
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 
     int rc = -1;
@@ -223,9 +230,13 @@ static void hs_on_io(struct pt_conn *c, int revents)
         c->state = 1;
     }
     ERR_clear_error();
+    /* The handshake has timeout-secs from accept in all: last_activity is
+     * not refreshed by each step of a client that dribbles it. */
     int n = SSL_do_handshake(c->ssl);
-    c->last_activity = ev_now(c->w->loop);
     if (n == 1) {
+        X509 *peer = SSL_get1_peer_certificate(c->ssl);
+        c->client_cert_ok = peer && SSL_get_verify_result(c->ssl) == X509_V_OK;
+        X509_free(peer);
         const unsigned char *proto = NULL;
         unsigned len = 0;
         SSL_get0_alpn_selected(c->ssl, &proto, &len);

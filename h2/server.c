@@ -182,6 +182,10 @@ static void stream_free(struct pt_h2 *h2, struct pt_h2_stream *s)
         s->next->prev = s->prev;
     h2->n_streams--;
     struct pt_req *r = s->req;
+    /* Bytes held for a reader count against the connection window until
+     * consumed: give them back, or each such stream shrinks it for good. */
+    if (s->body_len && h2->session)
+        nghttp2_session_consume_connection(h2->session, s->body_len);
     free(s->body);
     s->body = NULL;
     if (h2->c->last_vhost == NULL && r->vhost)
@@ -502,7 +506,14 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
      * RST_STREAM(NO_ERROR) tells it to stop (RFC 9113 8.1): some clients
      * stop uploading once the response is complete and wait for that. */
     s->response_done = true;
-    if (!s->body_eof && !s->req->body_taken) {
+    if (!s->body_eof) {
+        /* Whoever read the body is done with it too: drop what is held and
+         * what still comes. */
+        s->discard = true;
+        if (s->body_len) {
+            nghttp2_session_consume(session, s->id, s->body_len);
+            s->body_len = 0;
+        }
         s->rst_pending = true;
         if (!ev_is_active(&h2->rst_timer))
             ev_timer_start(h2->c->w->loop, &h2->rst_timer);

@@ -49,6 +49,13 @@ void pt_dispatch(struct pt_req *r)
         pt_respond_error(r, 421, asked->name);
         return;
     }
+    if (r->vhost->client_cert_required && !r->client_cert) {
+        /* Reached through a connection made for another name (one sharing
+         * the certificate): this vhost's handshake would have asked for a
+         * client certificate. */
+        pt_respond_error(r, 421, "client certificate required");
+        return;
+    }
 
     const struct pt_mount *m = pt_mount_match(r->vhost, r->path, r->path_len);
     if (!m) {

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 
 import pytest
 
@@ -277,3 +278,23 @@ def test_stderr_logged(srv):
     m = re.search(r"cgi /stderr\[(\d+)\]: first complaint", text)
     assert m, text
     assert re.search(r"cgi /stderr\[%s\]: partial line without newline" % m.group(1), text)
+
+
+def test_head_split_then_body_separately(srv):
+    """The head arrives in two writes and the body in a third: the program
+    gets exactly the body (never bytes of the head), and the next request on
+    the connection is parsed where it really starts."""
+    body = b"0123456789" * 10
+    head = build_request("POST", "/echo/split", headers=[
+        ("Content-Length", str(len(body))), ("X-Pad", "p" * 3000)])
+    with srv.conn() as c:
+        c.send(head[:1500])
+        time.sleep(0.1)
+        c.send(head[1500:])
+        time.sleep(0.1)
+        c.send(body)
+        d = json.loads(c.read_response().body)
+        assert d["len"] == len(body)
+        assert d["sha256"] == hashlib.sha256(body).hexdigest()
+        c.request("GET", "/echo/next")
+        assert c.read_response().status == 200
