@@ -31,7 +31,6 @@ HZ=$(getconf CLK_TCK)
 URL_PATH=/cgi-bin/hello
 EXPECT="hello from cgi"
 
-
 for tool in wrk taskset curl; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -70,23 +69,7 @@ else
 fi
 
 declare -A PID PORT RPS CPU_US
-cleanup() {
-    local s
-    for s in "${!PID[@]}"; do
-        stop_server "$s"
-    done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        echo "bench: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-
-
-
+stop_all_on_exit
 
 start_portico() {
     local d=$TMP/portico port=$1

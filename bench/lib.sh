@@ -72,3 +72,22 @@ stop_server() {
     wait "$pid" 2>/dev/null || true
     unset "PID[$s]"
 }
+
+# Stops every server in PID and removes $TMP (unless BENCH_KEEP=1) when
+# the script ends, however it ends.
+cleanup() {
+    local s
+    for s in "${!PID[@]}"; do
+        stop_server "$s"
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        echo "bench: kept $TMP" >&2
+    else
+        rm -rf "$TMP"
+    fi
+}
+
+stop_all_on_exit() {
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}

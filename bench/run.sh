@@ -29,7 +29,6 @@ SERVER_CPU=0
 CLIENT_CPU=1
 HZ=$(getconf CLK_TCK)
 
-
 for tool in wrk taskset curl; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -55,24 +54,7 @@ head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$DOC/1k.txt"
 FILE=/1k.txt
 
 declare -A PID PORT RPS CPU_US IDLE_B
-cleanup() {
-    local s
-    for s in "${!PID[@]}"; do
-        stop_server "$s"
-    done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        echo "bench: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-
-
-
-
+stop_all_on_exit
 
 # -- per-server configuration and start ------------------------------------------
 start_portico() {

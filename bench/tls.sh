@@ -40,7 +40,6 @@ SERVER_CPU=0
 CLIENT_CPU=1
 HZ=$(getconf CLK_TCK)
 
-
 for tool in wrk h2load taskset curl openssl; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
@@ -76,24 +75,7 @@ CERT=$TMP/cert.pem
 KEY=$TMP/key.pem
 
 declare -A PID PORT H2_RPS H2_CPU WRK_RPS WRK_CPU IDLE_B PROTO
-cleanup() {
-    local s
-    for s in "${!PID[@]}"; do
-        stop_server "$s"
-    done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then
-        echo "bench: kept $TMP" >&2
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-
-
-
-
+stop_all_on_exit
 
 # -- servers ------------------------------------------------------------------------------
 start_portico() {
