@@ -21,6 +21,7 @@
 #include "gateway/request.h"
 #include "mounts/mount.h"
 #include "tests/unit/check.h"
+#include "tests/unit/testutil.h"
 
 /* In fops/posix.c, for tests only. */
 void pt_fops_posix_force_walk(int on);
@@ -105,40 +106,7 @@ static void make_tree(void)
     }
 }
 
-static void rm_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char p[512];
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            rm_tree(p);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
 
 static bool have_openat2(void)
 {
@@ -321,14 +289,8 @@ static const struct pt_proto fake_proto = {
 static struct pt_mount M;
 static struct pt_pool *P;
 static struct pt_req *Q;
+#define resp_hdr(name) tu_resp_hdr(Q, name)
 
-static const char *resp_hdr(const char *name)
-{
-    for (size_t i = 0; i < Q->n_resp_hdrs; i++)
-        if (strcasecmp(Q->resp_hdrs[i].name, name) == 0)
-            return Q->resp_hdrs[i].value;
-    return NULL;
-}
 
 /* Builds and runs one request; hdrs: "name", "value", ..., NULL.  The
  * request stays in Q until the next one, for resp_hdr(). */
@@ -809,7 +771,7 @@ static void test_handler(void)
 int main(void)
 {
     make_tree();
-    int fds = count_fds();
+    int fds = tu_count_fds();
 
     test_froot();
     if (have_openat2()) {
@@ -823,8 +785,8 @@ int main(void)
 
     test_handler();
     pt_fcache_thread_cleanup(); /* files kept open for reuse */
-    CHECK_INT(count_fds(), fds);  /* nothing leaked */
+    CHECK_INT(tu_count_fds(), fds);  /* nothing leaked */
 
-    rm_tree(base);
+    tu_rm_tree(base);
     return check_done("fops");
 }

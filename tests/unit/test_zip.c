@@ -22,6 +22,7 @@
 #include "mounts/coding.h"
 #include "mounts/mount.h"
 #include "tests/unit/check.h"
+#include "tests/unit/testutil.h"
 
 /* ---- a small zip writer ---- */
 
@@ -541,17 +542,6 @@ static struct zw *serve_archive(void)
     return z;
 }
 
-static int count_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return -1;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
 
 static void make_tree(void)
 {
@@ -588,28 +578,6 @@ static void make_tree(void)
     zw_free(z);
 }
 
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char p[512];
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            rm_rf(p);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int fopen_rc(const struct pt_froot *root, const char *vpath)
 {
@@ -836,14 +804,8 @@ static const struct pt_proto fake_proto = {
 static struct pt_mount M;
 static struct pt_pool *P;
 static struct pt_req *Q;
+#define resp_hdr(name) tu_resp_hdr(Q, name)
 
-static const char *resp_hdr(const char *name)
-{
-    for (size_t i = 0; i < Q->n_resp_hdrs; i++)
-        if (strcasecmp(Q->resp_hdrs[i].name, name) == 0)
-            return Q->resp_hdrs[i].value;
-    return NULL;
-}
 
 static void finish(void)
 {
@@ -1109,7 +1071,7 @@ static void test_handler_dir_root(void)
 
 int main(void)
 {
-    int fds = count_fds();
+    int fds = tu_count_fds();
     test_names();
     test_parse_good();
     test_parse_bad_archives();
@@ -1125,7 +1087,7 @@ int main(void)
     test_handler_dir_root();
     pt_zip_cache_flush();
     pt_fcache_thread_cleanup(); /* files kept open for reuse */
-    CHECK_INT(count_fds(), fds); /* nothing leaked */
-    rm_rf(base);
+    CHECK_INT(tu_count_fds(), fds); /* nothing leaked */
+    tu_rm_tree(base);
     return check_done("zip");
 }
