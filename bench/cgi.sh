@@ -36,13 +36,7 @@ for tool in wrk taskset curl; do
 done
 [ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs, pinning overlaps" >&2
 
-PORTICO=${PORTICO_BIN:-$ROOT/build/portico}
-if [[ " $SERVERS " == *" portico "* ]] && [ ! -x "$PORTICO" ]; then
-    echo "bench: $PORTICO missing, building a Release binary in build-bench/" >&2
-    cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$ROOT/build-bench" -j2 --target portico >/dev/null
-    PORTICO=$ROOT/build-bench/portico
-fi
+find_portico
 
 TMP=$(mktemp -d /tmp/portico-cgibench.XXXXXX)
 DOC=$TMP/doc
@@ -122,27 +116,12 @@ check_server() {
 }
 
 run_wrk() {
-    local s=$1 port=${PORT[$1]} out t0 t1 reqs rps
-    taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
-        "http://127.0.0.1:$port$URL_PATH" > /dev/null
-    t0=$(cpu_ticks "${PID[$s]}" with-children)
-    out=$(taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
-        "http://127.0.0.1:$port$URL_PATH")
-    t1=$(cpu_ticks "${PID[$s]}" with-children)
-    echo "$out" > "$TMP/wrk-$s.txt"
-    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-    rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
-    if echo "$out" | grep -qE "Non-2xx|Socket errors"; then
-        echo "bench: $s: wrk saw errors:" >&2
-        echo "$out" | grep -E "Non-2xx|Socket errors" >&2
-    fi
-    RPS[$s]=$rps
-    CPU_US[$s]=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" \
-        'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }')
+    local s=$1
+    wrk_measure "$s" "http://127.0.0.1:${PORT[$s]}$URL_PATH" with-children
+    RPS[$s]=$W_RPS
+    CPU_US[$s]=$W_CPU_US
     printf '%-9s %10s req/s  %8s us CPU/req  (%s requests, p50 %s, p99 %s)\n' \
-        "$s" "$rps" "${CPU_US[$s]}" "$reqs" \
-        "$(echo "$out" | awk '$1 == "50%" {print $2}')" \
-        "$(echo "$out" | awk '$1 == "99%" {print $2}')"
+        "$s" "$W_RPS" "$W_CPU_US" "$W_REQS" "$W_P50" "$W_P99"
 }
 
 ratio() {

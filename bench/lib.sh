@@ -91,3 +91,39 @@ stop_all_on_exit() {
     trap cleanup EXIT
     trap 'exit 130' INT TERM
 }
+
+# Sets PORTICO: PORTICO_BIN, else build/portico, else a Release binary
+# built in build-bench/.  Needs ROOT.
+find_portico() {
+    PORTICO=${PORTICO_BIN:-$ROOT/build/portico}
+    if [ ! -x "$PORTICO" ]; then
+        echo "bench: $PORTICO missing, building a Release binary in build-bench/" >&2
+        cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
+        cmake --build "$ROOT/build-bench" -j2 --target portico >/dev/null
+        PORTICO=$ROOT/build-bench/portico
+    fi
+}
+
+# wrk_measure NAME URL [with-children]: a warm-up (WARMUP s), then wrk for
+# DURATION s pinned to CLIENT_CPU while the server's CPU ticks are read
+# before and after.  Sets W_RPS, W_REQS, W_CPU_US (server CPU per request),
+# W_P50, W_P99; keeps wrk's output in $TMP/wrk-NAME.txt; warns about
+# non-2xx answers and socket errors.
+wrk_measure() {
+    local s=$1 url=$2 mode=${3:-} out t0 t1
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" > /dev/null
+    t0=$(cpu_ticks "${PID[$s]}" "$mode")
+    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url")
+    t1=$(cpu_ticks "${PID[$s]}" "$mode")
+    echo "$out" > "$TMP/wrk-$s.txt"
+    W_REQS=$(echo "$out" | awk '/requests in/ {print $1}')
+    W_RPS=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+    W_P50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+    W_P99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    if echo "$out" | grep -qE "Non-2xx|Socket errors"; then
+        echo "bench: $s: wrk saw errors:" >&2
+        echo "$out" | grep -E "Non-2xx|Socket errors" >&2
+    fi
+    W_CPU_US=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="${W_REQS:-0}" \
+        'BEGIN { printf "%.2f", (n > 0) ? d / hz * 1e6 / n : 0 }')
+}

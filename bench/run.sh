@@ -37,14 +37,7 @@ done
 # Idle connections need descriptors on both ends.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-# -- portico binary ---------------------------------------------------------
-PORTICO=${PORTICO_BIN:-$ROOT/build/portico}
-if [[ " $SERVERS " == *" portico "* ]] && [ ! -x "$PORTICO" ]; then
-    echo "bench: $PORTICO missing, building a Release binary in build-bench/" >&2
-    cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$ROOT/build-bench" -j2 --target portico >/dev/null
-    PORTICO=$ROOT/build-bench/portico
-fi
+find_portico
 
 # -- scratch area and cleanup -------------------------------------------------
 TMP=$(mktemp -d /tmp/portico-bench.XXXXXX)
@@ -165,28 +158,12 @@ check_server() {
 }
 
 run_wrk() {
-    local s=$1 port=${PORT[$1]} out t0 t1 reqs rps non2xx
-    taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
-        "http://127.0.0.1:$port$FILE" > /dev/null
-    t0=$(cpu_ticks "${PID[$s]}")
-    out=$(taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
-        "http://127.0.0.1:$port$FILE")
-    t1=$(cpu_ticks "${PID[$s]}")
-    echo "$out" > "$TMP/wrk-$s.txt"
-    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-    rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
-    non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-    if [ -n "$non2xx" ] || echo "$out" | grep -q "Socket errors"; then
-        echo "bench: $s: wrk saw errors:" >&2
-        echo "$out" | grep -E "Non-2xx|Socket errors" >&2
-    fi
-    RPS[$s]=$rps
-    CPU_US[$s]=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" \
-        'BEGIN { printf "%.2f", (n > 0) ? d / hz * 1e6 / n : 0 }')
+    local s=$1
+    wrk_measure "$s" "http://127.0.0.1:${PORT[$s]}$FILE"
+    RPS[$s]=$W_RPS
+    CPU_US[$s]=$W_CPU_US
     printf '%-9s %12s req/s  %8s us CPU/req  (%s requests, p50 %s, p99 %s)\n' \
-        "$s" "$rps" "${CPU_US[$s]}" "$reqs" \
-        "$(echo "$out" | awk '$1 == "50%" {print $2}')" \
-        "$(echo "$out" | awk '$1 == "99%" {print $2}')"
+        "$s" "$W_RPS" "$W_CPU_US" "$W_REQS" "$W_P50" "$W_P99"
 }
 
 run_idle() {

@@ -203,27 +203,12 @@ run_h2load() {
 }
 
 run_wrk() {
-    local s=$1 port=${PORT[$1]} out t0 t1 reqs rps
-    taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${WARMUP}s" \
-        "https://127.0.0.1:$port$FILE" > /dev/null
-    t0=$(cpu_ticks "${PID[$s]}")
-    out=$(taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
-        "https://127.0.0.1:$port$FILE")
-    t1=$(cpu_ticks "${PID[$s]}")
-    echo "$out" > "$TMP/wrk-$s.txt"
-    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-    rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
-    if echo "$out" | grep -qE "Non-2xx|Socket errors"; then
-        echo "bench: $s: wrk saw errors:" >&2
-        echo "$out" | grep -E "Non-2xx|Socket errors" >&2
-    fi
-    WRK_RPS[$s]=$rps
-    WRK_CPU[$s]=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="${reqs:-0}" \
-        'BEGIN { printf "%.2f", (n > 0) ? d / hz * 1e6 / n : 0 }')
+    local s=$1
+    wrk_measure "$s" "https://127.0.0.1:${PORT[$s]}$FILE"
+    WRK_RPS[$s]=$W_RPS
+    WRK_CPU[$s]=$W_CPU_US
     printf '%-8s wrk    %12s req/s  %8s us CPU/req  (%s requests, p50 %s, p99 %s)\n' \
-        "$s" "$rps" "${WRK_CPU[$s]}" "$reqs" \
-        "$(echo "$out" | awk '$1 == "50%" {print $2}')" \
-        "$(echo "$out" | awk '$1 == "99%" {print $2}')"
+        "$s" "$W_RPS" "$W_CPU_US" "$W_REQS" "$W_P50" "$W_P99"
 }
 
 # Idle keep-alive TLS connections: each completes one GET (HTTP/1.1), then

@@ -36,13 +36,7 @@ for tool in wrk taskset curl nginx zip gzip; do
 done
 ulimit -n 20000 2>/dev/null || true
 
-PORTICO=${PORTICO_BIN:-$ROOT/build/portico}
-if [ ! -x "$PORTICO" ]; then
-    echo "bench: $PORTICO missing, building a Release binary in build-bench/" >&2
-    cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$ROOT/build-bench" -j2 --target portico >/dev/null
-    PORTICO=$ROOT/build-bench/portico
-fi
+find_portico
 
 TMP=$(mktemp -d /tmp/portico-zipbench.XXXXXX)
 DOC=$TMP/doc
