@@ -39,17 +39,23 @@ static bool field_ok(const char *name, size_t nlen, const char *value, size_t vl
            !memchr(value, '\0', vlen);
 }
 
+struct pt_hdr *pt_hdr_push(struct pt_pool *pool, struct pt_hdr **arr, size_t *n,
+                           size_t *cap)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 12;
+        struct pt_hdr *h = pt_pool_alloc(pool, c * sizeof(*h));
+        if (*n)
+            memcpy(h, *arr, *n * sizeof(*h));
+        *arr = h;
+        *cap = c;
+    }
+    return &(*arr)[(*n)++];
+}
+
 static struct pt_hdr *next_resp_hdr(struct pt_req *r)
 {
-    if (r->n_resp_hdrs == r->cap_resp_hdrs) {
-        size_t cap = r->cap_resp_hdrs ? r->cap_resp_hdrs * 2 : 12;
-        struct pt_hdr *h = pt_pool_alloc(r->pool, cap * sizeof(*h));
-        if (r->n_resp_hdrs)
-            memcpy(h, r->resp_hdrs, r->n_resp_hdrs * sizeof(*h));
-        r->resp_hdrs = h;
-        r->cap_resp_hdrs = cap;
-    }
-    return &r->resp_hdrs[r->n_resp_hdrs++];
+    return pt_hdr_push(r->pool, &r->resp_hdrs, &r->n_resp_hdrs, &r->cap_resp_hdrs);
 }
 
 void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,

@@ -136,6 +136,11 @@ struct pt_req {
     const char *log_note;         /* why an error was sent (for the log) */
 };
 
+/* Appends a slot to a pool-allocated header array (growing it), e.g. a
+ * protocol collecting request headers. */
+struct pt_hdr *pt_hdr_push(struct pt_pool *pool, struct pt_hdr **arr, size_t *n,
+                           size_t *cap);
+
 /* Lower-case-insensitive lookup; returns the value or NULL.  *len set. */
 const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len);
 

@@ -383,15 +383,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
         }
         return 0;
     }
-    if (r->n_hdrs == s->cap_hdrs) {
-        size_t cap = s->cap_hdrs ? s->cap_hdrs * 2 : 16;
-        struct pt_hdr *h = pt_pool_alloc(r->pool, cap * sizeof(*h));
-        if (r->n_hdrs)
-            memcpy(h, r->hdrs, r->n_hdrs * sizeof(*h));
-        r->hdrs = h;
-        s->cap_hdrs = cap;
-    }
-    struct pt_hdr *h = &r->hdrs[r->n_hdrs++];
+    struct pt_hdr *h = pt_hdr_push(r->pool, &r->hdrs, &r->n_hdrs, &s->cap_hdrs);
     h->name = n;
     h->name_len = namelen;
     h->value = v;
