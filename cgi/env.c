@@ -4,16 +4,17 @@
  * pt_cgi_inherited list, and request headers become HTTP_* variables only
  * when their names are letters, digits and '-' (so "X_Foo" cannot pose as
  * "X-Foo"), never "Proxy" (httpoxy, CVE-2016-5385). */
-#include "cgi.h"
+#include "cgi/cgi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../gateway/config.h"
-#include "../gateway/request.h"
-#include "../mounts/mount.h"
+#include "gateway/config.h"
+#include "gateway/http.h"
+#include "gateway/request.h"
+#include "mounts/mount.h"
 
 #ifndef PORTICO_VERSION
 #define PORTICO_VERSION "0"
@@ -192,20 +193,9 @@ static void add_request_uri(struct envb *e, const struct pt_req *r)
     size_t len = r->target_len;
     if (t && len && t[0] != '/') {
         /* absolute-form: drop "scheme://authority" */
-        const char *s = memchr(t, ':', len);
-        const char *end = t + len;
-        const char *p = s && s + 3 <= end ? s + 3 : end;
-        while (p < end && *p != '/' && *p != '?')
-            p++;
-        len = (size_t)(end - p);
-        t = p;
-        if (len == 0 || t[0] == '?') {
-            char *nt = pt_pool_alloc(e->pool, len + 2);
-            nt[0] = '/';
-            memcpy(nt + 1, t, len);
-            t = nt;
-            len++;
-        }
+        const char *auth;
+        size_t alen;
+        t = pt_http_origin_form(e->pool, t, len, &len, &auth, &alen);
     }
     if (!t || !len) {
         const char *q = r->query ? r->query : "";

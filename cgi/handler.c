@@ -13,7 +13,7 @@
  * Errors before the head: 502 (bad or no head), 504 (cgi-timeout).
  * After it: the response is aborted.  A local "Location" without a
  * Status re-dispatches the request as a GET (RFC 3875 6.2.2). */
-#include "cgi.h"
+#include "cgi/cgi.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,12 +26,12 @@
 
 #include <ev.h>
 
-#include "../gateway/diag.h"
-#include "../gateway/h1_parser.h"
-#include "../gateway/log.h"
-#include "../gateway/request.h"
-#include "../gateway/urlpath.h"
-#include "../mounts/mount.h"
+#include "gateway/diag.h"
+#include "http1/parser.h"
+#include "gateway/log.h"
+#include "gateway/request.h"
+#include "gateway/urlpath.h"
+#include "mounts/mount.h"
 
 #define DEFAULT_TIMEOUT 300   /* seconds, when the mount sets no cgi-timeout */
 #define STDIN_BUF 16384

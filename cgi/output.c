@@ -3,10 +3,12 @@
  * delivers it, into a fixed buffer, so a program cannot make portico hold
  * more than PT_CGI_HEAD_MAX bytes of header.  Names and values are
  * NUL-terminated in place. */
-#include "cgi.h"
+#include "cgi/cgi.h"
 
 #include <string.h>
 #include <strings.h>
+
+#include "gateway/http.h"
 
 void pt_cgi_head_init(struct pt_cgi_head *h)
 {
@@ -34,23 +36,12 @@ static bool is_tchar(unsigned char c)
            (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static bool name_is(const char *name, size_t len, const char *want)
-{
-    return strlen(want) == len && strncasecmp(name, want, len) == 0;
-}
-
-/* Framing and per-connection fields are the protocol's business; Date and
+/* Framing and hop-by-hop fields are the protocol's business; Date and
  * Server are written by the protocol for every response. */
 static bool dropped(const char *name, size_t len)
 {
-    static const char *const names[] = {
-        "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-        "Upgrade", "Date", "Server",
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (name_is(name, len, names[i]))
-            return true;
-    return false;
+    return pt_http_hop_by_hop(name, len) || pt_http_name_is(name, len, "date") ||
+           pt_http_name_is(name, len, "server");
 }
 
 /* "NNN" or "NNN reason": a final status a client can be sent. */
@@ -90,9 +81,9 @@ static int parse_length(struct pt_cgi_head *h, const char *v, size_t len)
 
 static int parse_te(struct pt_cgi_head *h, const char *v, size_t len)
 {
-    if (name_is(v, len, "chunked"))
+    if (pt_http_name_is(v, len, "chunked"))
         h->chunked = true;
-    else if (!name_is(v, len, "identity"))
+    else if (!pt_http_name_is(v, len, "identity"))
         return fail(h, "unsupported Transfer-Encoding (only chunked)");
     return PT_CGI_HEAD_AGAIN;
 }
@@ -122,15 +113,15 @@ static int parse_line(struct pt_cgi_head *h, size_t start, size_t end)
     const char *v = line + vs;
     size_t vlen = ve - vs;
     int rc = PT_CGI_HEAD_AGAIN;
-    if (name_is(line, n, "Status"))
+    if (pt_http_name_is(line, n, "Status"))
         rc = parse_status(h, v, vlen);
-    else if (name_is(line, n, "Content-Length"))
+    else if (pt_http_name_is(line, n, "Content-Length"))
         rc = parse_length(h, v, vlen);
-    else if (name_is(line, n, "Transfer-Encoding"))
+    else if (pt_http_name_is(line, n, "Transfer-Encoding"))
         rc = parse_te(h, v, vlen);
     else if (!dropped(line, n)) {
-        bool loc = name_is(line, n, "Location");
-        bool ctype = name_is(line, n, "Content-Type");
+        bool loc = pt_http_name_is(line, n, "Location");
+        bool ctype = pt_http_name_is(line, n, "Content-Type");
         if ((loc && h->location >= 0) || (ctype && h->content_type >= 0))
             return fail(h, loc ? "more than one Location field"
                                : "more than one Content-Type field");

@@ -12,7 +12,7 @@
  *
  * Every program of a loop is on that loop's list; an ev_cleanup watcher
  * kills and reaps what is left when the worker's loop is destroyed. */
-#include "cgi.h"
+#include "cgi/cgi.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -25,7 +25,7 @@
 
 #include <ev.h>
 
-#include "../gateway/log.h"
+#include "gateway/log.h"
 
 #define KILL_GRACE 2.0       /* seconds between SIGTERM and SIGKILL */
 #define POLL_INTERVAL 0.05   /* reaping without pidfd */

@@ -7,7 +7,7 @@
  * otherwise be inherited), and its three standard streams on pipes.
  * Every descriptor portico opens is close-on-exec, so the program sees
  * only 0, 1 and 2. */
-#include "cgi.h"
+#include "cgi/cgi.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "fcache.h"
+#include "fops/fcache.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

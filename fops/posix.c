@@ -9,8 +9,8 @@
  * below the root's.  Kernels before 5.6, or sandboxes whose seccomp filter hides the
  * syscall, get a component-by-component walk with O_NOFOLLOW that refuses
  * every symlink: stricter, never looser. */
-#include "fops.h"
-#include "fcache.h"
+#include "fops/fops.h"
+#include "fops/fcache.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -7,7 +7,7 @@
  * regular file (a directory called "x.zip" is just a directory) and fall
  * back to the posix ops when it is not, so the choice here costs no
  * system call. */
-#include "fops.h"
+#include "fops/fops.h"
 
 #include <string.h>
 #include <strings.h>

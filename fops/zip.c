@@ -12,7 +12,7 @@
  * Workers are threads: the cache is a mutex-protected table of refcounted
  * archives; an open file holds a reference, so a rebuilt index never pulls
  * the entries out from under a response in flight. */
-#include "fops.h"
+#include "fops/fops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,8 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../gateway/log.h"
-#include "zip_index.h"
+#include "gateway/log.h"
+#include "fops/zip_index.h"
 
 #define PT_ZIP_CACHE_MAX 64   /* archives whose index is kept */
 #define PT_ZIP_ROOT UINT64_MAX /* aux of the archive's root directory */

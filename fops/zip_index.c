@@ -8,7 +8,7 @@
  * overlapping-member tricks of zip bombs.  Local headers are read through
  * a 64 KiB window, in offset order, so an archive of small members costs
  * few reads. */
-#include "zip_index.h"
+#include "fops/zip_index.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,13 +1,13 @@
-#include "accesslog.h"
+#include "gateway/accesslog.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "httpdate.h"
-#include "request.h"
+#include "gateway/config.h"
+#include "gateway/httpdate.h"
+#include "gateway/request.h"
 
 /* Copies s into out escaping as Apache does: '"' and '\\' with a
  * backslash, bytes outside printable ASCII as \xhh, so a request cannot

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "request.h"
+#include "gateway/request.h"
 
 struct buf_body {
     const char *p;

@@ -6,7 +6,7 @@
  * goes on, so one run shows all mistakes; the result is NULL if any was an
  * error.  Positions for messages are found again in the text on demand
  * (jsonpos.c), since jansson does not keep them. */
-#include "config.h"
+#include "gateway/config.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,10 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../mounts/mount.h"
-#include "diag.h"
-#include "jsonpos.h"
-#include "tls.h"
+#include "mounts/mount.h"
+#include "gateway/diag.h"
+#include "gateway/jsonpos.h"
+#include "gateway/tls.h"
 
 #define PATH_DEPTH 8
 

@@ -1,7 +1,7 @@
-/* Connection lifecycle and transport: accept, close, the inactivity timer,
- * plaintext/TLS reads and writes, and the output buffer.  Protocols drive
- * the connection through c->ops. */
-#include "conn.h"
+/* The transport (see conn.h): accept, close, the inactivity timer,
+ * plaintext/TLS reads and writes, the output buffer, lingering close.
+ * Protocol sessions drive the connection through c->ops. */
+#include "gateway/conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,11 +13,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "request.h"
-#include "tls.h"
-#include "worker.h"
+#include "gateway/config.h"
+#include "gateway/log.h"
+#include "gateway/proto.h"
+#include "gateway/request.h"
+#include "gateway/tls.h"
+#include "gateway/worker.h"
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -71,7 +72,8 @@ void pt_conn_timer_update(struct pt_conn *c)
 void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
                     const struct sockaddr *sa, socklen_t salen)
 {
-    struct pt_conn *c = calloc(1, sizeof(*c));
+    size_t extra = pt_protocol_inline_size();
+    struct pt_conn *c = calloc(1, sizeof(*c) + extra);
     if (!c) {
         close(fd);
         return;
@@ -79,6 +81,7 @@ void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->w = w;
+    c->inline_size = (uint16_t)extra;
     c->listen = l;
     c->conf = w->conf;
     pt_config_ref(c->conf);
@@ -96,7 +99,42 @@ void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
     if (l->tls)
         pt_tls_accept(c);
     else
-        pt_h1_start(c);
+        pt_conn_start_protocol(c, NULL, 0, NULL, 0);
+}
+
+void pt_conn_start_protocol(struct pt_conn *c, const char *name, size_t len,
+                            const char *data, size_t dlen)
+{
+    const struct pt_protocol *p = name ? pt_protocol_find(name, len) : NULL;
+    if (!p)
+        p = pt_protocol_default();
+    if (!p) {
+        pt_conn_close(c);
+        return;
+    }
+    p->start(c, data, dlen);
+}
+
+/* The inline area lies right after the struct, suitably aligned: the
+ * struct's size is a multiple of its (pointer) alignment, and sessions
+ * hold nothing aligned more strictly than a pointer or a double. */
+void *pt_conn_session_alloc(struct pt_conn *c, size_t size)
+{
+    if (!c->inline_used && size <= c->inline_size) {
+        c->inline_used = true;
+        void *p = c + 1;
+        memset(p, 0, size);
+        return p;
+    }
+    return calloc(1, size);
+}
+
+void pt_conn_session_free(struct pt_conn *c, void *session)
+{
+    if (session == (void *)(c + 1))
+        c->inline_used = false;
+    else
+        free(session);
 }
 
 void pt_conn_close(struct pt_conn *c)
@@ -108,7 +146,7 @@ void pt_conn_close(struct pt_conn *c)
     ev_timer_stop(w->loop, &c->timer);
     if (c->ssl) {
         /* A close_notify if the socket takes it; never wait for one. */
-        if (SSL_is_init_finished(c->ssl) && c->state != PT_CONN_LINGER)
+        if (SSL_is_init_finished(c->ssl) && !c->lingering)
             SSL_shutdown(c->ssl);
         SSL_free(c->ssl);
         ERR_clear_error();
@@ -137,9 +175,10 @@ static void linger_on_io(struct pt_conn *c, int revents)
     for (;;) {
         ssize_t n = pt_conn_recv(c, c->w->rbuf, c->w->rbuf_cap);
         if (n > 0) {
-            c->body_left -= n;
-            if (c->body_left > 0)
+            if ((size_t)n < c->linger_left) {
+                c->linger_left -= (uint32_t)n;
                 continue;
+            }
         } else if (n < 0 && errno == EAGAIN) {
             return;
         }
@@ -176,13 +215,14 @@ void pt_conn_linger(struct pt_conn *c)
     if (c->ops && c->ops->destroy)
         c->ops->destroy(c);
     c->ops = &linger_ops;
-    c->state = PT_CONN_LINGER;
+    c->session = NULL;
+    c->lingering = true;
     if (c->ssl) {
         SSL_shutdown(c->ssl);
         ERR_clear_error();
     }
     shutdown(c->io.fd, SHUT_WR);
-    c->body_left = LINGER_MAX;
+    c->linger_left = LINGER_MAX;
     c->ssl_want_write = false;
     pt_conn_out_release(c);
     c->last_activity = ev_now(c->w->loop);
@@ -271,6 +311,23 @@ bool pt_conn_pending(const struct pt_conn *c)
     return c->ssl && SSL_pending(c->ssl) > 0;
 }
 
+int pt_conn_peek(struct pt_conn *c, bool *err)
+{
+    char b;
+    ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK);
+    *err = n < 0 && errno != EAGAIN && errno != EINTR;
+    return n > 0 ? 1 : n == 0 ? 0 : -1;
+}
+
+void pt_conn_cork(struct pt_conn *c, bool on)
+{
+    if (c->corked == on)
+        return;
+    int v = on;
+    setsockopt(c->io.fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));
+    c->corked = on;
+}
+
 void pt_conn_set_events(struct pt_conn *c, int events)
 {
     if (c->ssl_want_write)
@@ -305,6 +362,7 @@ void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
     r->proto = proto;
     r->proto_ctx = ctx;
     r->conf = c->conf;
+    r->worker = c->w;
     r->loop = c->w->loop;
     r->listen = c->listen;
     r->version = version;
@@ -353,6 +411,28 @@ int pt_conn_out_flush(struct pt_conn *c)
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return 0;
             return -1;
+        }
+        c->out_off += (uint32_t)n;
+        c->last_activity = ev_now(c->w->loop);
+    }
+    if (c->out)
+        c->out_len = c->out_off = 0;
+    return 1;
+}
+
+/* Writes the buffer with MSG_MORE when file data follows by sendfile, so
+ * the head and the first data share packets (as TCP_CORK would). */
+int pt_conn_out_flush_more(struct pt_conn *c)
+{
+    if (c->ssl)
+        return pt_conn_out_flush(c);
+    while (c->out && c->out_off < c->out_len) {
+        ssize_t n = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_MORE | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
         }
         c->out_off += (uint32_t)n;
         c->last_activity = ev_now(c->w->loop);

@@ -1,5 +1,5 @@
 /* Configuration diagnostics in the compiler style editors understand. */
-#include "diag.h"
+#include "gateway/diag.h"
 
 #include <stdarg.h>
 

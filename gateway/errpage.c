@@ -5,9 +5,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
-#include "log.h"
-#include "request.h"
+#include "gateway/config.h"
+#include "gateway/log.h"
+#include "gateway/request.h"
 
 static const char *explain(int status)
 {

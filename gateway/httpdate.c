@@ -1,4 +1,4 @@
-#include "httpdate.h"
+#include "gateway/httpdate.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * The text has already been accepted by jansson, so the scanner can be
  * forgiving: it only needs to step over strings (with escapes) and nested
  * containers correctly, and it stops rather than loops on anything odd. */
-#include "jsonpos.h"
+#include "gateway/jsonpos.h"
 
 #include <stdint.h>
 #include <string.h>

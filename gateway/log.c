@@ -1,4 +1,4 @@
-#include "log.h"
+#include "gateway/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "pool.h"
+#include "gateway/pool.h"
 
 #include <stdarg.h>
 #include <stdint.h>

@@ -1,14 +1,14 @@
 /* The protocol-independent half of a request: header access, building the
  * response head, and the end of an exchange. */
-#include "request.h"
+#include "gateway/request.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "accesslog.h"
-#include "config.h"
-#include "log.h"
+#include "gateway/accesslog.h"
+#include "gateway/config.h"
+#include "gateway/log.h"
 
 const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len)
 {

@@ -16,13 +16,14 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 
-#include "pool.h"
+#include "gateway/pool.h"
 
 struct pt_req;
 struct pt_config;
 struct pt_vhost;
 struct pt_mount;
 struct pt_listen;
+struct pt_worker;
 struct ev_loop;
 
 enum pt_method {
@@ -70,6 +71,7 @@ struct pt_req {
     const struct pt_proto *proto;
     void *proto_ctx;              /* the protocol's per-request/connection state */
     struct pt_config *conf;       /* snapshot the connection holds */
+    struct pt_worker *worker;     /* the worker running it (per-worker state) */
     struct ev_loop *loop;         /* the worker's loop, for handlers' watchers */
     const struct pt_listen *listen;
 

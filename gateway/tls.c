@@ -1,4 +1,4 @@
-#include "tls.h"
+#include "gateway/tls.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -8,12 +8,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "config.h"
-#include "conn.h"
-#include "diag.h"
-#include "log.h"
-#include "vhost.h"
-#include "worker.h"
+#include "gateway/config.h"
+#include "gateway/conn.h"
+#include "gateway/diag.h"
+#include "gateway/log.h"
+#include "gateway/proto.h"
+#include "gateway/vhost.h"
+#include "gateway/worker.h"
 
 /* TLS 1.2 suites for when the client has no TLS 1.3: forward secret,
  * AEAD only (Mozilla's "intermediate" list). */
@@ -21,8 +22,6 @@
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-
-static const unsigned char alpn_protos[] = "\x02h2\x08http/1.1";
 
 /* ---- contexts --------------------------------------------------------- */
 
@@ -59,8 +58,10 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     (void)ssl;
     (void)arg;
     /* Our order wins: h2 when the client offers it. */
-    if (SSL_select_next_proto((unsigned char **)out, outlen, alpn_protos,
-                              sizeof(alpn_protos) - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    size_t alen;
+    const unsigned char *alpn = pt_protocol_alpn(&alen);
+    if (SSL_select_next_proto((unsigned char **)out, outlen, alpn, (unsigned)alen, in,
+                              inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK; /* no common protocol: no ALPN, HTTP/1.1 */
     return SSL_TLSEXT_ERR_OK;
 }
@@ -210,7 +211,7 @@ static int sniff(struct pt_conn *c)
     SSL_free(c->ssl);
     c->ssl = NULL;
     c->redirect_https = vh && vh->redirect_http;
-    pt_h1_start(c);
+    pt_conn_start_protocol(c, NULL, 0, NULL, 0);
     ev_feed_event(c->w->loop, &c->io, EV_READ);
     return 0;
 }
@@ -218,7 +219,7 @@ static int sniff(struct pt_conn *c)
 static void hs_on_io(struct pt_conn *c, int revents)
 {
     (void)revents;
-    if (c->state == 0) {
+    if (c->hs_state == 0) {
         const struct pt_vhost *vh = pt_conn_default_vhost(c);
         if (vh && vh->allow_non_tls) {
             int s = sniff(c);
@@ -227,7 +228,7 @@ static void hs_on_io(struct pt_conn *c, int revents)
             if (s == 0)
                 return;
         }
-        c->state = 1;
+        c->hs_state = 1;
     }
     ERR_clear_error();
     /* The handshake has timeout-secs from accept in all: last_activity is
@@ -240,11 +241,8 @@ static void hs_on_io(struct pt_conn *c, int revents)
         const unsigned char *proto = NULL;
         unsigned len = 0;
         SSL_get0_alpn_selected(c->ssl, &proto, &len);
-        c->state = 0;
-        if (len == 2 && memcmp(proto, "h2", 2) == 0)
-            pt_h2_start(c, NULL, 0);
-        else
-            pt_h1_start(c);
+        c->hs_state = 0;
+        pt_conn_start_protocol(c, (const char *)proto, len, NULL, 0);
         return;
     }
     switch (SSL_get_error(c->ssl, n)) {
@@ -296,6 +294,6 @@ void pt_tls_accept(struct pt_conn *c)
     SSL_set_app_data(c->ssl, c);
     SSL_set_accept_state(c->ssl);
     c->sni_vhost = vh; /* until SNI names another */
-    c->state = 0;
+    c->hs_state = 0;
     pt_conn_set_events(c, EV_READ);
 }

@@ -5,7 +5,7 @@
  * it would let "a%2F..%2Fb" mean different things to us and to a
  * backend), and every segment is decoded before it is compared with "."
  * and "..", so "%2e%2e" cannot slip past the traversal check. */
-#include "urlpath.h"
+#include "gateway/urlpath.h"
 
 #include <stdbool.h>
 

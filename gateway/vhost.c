@@ -1,5 +1,5 @@
 /* Vhost selection by Host among the vhosts sharing a listener. */
-#include "vhost.h"
+#include "gateway/vhost.h"
 
 #include <stdbool.h>
 #include <string.h>

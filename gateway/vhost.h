@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "gateway/config.h"
 
 /* Exact name match; else the longest vhost name that is a dot-boundary
  * suffix of host ("cats.abc.com" selects "abc.com"); else the first vhost

@@ -1,4 +1,4 @@
-#include "worker.h"
+#include "gateway/worker.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,11 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "conn.h"
-#include "log.h"
-#include "pool.h"
-#include "../fops/fcache.h"
+#include "gateway/config.h"
+#include "gateway/conn.h"
+#include "gateway/log.h"
+#include "gateway/pool.h"
+#include "fops/fcache.h"
 
 #define RBUF_SIZE (16 * 1024)
 #define MAX_FREE_BUFS 64

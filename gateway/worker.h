@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "h1_parser.h"
 
 struct pt_config;
 struct pt_listen;
@@ -43,7 +42,6 @@ struct pt_worker {
     size_t rbuf_cap;
     void *free_bufs;             /* freelist of output buffers */
     size_t n_free_bufs;
-    struct h1_parser parser;     /* scratch parser for complete heads */
 };
 
 /* Opens every listening socket of conf for n workers (fds[w * n_listens + i]).

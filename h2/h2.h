@@ -1,9 +1,10 @@
-/* HTTP/2 server side (nghttp2).  The entry point, pt_h2_start(), is
- * declared in gateway/conn.h with the other protocols. */
+/* HTTP/2 with nghttp2: the server session (server.c).  main registers
+ * pt_h2_protocol with the core (ALPN "h2", and the h2c preface). */
 #ifndef PT_H2_H
 #define PT_H2_H
 
-struct pt_h2;
-struct pt_h2_stream;
+#include "gateway/proto.h"
+
+extern const struct pt_protocol pt_h2_protocol;
 
 #endif

@@ -10,7 +10,7 @@
  * Output goes through the connection's buffer; while a frame cannot be
  * written we stop reading, so a client that does not read cannot make us
  * queue without bound. */
-#include "h2.h"
+#include "h2/h2.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,14 +21,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../gateway/config.h"
-#include "../gateway/conn.h"
-#include "../gateway/fmt.h"
-#include "../gateway/httpdate.h"
-#include "../gateway/log.h"
-#include "../gateway/request.h"
-#include "../gateway/urlpath.h"
-#include "../gateway/worker.h"
+#include "gateway/config.h"
+#include "gateway/http.h"
+#include "gateway/proto.h"
+#include "gateway/conn.h"
+#include "gateway/fmt.h"
+#include "gateway/httpdate.h"
+#include "gateway/log.h"
+#include "gateway/request.h"
+#include "gateway/urlpath.h"
+#include "gateway/worker.h"
 
 #define CONN_WINDOW (1 << 20)     /* connection-level receive window */
 #define READ_BUDGET (256 * 1024)  /* bytes read per event before yielding */
@@ -100,6 +102,7 @@ struct pt_h2 {
     uint8_t hdr[9];
     uint8_t hdr_have;
     ev_timer rst_timer;      /* see on_frame_send */
+    const struct pt_vhost *last_vhost; /* for the keep-alive timeout */
 };
 
 static void h2_respond(struct pt_req *r);
@@ -188,8 +191,8 @@ static void stream_free(struct pt_h2 *h2, struct pt_h2_stream *s)
         nghttp2_session_consume_connection(h2->session, s->body_len);
     free(s->body);
     s->body = NULL;
-    if (h2->c->last_vhost == NULL && r->vhost)
-        h2->c->last_vhost = r->vhost;
+    if (h2->last_vhost == NULL && r->vhost)
+        h2->last_vhost = r->vhost;
     pt_req_finish(r);
     pt_pool_free(r->pool); /* s lives in the pool too */
 }
@@ -201,7 +204,6 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
 {
     struct pt_req *r = s->req;
     s->dispatched = true;
-    h2->c->served = true;
     r->method_str = s->method;
     r->method_len = s->method_len;
     r->method = pt_method_from(s->method, s->method_len);
@@ -545,33 +547,12 @@ static ssize_t data_read(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     }
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
-    if (n == 0 && r->resp_length >= 0 && r->bytes_sent < (uint64_t)r->resp_length) {
-        pt_err("%s: body ended %" PRIu64 " bytes short", r->path,
-               (uint64_t)r->resp_length - r->bytes_sent);
+    if (n == 0 && pt_http_body_short(r))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* never pass as complete */
-    }
     r->bytes_sent += (uint64_t)n;
     if (n == 0 || (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length))
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     return n;
-}
-
-static bool status_has_body(int status)
-{
-    return !(status < 200 || status == 204 || status == 304);
-}
-
-/* Connection-specific fields have no meaning in HTTP/2 (RFC 9113 8.2.2). */
-static bool hop_by_hop(const char *n, size_t len)
-{
-    switch (len) {
-    case 7: return strncasecmp(n, "upgrade", 7) == 0;
-    case 10: return strncasecmp(n, "connection", 10) == 0 ||
-                    strncasecmp(n, "keep-alive", 10) == 0;
-    case 16: return strncasecmp(n, "proxy-connection", 16) == 0;
-    case 17: return strncasecmp(n, "transfer-encoding", 17) == 0;
-    }
-    return false;
 }
 
 static nghttp2_nv nv(const char *name, size_t nlen, const char *value, size_t vlen)
@@ -590,20 +571,19 @@ static void h2_respond(struct pt_req *r)
     size_t n = 0;
     char *status = pt_pool_alloc(p, 20);
     nva[n++] = nv(":status", 7, status, pt_fmt_u64(status, (uint64_t)r->status));
-    const char *server = r->conf->g.server_string;
-    if (server && *server)
-        nva[n++] = nv("server", 6, server, strlen(server));
-    char *date = pt_pool_strndup(p, pt_httpdate_now(), PT_HTTPDATE_LEN);
-    nva[n++] = nv("date", 4, date, PT_HTTPDATE_LEN);
     if (!r->body && r->resp_length < 0)
         r->resp_length = 0;
-    if (status_has_body(r->status) && r->resp_length >= 0) {
-        char *cl = pt_pool_alloc(p, 20);
-        nva[n++] = nv("content-length", 14, cl, pt_fmt_u64(cl, (uint64_t)r->resp_length));
-    }
+    struct pt_std_fields *std = pt_pool_alloc(p, sizeof(*std));
+    pt_http_std_fields(r, std);
+    if (std->server_len)
+        nva[n++] = nv("server", 6, std->server, std->server_len);
+    char *date = pt_pool_strndup(p, std->date, PT_HTTPDATE_LEN);
+    nva[n++] = nv("date", 4, date, PT_HTTPDATE_LEN);
+    if (std->clen_len)
+        nva[n++] = nv("content-length", 14, std->clen, std->clen_len);
     for (size_t i = 0; i < r->n_resp_hdrs; i++) {
         const struct pt_hdr *h = &r->resp_hdrs[i];
-        if (hop_by_hop(h->name, h->name_len))
+        if (pt_http_connection_specific(h->name, h->name_len))
             continue;
         char *lower = pt_pool_alloc(p, h->name_len + 1);
         for (size_t k = 0; k < h->name_len; k++) {
@@ -613,7 +593,7 @@ static void h2_respond(struct pt_req *r)
         lower[h->name_len] = '\0';
         nva[n++] = nv(lower, h->name_len, h->value, h->value_len);
     }
-    bool body = r->body && status_has_body(r->status) && r->method != PT_M_HEAD &&
+    bool body = r->body && pt_http_status_has_body(r->status) && r->method != PT_M_HEAD &&
                 r->resp_length != 0;
     nghttp2_data_provider dp = {.source.ptr = s, .read_callback = data_read};
     int rv = nghttp2_submit_response(h2->session, s->id, nva, n, body ? &dp : NULL);
@@ -831,7 +811,7 @@ static bool feed(struct pt_h2 *h2, const char *data, size_t len)
 
 static void h2_on_io(struct pt_conn *c, int revents)
 {
-    struct pt_h2 *h2 = c->h2;
+    struct pt_h2 *h2 = c->session;
     if (c->ssl_want_write && (revents & EV_WRITE))
         revents |= EV_READ;
     if ((revents & EV_READ) && !h2->pend && !h2->abusive) {
@@ -862,9 +842,9 @@ static void h2_on_io(struct pt_conn *c, int revents)
 
 static double h2_timeout(const struct pt_conn *c)
 {
-    struct pt_h2 *h2 = c->h2;
+    struct pt_h2 *h2 = c->session;
     if (h2->n_streams == 0) {
-        const struct pt_vhost *vh = c->last_vhost ? c->last_vhost : pt_conn_default_vhost(c);
+        const struct pt_vhost *vh = h2->last_vhost ? h2->last_vhost : pt_conn_default_vhost(c);
         return vh ? vh->keepalive_timeout : 60;
     }
     if (c->want_write || h2->pend)
@@ -883,7 +863,7 @@ static double h2_timeout(const struct pt_conn *c)
 
 static void h2_drain(struct pt_conn *c)
 {
-    struct pt_h2 *h2 = c->h2;
+    struct pt_h2 *h2 = c->session;
     /* GOAWAY with the last stream we saw: those finish, no new ones. */
     nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(h2->session),
@@ -893,15 +873,15 @@ static void h2_drain(struct pt_conn *c)
 
 static void h2_destroy(struct pt_conn *c)
 {
-    struct pt_h2 *h2 = c->h2;
+    struct pt_h2 *h2 = c->session;
     if (!h2)
         return;
     ev_timer_stop(c->w->loop, &h2->rst_timer);
     while (h2->streams)
         stream_free(h2, h2->streams);
     nghttp2_session_del(h2->session);
-    free(h2);
-    c->h2 = NULL;
+    c->session = NULL;
+    pt_conn_session_free(c, h2);
 }
 
 static void on_rst_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -941,10 +921,11 @@ static void make_callbacks(void)
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
 }
 
-void pt_h2_start(struct pt_conn *c, const char *data, size_t len)
+/* Starts HTTP/2 on c; data holds bytes already read (the preface). */
+static void h2_start(struct pt_conn *c, const char *data, size_t len)
 {
     pthread_once(&cbs_once, make_callbacks);
-    struct pt_h2 *h2 = calloc(1, sizeof(*h2));
+    struct pt_h2 *h2 = pt_conn_session_alloc(c, sizeof(*h2));
     if (!h2) {
         pt_conn_close(c);
         return;
@@ -970,16 +951,15 @@ void pt_h2_start(struct pt_conn *c, const char *data, size_t len)
     int rv = nghttp2_session_server_new2(&h2->session, cbs, h2, opt);
     nghttp2_option_del(opt);
     if (rv != 0) {
-        free(h2);
+        pt_conn_session_free(c, h2);
         pt_conn_close(c);
         return;
     }
     h2->preface_left = 24; /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
     ev_timer_init(&h2->rst_timer, on_rst_timer, 0.5, 0.);
     h2->rst_timer.data = h2;
-    c->h2 = h2;
+    c->session = h2;
     c->ops = &h2_ops;
-    c->state = PT_CONN_ACTIVE;
     c->last_activity = now;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)g->h2_max_streams},
@@ -995,3 +975,11 @@ void pt_h2_start(struct pt_conn *c, const char *data, size_t len)
     if (h2_flush(h2) && pt_conn_pending(c))
         ev_feed_event(c->w->loop, &c->io, EV_READ);
 }
+
+const struct pt_protocol pt_h2_protocol = {
+    .name = "h2",
+    .inline_size = 0, /* its session is large: allocated on its own */
+    .preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    .preface_len = 24,
+    .start = h2_start,
+};

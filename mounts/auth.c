@@ -1,10 +1,10 @@
 /* HTTP Basic authentication (RFC 7617) against a mount's user list. */
-#include "mount.h"
+#include "mounts/mount.h"
 
 #include <string.h>
 #include <strings.h>
 
-#include "../gateway/request.h"
+#include "gateway/request.h"
 
 /* Longer credentials are refused outright rather than decoded. */
 #define PT_AUTH_MAX_B64 4096

@@ -8,7 +8,7 @@
  *   anything else, or no cache-* key  -> "no-store"
  * lws also sends "no-store" by default: files are not cacheable unless the
  * mount says so. */
-#include "cache.h"
+#include "mounts/cache.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "../gateway/config.h"
+#include "gateway/config.h"
 
 #define PT_CACHE_CONTROL_MAX 64 /* enough for the longest value we build */
 

@@ -1,6 +1,6 @@
 /* Content codings for file responses: Accept-Encoding, the gzip framing of
  * raw deflate bytes, and the inflating body source (see coding.h). */
-#include "coding.h"
+#include "mounts/coding.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -9,8 +9,8 @@
 #include <strings.h>
 #include <zlib.h>
 
-#include "../gateway/log.h"
-#include "../gateway/request.h"
+#include "gateway/log.h"
+#include "gateway/request.h"
 
 /* ---- Accept-Encoding ---- */
 

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "../fops/fops.h"
+#include "fops/fops.h"
 
 struct pt_req;
 

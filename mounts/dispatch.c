@@ -1,10 +1,10 @@
 /* pt_dispatch(): request -> vhost -> mount -> (basic auth) -> handler. */
-#include "mount.h"
+#include "mounts/mount.h"
 
 #include <string.h>
 
-#include "../gateway/request.h"
-#include "../gateway/vhost.h"
+#include "gateway/request.h"
+#include "gateway/vhost.h"
 
 /* The vhost name as an RFC 9110 quoted-string body: '"' and '\' escaped,
  * anything that cannot appear in a header dropped. */

@@ -1,5 +1,5 @@
 /* Entity tags for files and the list matching of If-Match/If-None-Match. */
-#include "etag.h"
+#include "mounts/etag.h"
 
 #include <string.h>
 

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../fops/fops.h"
+#include "fops/fops.h"
 
 #define PT_ETAG_MAX 64 /* '"' + 3 x 16 hex + 3 x '-' + 8 + '"' + NUL fits */
 

@@ -11,7 +11,7 @@
  * deflate bytes, framed) to clients that accept it and is inflated on the
  * fly for the others; a plain file with a "name.gz" beside it that is not
  * older goes out as that file to clients that accept gzip (gzip_static). */
-#include "mount.h"
+#include "mounts/mount.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -22,15 +22,15 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "../fops/fops.h"
-#include "../gateway/diag.h"
-#include "../gateway/httpdate.h"
-#include "../gateway/request.h"
-#include "cache.h"
-#include "coding.h"
-#include "etag.h"
-#include "mime.h"
-#include "range.h"
+#include "fops/fops.h"
+#include "gateway/diag.h"
+#include "gateway/httpdate.h"
+#include "gateway/request.h"
+#include "mounts/cache.h"
+#include "mounts/coding.h"
+#include "mounts/etag.h"
+#include "mounts/mime.h"
+#include "mounts/range.h"
 
 #define PT_FILE_ALLOW "GET, HEAD, OPTIONS"
 

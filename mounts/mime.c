@@ -4,7 +4,7 @@
  * the file name, like lws does, so ".tar.gz" works); then the built-in
  * table, looked up by binary search on the lower-cased last extension;
  * then the mount's "*" entry, which lets any file be served. */
-#include "mime.h"
+#include "mounts/mime.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "../gateway/config.h"
+#include "gateway/config.h"
 
 /* Returns the Content-Type for path, or NULL when the file must not be
  * served (unknown suffix and the mount has no "*").  The mount's

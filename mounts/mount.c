@@ -1,6 +1,6 @@
 /* The mount table: origin parsing, the origin-kind -> handler registry,
  * per-mount setup (handler + basic-auth users) and mountpoint matching. */
-#include "mount.h"
+#include "mounts/mount.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../gateway/diag.h"
+#include "gateway/diag.h"
 
 /* ---- origins ---- */
 

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../gateway/config.h"
+#include "gateway/config.h"
 
 struct pt_req;
 struct pt_diag;

@@ -12,7 +12,7 @@
  *    with an empty body is always a correct answer);
  *  - "-0" is an unsatisfiable suffix; "a-b" with b past the end is clamped;
  *    a number too large for 64 bits saturates (so it is past any end). */
-#include "range.h"
+#include "mounts/range.h"
 
 #include <stdbool.h>
 #include <strings.h>

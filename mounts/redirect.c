@@ -1,13 +1,13 @@
 /* ">http(s)://..." origins: answer 301 with Location = the target, plus the
  * rest of the path and the query when the mount sets append-path. */
-#include "mount.h"
+#include "mounts/mount.h"
 
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
-#include "../gateway/diag.h"
-#include "../gateway/request.h"
+#include "gateway/diag.h"
+#include "gateway/request.h"
 
 static int pt_redirect_setup(struct pt_mount *m, struct pt_diag *d)
 {

@@ -1,9 +1,9 @@
 /* Placeholder for origin kinds whose handlers have not landed yet (cgi://,
  * http(s):// proxying, callback://): the config loads, requests get 501. */
-#include "mount.h"
+#include "mounts/mount.h"
 
-#include "../gateway/log.h"
-#include "../gateway/request.h"
+#include "gateway/log.h"
+#include "gateway/request.h"
 
 static const char *pt_kind_name(enum pt_origin_kind kind)
 {

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "gateway/h1_parser.h"
+#include "http1/parser.h"
 #include "tests/unit/check.h"
 
 #define ML 0 /* default limits */

@@ -10,10 +10,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "diag.h"
-#include "log.h"
-#include "worker.h"
+#include "gateway/config.h"
+#include "gateway/diag.h"
+#include "gateway/log.h"
+#include "gateway/worker.h"
+#include "h2/h2.h"
+#include "http1/http1.h"
 
 #ifndef PORTICO_VERSION
 #define PORTICO_VERSION "0"
@@ -121,6 +123,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+
+    /* The default protocol first; h2 after it, so ALPN prefers h2. */
+    pt_protocol_register(&pt_http1_protocol);
+    pt_protocol_register(&pt_h2_protocol);
 
     struct pt_diag diag = {0};
     struct pt_config *conf = pt_config_load(dir, &diag);

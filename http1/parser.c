@@ -7,7 +7,7 @@
  * header value) run tight table-driven loops; the few well-known headers
  * whose semantics matter to framing are interpreted once, when their line
  * completes. */
-#include "h1_parser.h"
+#include "http1/parser.h"
 
 #include <string.h>
 

@@ -1,8 +1,8 @@
-/* HTTP/1.x connections: reading and parsing heads, request bodies,
- * serializing responses, keep-alive, pipelining, timeouts and lingering
- * close.
+/* The HTTP/1.x server session: reading and parsing heads, request bodies,
+ * serializing responses, keep-alive, pipelining, timeouts.
  *
- * Memory: an idle connection holds only struct pt_conn.  Fresh bytes are
+ * Memory: an idle connection holds only its transport (struct pt_conn)
+ * and this session, which lives inline in the transport's allocation.  Fresh bytes are
  * read into the worker's scratch buffer; only a partial head or pipelined
  * input left over is copied into a per-connection buffer.  Responses go
  * through one recycled output buffer per active connection, and the body
@@ -21,14 +21,19 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "conn.h"
-#include "fmt.h"
-#include "httpdate.h"
-#include "log.h"
-#include "request.h"
-#include "urlpath.h"
-#include "worker.h"
+#include "http1/http1.h"
+
+#include "gateway/config.h"
+#include "gateway/conn.h"
+#include "gateway/fmt.h"
+#include "gateway/http.h"
+#include "gateway/httpdate.h"
+#include "gateway/log.h"
+#include "gateway/proto.h"
+#include "gateway/request.h"
+#include "gateway/urlpath.h"
+#include "gateway/worker.h"
+#include "http1/parser.h"
 
 #define SENDFILE_MIN 8192      /* smaller bodies are copied with the head */
 #define WRITE_BUDGET (1 << 20) /* bytes per event before yielding the loop */
@@ -38,62 +43,97 @@ static void h1_resume(struct pt_req *r);
 static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len);
 static const struct pt_proto h1_proto = {"HTTP/1.1", h1_respond, h1_resume, h1_body_read};
 
-static bool process_input(struct pt_conn *c, char *data, size_t len, bool retained);
-static bool pump(struct pt_conn *c);
-static void update_events(struct pt_conn *c);
-static void retain(struct pt_conn *c, const char *data, size_t len,
+/* Retained input: a partial head, pipelined requests, or body bytes. */
+struct pt_inbuf {
+    struct h1_parser parser;
+    size_t len, cap;
+    char data[];
+};
+
+enum h1_state {
+    H1_READING,   /* waiting for / parsing a request head */
+    H1_ACTIVE,    /* a request is being answered */
+    H1_DISCARD,   /* answered; dropping the rest of its request body */
+};
+
+struct pt_h1 {
+    struct pt_conn *c;
+    struct pt_inbuf *in;
+    struct pt_req *req;
+    const struct pt_vhost *last_vhost; /* for the keep-alive timeout */
+    int64_t body_left;             /* request body bytes still to consume */
+    struct h1_chunked *chunked;    /* request body decoder when chunked */
+    uint8_t state;
+    bool keep_alive;               /* of the current exchange */
+    bool close_after;              /* close once the current response is out */
+    bool eof;                      /* the client shut down its side */
+    bool head_sent;
+    bool chunked_out;              /* response framed with chunked coding */
+    bool body_done;
+    bool waiting_body;             /* body source said AGAIN */
+    bool body_wait;                /* a body reader waits for the socket */
+    bool expect_100;               /* "Expect: 100-continue" not answered yet */
+    bool in_dispatch;              /* inside pt_dispatch(): respond synchronously */
+    bool served;                   /* at least one request seen (h2c preface check) */
+    bool peeked;                   /* input waits behind the current exchange */
+};
+
+static bool process_input(struct pt_h1 *h, char *data, size_t len, bool retained);
+static bool pump(struct pt_h1 *h);
+static void update_events(struct pt_h1 *h);
+static void retain(struct pt_h1 *h, const char *data, size_t len,
                    const struct h1_parser *state);
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static bool body_pending(const struct pt_conn *c)
+static bool body_pending(const struct pt_h1 *h)
 {
-    return c->chunked || c->body_left > 0;
+    return h->chunked || h->body_left > 0;
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-static void free_request(struct pt_conn *c)
+static void free_request(struct pt_h1 *h)
 {
-    if (!c->req)
+    if (!h->req)
         return;
-    pt_req_finish(c->req);
-    pt_pool_free(c->req->pool);
-    c->req = NULL;
+    pt_req_finish(h->req);
+    pt_pool_free(h->req->pool);
+    h->req = NULL;
 }
 
-static void start_linger(struct pt_conn *c);
+static void start_linger(struct pt_h1 *h);
 
 static void h1_drain(struct pt_conn *c)
 {
-    if (c->state == PT_CONN_READING && !c->req)
+    struct pt_h1 *h = c->session;
+    if (h->state == H1_READING && !h->req)
         pt_conn_close(c);
-    else if (c->state == PT_CONN_DISCARD)
-        start_linger(c);
+    else if (h->state == H1_DISCARD)
+        start_linger(h);
     else
-        c->close_after = true;
+        h->close_after = true;
 }
 
 static void h1_destroy(struct pt_conn *c)
 {
-    free_request(c); /* an aborted exchange still gets its log line */
-    free(c->in);
-    c->in = NULL;
-    free(c->chunked);
-    c->chunked = NULL;
+    struct pt_h1 *h = c->session;
+    if (!h)
+        return;
+    free_request(h); /* an aborted exchange still gets its log line */
+    free(h->in);
+    free(h->chunked);
+    c->session = NULL;
+    pt_conn_session_free(c, h);
 }
 
 /* ---- response head ---------------------------------------------------- */
 
-static bool status_has_body(int status)
-{
-    return !(status < 200 || status == 204 || status == 304);
-}
-
 /* Appends "Name: value\r\n" if it fits; the head must fit in one buffer. */
-static bool head_add(struct pt_conn *c, const char *name, size_t nlen,
+static bool head_add(struct pt_h1 *h, const char *name, size_t nlen,
                      const char *value, size_t vlen)
 {
+    struct pt_conn *c = h->c;
     if (pt_conn_out_space(c) < nlen + vlen + 4)
         return false;
     pt_conn_out_put(c, name, nlen);
@@ -105,20 +145,21 @@ static bool head_add(struct pt_conn *c, const char *name, size_t nlen,
 
 static void h1_respond(struct pt_req *r)
 {
-    struct pt_conn *c = r->proto_ctx;
+    struct pt_h1 *h = r->proto_ctx;
+    struct pt_conn *c = h->c;
     pt_conn_out_reserve(c);
-    if (c->close_after)
-        c->keep_alive = false;
-    bool body = status_has_body(r->status) && r->method != PT_M_HEAD && r->body;
+    if (h->close_after)
+        h->keep_alive = false;
+    bool body = pt_http_status_has_body(r->status) && r->method != PT_M_HEAD && r->body;
     if (!r->body && r->resp_length < 0)
         r->resp_length = 0;
-    if (status_has_body(r->status) && r->resp_length < 0) {
+    if (pt_http_status_has_body(r->status) && r->resp_length < 0) {
         if (r->version >= 11)
-            c->chunked_out = body;
+            h->chunked_out = body;
         else
-            c->keep_alive = false; /* close-delimited */
+            h->keep_alive = false; /* close-delimited */
     }
-    if (c->expect_100 && body_pending(c) && c->keep_alive) {
+    if (h->expect_100 && body_pending(h) && h->keep_alive) {
         /* The body will be read and dropped: let the client send it rather
          * than leave both sides unsure where the next request starts. */
         pt_conn_out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -140,23 +181,22 @@ static void h1_respond(struct pt_req *r)
         pt_conn_out_put(c, reason, rlen);
         pt_conn_out_put(c, "\r\n", 2);
     }
-    ok = ok && head_add(c, "Date", 4, pt_httpdate_now(), PT_HTTPDATE_LEN);
-    const char *server = c->conf->g.server_string;
-    if (ok && server && *server)
-        ok = head_add(c, "Server", 6, server, strlen(server));
-    if (ok && status_has_body(r->status) && r->resp_length >= 0) {
-        n = pt_fmt_u64(line, (uint64_t)r->resp_length);
-        ok = head_add(c, "Content-Length", 14, line, n);
-    }
-    if (ok && c->chunked_out)
-        ok = head_add(c, "Transfer-Encoding", 17, "chunked", 7);
-    if (ok && !c->keep_alive)
-        ok = head_add(c, "Connection", 10, "close", 5);
+    struct pt_std_fields std;
+    pt_http_std_fields(r, &std);
+    ok = ok && head_add(h, "Date", 4, std.date, PT_HTTPDATE_LEN);
+    if (ok && std.server_len)
+        ok = head_add(h, "Server", 6, std.server, std.server_len);
+    if (ok && std.clen_len)
+        ok = head_add(h, "Content-Length", 14, std.clen, std.clen_len);
+    if (ok && h->chunked_out)
+        ok = head_add(h, "Transfer-Encoding", 17, "chunked", 7);
+    if (ok && !h->keep_alive)
+        ok = head_add(h, "Connection", 10, "close", 5);
     else if (ok && r->version == 10)
-        ok = head_add(c, "Connection", 10, "keep-alive", 10);
+        ok = head_add(h, "Connection", 10, "keep-alive", 10);
     for (size_t i = 0; ok && i < r->n_resp_hdrs; i++) {
-        const struct pt_hdr *h = &r->resp_hdrs[i];
-        ok = head_add(c, h->name, h->name_len, h->value, h->value_len);
+        const struct pt_hdr *f = &r->resp_hdrs[i];
+        ok = head_add(h, f->name, f->name_len, f->value, f->value_len);
     }
     if (ok && pt_conn_out_space(c) >= 2)
         pt_conn_out_put(c, "\r\n", 2);
@@ -165,57 +205,59 @@ static void h1_respond(struct pt_req *r)
     if (!ok) {
         /* Cannot happen with sane handlers: headers are bounded. */
         pt_err("response head for %s larger than %d bytes", r->path, PT_OUTBUF_SIZE);
-        c->keep_alive = false;
-        c->close_after = true;
-        c->body_done = true;
+        h->keep_alive = false;
+        h->close_after = true;
+        h->body_done = true;
         c->out_len = c->out_off = 0;
-        c->head_sent = true;
+        h->head_sent = true;
         return;
     }
-    c->head_sent = true;
-    c->body_done = !body;
-    c->expect_100 = false; /* a final response answers the expectation */
+    h->head_sent = true;
+    h->body_done = !body;
+    h->expect_100 = false; /* a final response answers the expectation */
     /* Inside dispatch, process_input() pumps right after; a response from
      * the handler's own events is pumped from the loop. */
-    if (!c->in_dispatch) {
+    if (!h->in_dispatch) {
         c->want_write = true;
-        update_events(c);
+        update_events(h);
     }
 }
 
 static void h1_resume(struct pt_req *r)
 {
-    struct pt_conn *c = r->proto_ctx;
-    c->waiting_body = false;
+    struct pt_h1 *h = r->proto_ctx;
+    struct pt_conn *c = h->c;
+    h->waiting_body = false;
     /* Let the loop call us back: the source may still be on the stack. */
     c->want_write = true;
-    update_events(c);
+    update_events(h);
 }
 
 /* ---- event interest --------------------------------------------------- */
 
 /* What the connection waits for follows from its state, in one place. */
-static void update_events(struct pt_conn *c)
+static void update_events(struct pt_h1 *h)
 {
+    struct pt_conn *c = h->c;
     int ev = 0;
-    switch (c->state) {
-    case PT_CONN_READING:
-        ev = c->eof ? 0 : EV_READ;
+    switch (h->state) {
+    case H1_READING:
+        ev = h->eof ? 0 : EV_READ;
         break;
-    case PT_CONN_DISCARD:
+    case H1_DISCARD:
         ev = EV_READ;
         break;
-    case PT_CONN_ACTIVE:
+    case H1_ACTIVE:
         /* Read only to consume the request body: pipelined requests wait in
          * the socket until this response is done (backpressure).  While the
          * handler is silent (no answer yet, or its body source waits),
          * watch the socket anyway to notice a client that leaves. */
-        if (body_pending(c) && !c->eof && (!c->req->body_taken || c->body_wait))
+        if (body_pending(h) && !h->eof && (!h->req->body_taken || h->body_wait))
             ev |= EV_READ;
-        else if (!body_pending(c) && !c->eof && !c->peeked &&
-                 (!c->req->responded || c->waiting_body))
+        else if (!body_pending(h) && !h->eof && !h->peeked &&
+                 (!h->req->responded || h->waiting_body))
             ev |= EV_READ;
-        if (c->want_write && (!c->waiting_body || (c->out && c->out_off < c->out_len)))
+        if (c->want_write && (!h->waiting_body || (c->out && c->out_off < c->out_len)))
             ev |= EV_WRITE;
         break;
     }
@@ -225,43 +267,24 @@ static void update_events(struct pt_conn *c)
 
 /* ---- body pump -------------------------------------------------------- */
 
-/* Writes the head with MSG_MORE when file data follows by sendfile, so
- * the head and the first data share packets (as TCP_CORK would). */
-static int flush_more(struct pt_conn *c)
-{
-    while (c->out && c->out_off < c->out_len) {
-        ssize_t n = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off,
-                         MSG_MORE | MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-        }
-        c->out_off += (uint32_t)n;
-        c->last_activity = ev_now(c->w->loop);
-    }
-    if (c->out)
-        c->out_len = c->out_off = 0;
-    return 1;
-}
-
-static bool finish_exchange(struct pt_conn *c);
+static bool finish_exchange(struct pt_h1 *h);
 
 /* Moves body bytes to the socket until it would block, the source has
  * nothing, or the response is complete.  Returns false if c was closed. */
-static bool pump(struct pt_conn *c)
+static bool pump(struct pt_h1 *h)
 {
-    struct pt_req *r = c->req;
+    struct pt_conn *c = h->c;
+    struct pt_req *r = h->req;
     size_t budget = WRITE_BUDGET;
     c->want_write = false;
-    while (!c->body_done && !c->waiting_body) {
+    while (!h->body_done && !h->waiting_body) {
         int fd;
         off_t off;
         size_t left;
         /* Large file bodies go by sendfile(2) once the head is out. */
-        if (!c->chunked_out && !c->ssl && r->body->file &&
+        if (!h->chunked_out && !c->ssl && r->body->file &&
             r->body->file(r, &fd, &off, &left) == 0 && left >= SENDFILE_MIN) {
-            int f = flush_more(c);
+            int f = pt_conn_out_flush_more(c);
             if (f < 0)
                 goto fail;
             if (f == 0)
@@ -271,9 +294,7 @@ static bool pump(struct pt_conn *c)
                 /* More follows the file range (a gzip trailer, the next
                  * part): hold partial segments so it does not go out as a
                  * packet of its own. */
-                int one = 1;
-                setsockopt(c->io.fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
-                c->corked = true;
+                pt_conn_cork(c, true);
             }
             size_t chunk = left < budget ? left : budget;
             ssize_t n = sendfile(c->io.fd, fd, &off, chunk);
@@ -292,14 +313,14 @@ static bool pump(struct pt_conn *c)
             /* The range may be only part of the body (a gzip wrapper's
              * middle, one part of several): done when all of it is out. */
             if (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length)
-                c->body_done = true;
+                h->body_done = true;
             if (budget <= (size_t)n)
                 goto wait_write; /* writable again at once: let others run */
             budget -= (size_t)n;
             continue;
         }
         /* Copy through the output buffer: fill it, then write it. */
-        size_t frame = c->chunked_out ? 12 : 0; /* "XXXXXXXX\r\n" + "\r\n" */
+        size_t frame = h->chunked_out ? 12 : 0; /* "XXXXXXXX\r\n" + "\r\n" */
         size_t room = pt_conn_out_space(c);
         if (room < frame + 512) {
             size_t pending = c->out_len - c->out_off;
@@ -313,29 +334,26 @@ static bool pump(struct pt_conn *c)
             budget -= pending;
             continue;
         }
-        char *dst = c->out + c->out_len + (c->chunked_out ? 10 : 0);
+        char *dst = c->out + c->out_len + (h->chunked_out ? 10 : 0);
         size_t want = room - frame;
         if (r->resp_length >= 0 && (uint64_t)r->resp_length - r->bytes_sent < want)
             want = (size_t)((uint64_t)r->resp_length - r->bytes_sent);
         ssize_t n = want ? r->body->read(r, dst, want) : 0;
         if (n == PT_BODY_AGAIN) {
-            c->waiting_body = true;
+            h->waiting_body = true;
             break;
         }
         if (n < 0)
             goto fail;
         if (n == 0) {
-            if (r->resp_length >= 0 && r->bytes_sent < (uint64_t)r->resp_length) {
-                pt_err("%s: body ended %" PRIu64 " bytes short", r->path,
-                       (uint64_t)r->resp_length - r->bytes_sent);
+            if (pt_http_body_short(r))
                 goto fail; /* never let a short body pass as complete */
-            }
-            c->body_done = true;
-            if (c->chunked_out)
+            h->body_done = true;
+            if (h->chunked_out)
                 pt_conn_out_put(c, "0\r\n\r\n", 5);
             break;
         }
-        if (c->chunked_out) {
+        if (h->chunked_out) {
             /* Fixed-width size line written in front of the data. */
             static const char hex[] = "0123456789abcdef";
             char *sz = c->out + c->out_len;
@@ -350,26 +368,22 @@ static bool pump(struct pt_conn *c)
         }
         r->bytes_sent += (uint64_t)n;
         if (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length)
-            c->body_done = true;
+            h->body_done = true;
     }
     int f = pt_conn_out_flush(c);
     if (f < 0)
         goto fail;
     if (f == 0)
         goto wait_write;
-    if (c->body_done) {
-        if (c->corked) {
-            int zero = 0;
-            setsockopt(c->io.fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
-            c->corked = false;
-        }
-        return finish_exchange(c);
+    if (h->body_done) {
+        pt_conn_cork(c, false);
+        return finish_exchange(h);
     }
-    update_events(c); /* waiting for the body source */
+    update_events(h); /* waiting for the body source */
     return true;
 wait_write:
     c->want_write = true;
-    update_events(c);
+    update_events(h);
     return true;
 fail:
     pt_conn_close(c);
@@ -380,81 +394,84 @@ fail:
 
 /* Consumes request-body bytes from data.  Returns bytes consumed or -1 on
  * a framing error (the connection must close). */
-static ssize_t consume_body(struct pt_conn *c, char *data, size_t len)
+static ssize_t consume_body(struct pt_h1 *h, char *data, size_t len)
 {
-    if (c->chunked) {
+    if (h->chunked) {
         size_t out;
         bool done = false;
-        ssize_t n = h1_chunked_decode(c->chunked, data, len, &out, &done);
+        ssize_t n = h1_chunked_decode(h->chunked, data, len, &out, &done);
         if (n < 0)
             return -1;
         if (done) {
-            free(c->chunked);
-            c->chunked = NULL;
-            c->body_left = 0;
+            free(h->chunked);
+            h->chunked = NULL;
+            h->body_left = 0;
         }
         return n;
     }
-    size_t n = (uint64_t)c->body_left < len ? (size_t)c->body_left : len;
-    c->body_left -= (int64_t)n;
+    size_t n = (uint64_t)h->body_left < len ? (size_t)h->body_left : len;
+    h->body_left -= (int64_t)n;
     return (ssize_t)n;
 }
 
 /* ---- the exchange ----------------------------------------------------- */
 
-static void start_linger(struct pt_conn *c)
+static void start_linger(struct pt_h1 *h)
 {
+    struct pt_conn *c = h->c;
     pt_conn_linger(c); /* frees our state through h1_destroy */
 }
 
-static bool finish_exchange(struct pt_conn *c)
+static bool finish_exchange(struct pt_h1 *h)
 {
-    struct pt_req *r = c->req;
-    c->last_vhost = r->vhost;
-    free_request(c);
-    c->head_sent = c->chunked_out = c->body_done = c->waiting_body = false;
-    c->want_write = c->body_wait = c->peeked = c->expect_100 = false;
-    if (!c->keep_alive || c->close_after) {
-        if (c->eof) {
+    struct pt_conn *c = h->c;
+    struct pt_req *r = h->req;
+    h->last_vhost = r->vhost;
+    free_request(h);
+    h->head_sent = h->chunked_out = h->body_done = h->waiting_body = false;
+    c->want_write = h->body_wait = h->peeked = h->expect_100 = false;
+    if (!h->keep_alive || h->close_after) {
+        if (h->eof) {
             pt_conn_close(c);
             return false;
         }
-        start_linger(c);
-        return true;
+        start_linger(h);
+        return false; /* the session is gone */
     }
     /* The rest of an unwanted request body is dropped before the next
      * request is parsed. */
-    c->state = body_pending(c) ? PT_CONN_DISCARD : PT_CONN_READING;
+    h->state = body_pending(h) ? H1_DISCARD : H1_READING;
     c->last_activity = ev_now(c->w->loop);
     /* The caller goes on with pipelined input, if any. */
     return true;
 }
 
-static void init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool)
+static void init_req(struct pt_h1 *h, struct pt_req *r, struct pt_pool *pool)
 {
-    pt_conn_init_req(c, r, pool, &h1_proto, c, 11);
-    c->req = r;
-    c->state = PT_CONN_ACTIVE;
-    c->served = true;
+    pt_conn_init_req(h->c, r, pool, &h1_proto, h, 11);
+    h->req = r;
+    h->state = H1_ACTIVE;
+    h->served = true;
 }
 
 /* A request that could not even be parsed: answer with the built-in error
  * page and close.  Returns false if c was closed. */
-static bool reject(struct pt_conn *c, int status, const char *why)
+static bool reject(struct pt_h1 *h, int status, const char *why)
 {
+    struct pt_conn *c = h->c;
     struct pt_pool *pool = pt_pool_new(2048);
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
-    init_req(c, r, pool);
+    init_req(h, r, pool);
     r->vhost = pt_conn_default_vhost(c);
     pt_info("%s:%u: %d %s: %s", r->peer_ip, r->peer_port, status,
             pt_status_reason(status), why);
-    c->keep_alive = false;
-    c->close_after = true;
-    free(c->chunked);
-    c->chunked = NULL;
-    c->body_left = 0;
+    h->keep_alive = false;
+    h->close_after = true;
+    free(h->chunked);
+    h->chunked = NULL;
+    h->body_left = 0;
     pt_respond_error(r, status, why);
-    return pump(c);
+    return pump(h);
 }
 
 
@@ -495,24 +512,12 @@ static int build_request(struct pt_req *r, const struct h1_parser *p, const char
     }
     if (t[0] != '/') {
         /* absolute-form: its authority wins over Host (RFC 9112 3.2.2). */
-        const char *s = memchr(t, ':', tlen);
-        if (!s || (size_t)(s - t) + 3 > tlen || s[1] != '/' || s[2] != '/')
+        const char *auth;
+        size_t alen;
+        t = pt_http_origin_form(r->pool, t, tlen, &tlen, &auth, &alen);
+        if (!t)
             return 400;
-        const char *auth = s + 3;
-        const char *end = t + tlen;
-        const char *slash = auth;
-        while (slash < end && *slash != '/' && *slash != '?')
-            slash++;
-        pt_req_set_authority(r, auth, (size_t)(slash - auth));
-        tlen = (size_t)(end - slash);
-        t = slash;
-        if (tlen == 0 || t[0] == '?') {
-            char *nt = pt_pool_alloc(r->pool, tlen + 2);
-            nt[0] = '/';
-            memcpy(nt + 1, t, tlen);
-            t = nt;
-            tlen++;
-        }
+        pt_req_set_authority(r, auth, alen);
     }
     const char *qm = memchr(t, '?', tlen);
     size_t plen = qm ? (size_t)(qm - t) : tlen;
@@ -532,27 +537,28 @@ static int build_request(struct pt_req *r, const struct h1_parser *p, const char
 /* Sets up the exchange for the complete head at head[0..p->head_len).
  * Requests that cannot be routed are answered here; others are dispatched
  * by the caller once the body bytes at hand have been checked. */
-static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p,
+static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
                                     const char *head)
 {
+    struct pt_conn *c = h->c;
     struct pt_pool *pool = pt_pool_new(PT_POOL_STD);
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
-    init_req(c, r, pool);
+    init_req(h, r, pool);
     const struct h1_request *q = &p->req;
-    c->keep_alive = q->version >= 11 ? !q->conn_close : (q->conn_keep_alive && !q->conn_close);
-    c->body_left = q->chunked ? 0 : (q->content_length > 0 ? q->content_length : 0);
+    h->keep_alive = q->version >= 11 ? !q->conn_close : (q->conn_keep_alive && !q->conn_close);
+    h->body_left = q->chunked ? 0 : (q->content_length > 0 ? q->content_length : 0);
     if (q->chunked) {
-        c->chunked = malloc(sizeof(*c->chunked));
-        if (!c->chunked)
+        h->chunked = malloc(sizeof(*h->chunked));
+        if (!h->chunked)
             abort();
-        h1_chunked_init(c->chunked);
+        h1_chunked_init(h->chunked);
     }
     int status = build_request(r, p, head);
     if (status) {
         r->vhost = pt_conn_default_vhost(c);
         pt_info("%s:%u: %d %s: invalid request target", r->peer_ip, r->peer_port,
                 status, pt_status_reason(status));
-        c->keep_alive = false;
+        h->keep_alive = false;
         pt_respond_error(r, status, "invalid request target");
         return r;
     }
@@ -560,7 +566,7 @@ static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p
      * (no memory is held for it), keeping the connection usable. */
     /* "100 Continue" goes out when a handler first reads the body, or
      * before a response when the body will be discarded. */
-    c->expect_100 = q->expect_continue && r->has_body && r->version >= 11;
+    h->expect_100 = q->expect_continue && r->has_body && r->version >= 11;
     if (c->redirect_https) {
         /* Plain HTTP on a TLS port (allow-non-tls + redirect-http). */
         size_t hlen = 0;
@@ -589,24 +595,26 @@ static struct pt_req *start_request(struct pt_conn *c, const struct h1_parser *p
 }
 
 /* The request body's framing is broken: nothing after it can be trusted. */
-static void body_error(struct pt_conn *c, const char *why)
+static void body_error(struct pt_h1 *h, const char *why)
 {
-    pt_info("%s:%u: 400 Bad Request: request body: %s", c->req->peer_ip,
-            c->req->peer_port, why ? why : "bad framing");
-    free(c->chunked);
-    c->chunked = NULL;
-    c->body_left = 0;
-    c->keep_alive = false;
-    c->close_after = true;
-    if (!c->req->responded) {
-        if (!c->req->vhost)
-            c->req->vhost = pt_conn_default_vhost(c);
-        pt_respond_error(c->req, 400, "invalid request body framing");
+    struct pt_conn *c = h->c;
+    pt_info("%s:%u: 400 Bad Request: request body: %s", h->req->peer_ip,
+            h->req->peer_port, why ? why : "bad framing");
+    free(h->chunked);
+    h->chunked = NULL;
+    h->body_left = 0;
+    h->keep_alive = false;
+    h->close_after = true;
+    if (!h->req->responded) {
+        if (!h->req->vhost)
+            h->req->vhost = pt_conn_default_vhost(c);
+        pt_respond_error(h->req, 400, "invalid request body framing");
     }
 }
 
-static void new_inbuf(struct pt_conn *c, size_t need)
+static void new_inbuf(struct pt_h1 *h, size_t need)
 {
+    struct pt_conn *c = h->c;
     size_t cap = (size_t)c->conf->g.max_header_size + 1024;
     if (cap < need)
         cap = need;
@@ -615,35 +623,37 @@ static void new_inbuf(struct pt_conn *c, size_t need)
         abort();
     in->cap = cap;
     in->len = 0;
-    free(c->in);
-    c->in = in;
+    free(h->in);
+    h->in = in;
 }
 
 /* Keeps data[0..len) for later: a partial head (state = its parser) or
- * pipelined input (state NULL).  data may point into c->in already. */
-static void retain(struct pt_conn *c, const char *data, size_t len,
+ * pipelined input (state NULL).  data may point into h->in already. */
+static void retain(struct pt_h1 *h, const char *data, size_t len,
                    const struct h1_parser *state)
 {
-    if (c->in && data >= c->in->data && data <= c->in->data + c->in->len) {
-        memmove(c->in->data, data, len);
+    struct pt_conn *c = h->c;
+    if (h->in && data >= h->in->data && data <= h->in->data + h->in->len) {
+        memmove(h->in->data, data, len);
     } else {
-        new_inbuf(c, len);
-        memcpy(c->in->data, data, len);
+        new_inbuf(h, len);
+        memcpy(h->in->data, data, len);
     }
-    c->in->len = len;
+    h->in->len = len;
     if (state)
-        c->in->parser = *state;
+        h->in->parser = *state;
     else
-        h1_parser_init(&c->in->parser, (size_t)c->conf->g.max_header_size,
+        h1_parser_init(&h->in->parser, (size_t)c->conf->g.max_header_size,
                        (size_t)c->conf->g.max_uri_length);
 }
 
 /* Whether the chunked body bytes at hand are well framed so far, checked
  * on a copy so that a handler can still read them. */
-static bool chunked_prefix_ok(struct pt_conn *c, const char *data, size_t len,
+static bool chunked_prefix_ok(struct pt_h1 *h, const char *data, size_t len,
                               const char **why)
 {
-    struct h1_chunked probe = *c->chunked;
+    struct pt_conn *c = h->c;
+    struct h1_chunked probe = *h->chunked;
     char *rbuf = c->w->rbuf;
     bool in_rbuf = data >= rbuf && data < rbuf + c->w->rbuf_cap;
     char *tmp = in_rbuf ? malloc(len) : rbuf;
@@ -661,244 +671,247 @@ static bool chunked_prefix_ok(struct pt_conn *c, const char *data, size_t len,
     return n >= 0;
 }
 
-static void send_continue(struct pt_conn *c)
+static void send_continue(struct pt_h1 *h)
 {
-    c->expect_100 = false;
-    c->req->continue_sent = true;
+    struct pt_conn *c = h->c;
+    h->expect_100 = false;
+    h->req->continue_sent = true;
     pt_conn_out_reserve(c);
     pt_conn_out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     if (pt_conn_out_flush(c) > 0)
         pt_conn_out_release(c);
 }
 
-/* pt_req_body_read() for HTTP/1: bytes already received wait in c->in;
+/* pt_req_body_read() for HTTP/1: bytes already received wait in h->in;
  * after them the body is read from the socket straight into buf, and only
  * when the handler asks (backpressure). */
 static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len)
 {
-    struct pt_conn *c = r->proto_ctx;
+    struct pt_h1 *h = r->proto_ctx;
+    struct pt_conn *c = h->c;
     r->body_taken = true;
-    c->body_wait = false;
-    if (!body_pending(c) || c->state != PT_CONN_ACTIVE)
+    h->body_wait = false;
+    if (!body_pending(h) || h->state != H1_ACTIVE)
         return 0;
-    if (c->expect_100)
-        send_continue(c);
+    if (h->expect_100)
+        send_continue(h);
     for (;;) {
         size_t want = len;
-        if (!c->chunked && (uint64_t)c->body_left < want)
-            want = (size_t)c->body_left;
+        if (!h->chunked && (uint64_t)h->body_left < want)
+            want = (size_t)h->body_left;
         size_t n;
-        bool from_in = c->in && c->in->len;
+        bool from_in = h->in && h->in->len;
         if (from_in) {
-            n = c->in->len < want ? c->in->len : want;
-            memcpy(buf, c->in->data, n);
+            n = h->in->len < want ? h->in->len : want;
+            memcpy(buf, h->in->data, n);
         } else {
-            if (c->eof)
+            if (h->eof)
                 return PT_BODY_ERROR;
             ssize_t k = pt_conn_recv(c, buf, want);
             if (k < 0) {
                 if (errno == EAGAIN) {
-                    c->body_wait = true;
-                    update_events(c);
+                    h->body_wait = true;
+                    update_events(h);
                     return PT_BODY_AGAIN;
                 }
                 return PT_BODY_ERROR;
             }
             if (k == 0) {
-                c->eof = true; /* the body was cut short */
+                h->eof = true; /* the body was cut short */
                 return PT_BODY_ERROR;
             }
             c->last_activity = ev_now(c->w->loop);
             n = (size_t)k;
         }
         size_t used = n, out = n;
-        if (c->chunked) {
+        if (h->chunked) {
             bool done = false;
-            ssize_t u = h1_chunked_decode(c->chunked, buf, n, &out, &done);
+            ssize_t u = h1_chunked_decode(h->chunked, buf, n, &out, &done);
             if (u < 0) {
-                c->keep_alive = false;
-                c->close_after = true;
-                free(c->chunked);
-                c->chunked = NULL;
+                h->keep_alive = false;
+                h->close_after = true;
+                free(h->chunked);
+                h->chunked = NULL;
                 return PT_BODY_ERROR;
             }
             used = (size_t)u;
             if (done) {
-                free(c->chunked);
-                c->chunked = NULL;
-                c->body_left = 0;
+                free(h->chunked);
+                h->chunked = NULL;
+                h->body_left = 0;
             }
         } else {
-            c->body_left -= (int64_t)n;
+            h->body_left -= (int64_t)n;
         }
         if (from_in) {
-            memmove(c->in->data, c->in->data + used, c->in->len - used);
-            c->in->len -= used;
+            memmove(h->in->data, h->in->data + used, h->in->len - used);
+            h->in->len -= used;
         } else if (used < n) {
-            retain(c, buf + used, n - used, NULL); /* the next request */
+            retain(h, buf + used, n - used, NULL); /* the next request */
         }
         if (out > 0)
             return (ssize_t)out;
-        if (!body_pending(c))
+        if (!body_pending(h))
             return 0;
         /* only framing was consumed: go on */
     }
 }
 
 /* Parses and answers as many requests as data holds, strictly in order.
- * data is the worker's scratch buffer (fresh bytes) or c->in->data
- * (retained; then c->in->parser holds the parse state of data[0..]).
+ * data is the worker's scratch buffer (fresh bytes) or h->in->data
+ * (retained; then h->in->parser holds the parse state of data[0..]).
  * Returns false if c was closed. */
-static bool process_input(struct pt_conn *c, char *data, size_t len, bool retained)
+static bool process_input(struct pt_h1 *h, char *data, size_t len, bool retained)
 {
-    struct pt_worker *w = c->w;
+    struct pt_conn *c = h->c;
+    struct h1_parser scratch; /* for heads that arrive whole */
     size_t off = 0;
     for (;;) {
-        if (c->state == PT_CONN_DISCARD) {
-            ssize_t n = off < len ? consume_body(c, data + off, len - off) : 0;
+        if (h->state == H1_DISCARD) {
+            ssize_t n = off < len ? consume_body(h, data + off, len - off) : 0;
             if (n < 0) {
                 pt_info("closing connection: bad chunked request body: %s",
-                        c->chunked->error_msg);
+                        h->chunked->error_msg);
                 pt_conn_close(c);
                 return false;
             }
             off += (size_t)n;
-            if (body_pending(c)) {
+            if (body_pending(h)) {
                 if (retained)
-                    c->in->len = 0;
-                update_events(c);
+                    h->in->len = 0;
+                update_events(h);
                 return true;
             }
-            c->state = PT_CONN_READING;
+            h->state = H1_READING;
         }
-        if (c->req) {
+        if (h->req) {
             /* Body bytes of the request being answered come first; a
-             * handler that reads the body takes them from c->in itself. */
-            if (body_pending(c) && off < len && !c->req->body_taken) {
-                ssize_t n = consume_body(c, data + off, len - off);
+             * handler that reads the body takes them from h->in itself. */
+            if (body_pending(h) && off < len && !h->req->body_taken) {
+                ssize_t n = consume_body(h, data + off, len - off);
                 if (n < 0) {
-                    body_error(c, c->chunked ? c->chunked->error_msg : NULL);
+                    body_error(h, h->chunked ? h->chunked->error_msg : NULL);
                     off = len;
                 } else {
                     off += (size_t)n;
                 }
             }
-            if (c->req->responded && !pump(c))
+            if (h->req->responded && !pump(h))
                 return false;
-            if (c->req) {
+            if (h->req) {
                 /* Still answering: keep the rest for later. */
                 if (off < len)
-                    retain(c, data + off, len - off, NULL);
+                    retain(h, data + off, len - off, NULL);
                 else if (retained)
-                    c->in->len = 0;
-                update_events(c);
+                    h->in->len = 0;
+                update_events(h);
                 return true;
             }
-            if (c->state == PT_CONN_LINGER)
-                return true;
-            if (c->state == PT_CONN_DISCARD)
+            if (h->state == H1_DISCARD)
                 continue;
         }
         if (off >= len)
             break;
         struct h1_parser *p;
         if (retained && off == 0) {
-            p = &c->in->parser;
+            p = &h->in->parser;
         } else {
-            p = &w->parser;
+            p = &scratch;
             h1_parser_init(p, (size_t)c->conf->g.max_header_size,
                            (size_t)c->conf->g.max_uri_length);
         }
         int rc = h1_parse(p, data + off, len - off);
         if (rc == H1_AGAIN) {
             if (!(retained && off == 0)) /* else it is in place already */
-                retain(c, data + off, len - off, p);
-            if (c->in->len >= c->in->cap)
-                return reject(c, 431, "request head too large");
-            update_events(c);
+                retain(h, data + off, len - off, p);
+            if (h->in->len >= h->in->cap)
+                return reject(h, 431, "request head too large");
+            update_events(h);
             return true;
         }
         if (rc == H1_ERROR)
-            return reject(c, p->error_status, p->error_msg);
+            return reject(h, p->error_status, p->error_msg);
         const char *head = data + off;
         off += p->head_len;
-        struct pt_req *r = start_request(c, p, head);
+        struct pt_req *r = start_request(h, p, head);
         /* Check the body bytes at hand first, so broken framing is a 400
          * rather than a response followed by a reset. */
         const char *why = NULL;
-        if (!r->responded && c->chunked && off < len &&
-            !chunked_prefix_ok(c, data + off, len - off, &why)) {
-            body_error(c, why);
+        if (!r->responded && h->chunked && off < len &&
+            !chunked_prefix_ok(h, data + off, len - off, &why)) {
+            body_error(h, why);
             off = len;
         }
         if (!r->responded) {
             if (retained || (r->has_body && off < len)) {
-                /* What follows the head goes to the front of c->in, where a
+                /* What follows the head goes to the front of h->in, where a
                  * handler reading the body finds it: never the head's own
                  * bytes, and a fresh parser for what comes after. */
-                retain(c, data + off, len - off, NULL);
-                data = c->in->data;
-                len = c->in->len;
+                retain(h, data + off, len - off, NULL);
+                data = h->in->data;
+                len = h->in->len;
                 off = 0;
                 retained = true;
             }
-            c->in_dispatch = true;
+            h->in_dispatch = true;
             pt_dispatch(r);
-            c->in_dispatch = false;
+            h->in_dispatch = false;
             if (r->body_taken && r->has_body) {
-                /* It consumed from the front of c->in, and what it read
+                /* It consumed from the front of h->in, and what it read
                  * past the body's end (chunked) went there too. */
-                retained = c->in != NULL;
-                data = retained ? c->in->data : NULL;
-                len = retained ? c->in->len : 0;
+                retained = h->in != NULL;
+                data = retained ? h->in->data : NULL;
+                len = retained ? h->in->len : 0;
                 off = 0;
             }
         }
     }
     /* All input answered. */
-    if (c->in) {
-        free(c->in);
-        c->in = NULL;
+    if (h->in) {
+        free(h->in);
+        h->in = NULL;
     }
     pt_conn_out_release(c);
-    if (c->eof) {
+    if (h->eof) {
         pt_conn_close(c);
         return false;
     }
-    update_events(c);
+    update_events(h);
     return true;
 }
 
 /* ---- events ----------------------------------------------------------- */
 
-static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
-
-/* On a fresh plaintext connection, the HTTP/2 client preface means h2c with
- * prior knowledge.  Returns 1 (switched: c now belongs to HTTP/2), 0 (not
- * h2), -1 (could still be: wait for more bytes). */
-static int try_h2c(struct pt_conn *c, const char *data, size_t len)
+/* On a fresh plaintext connection, another protocol's preface (HTTP/2's
+ * "PRI * HTTP/2.0...": h2c with prior knowledge) hands the connection over.
+ * Returns 1 (switched: h is gone), 0 (HTTP/1), -1 (could still be: wait
+ * for more bytes). */
+static int try_preface(struct pt_h1 *h, const char *data, size_t len)
 {
-    size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
-    if (memcmp(data, h2_preface, n) != 0)
+    bool partial;
+    const struct pt_protocol *p = pt_protocol_by_preface(data, len, &partial);
+    if (!p)
         return 0;
-    if (len < H2_PREFACE_LEN)
+    if (partial)
         return -1;
-    /* data may live in c->in: keep it until HTTP/2 has read it (c itself
-     * may be gone by then). */
-    struct pt_inbuf *in = c->in;
-    c->in = NULL;
-    pt_h2_start(c, data, len);
+    /* data may live in h->in: keep it until the new protocol has read it
+     * (the connection itself may be gone by then). */
+    struct pt_conn *c = h->c;
+    struct pt_inbuf *in = h->in;
+    h->in = NULL;
+    h1_destroy(c);
+    p->start(c, data, len);
     free(in);
     return 1;
 }
 
-static void do_read(struct pt_conn *c)
+static void do_read(struct pt_h1 *h)
 {
+    struct pt_conn *c = h->c;
     struct pt_worker *w = c->w;
-    bool retained = c->in != NULL;
-    char *buf = retained ? c->in->data + c->in->len : w->rbuf;
-    size_t cap = retained ? c->in->cap - c->in->len : w->rbuf_cap;
+    bool retained = h->in != NULL;
+    char *buf = retained ? h->in->data + h->in->len : w->rbuf;
+    size_t cap = retained ? h->in->cap - h->in->len : w->rbuf_cap;
     if (cap == 0) {
         pt_conn_set_events(c, 0); /* cannot happen: heads are limited below cap */
         return;
@@ -906,117 +919,119 @@ static void do_read(struct pt_conn *c)
     ssize_t n = pt_conn_recv(c, buf, cap);
     if (n < 0) {
         if (errno == EAGAIN) {
-            update_events(c);
+            update_events(h);
             return;
         }
         pt_conn_close(c);
         return;
     }
     if (n == 0) {
-        c->eof = true;
-        if (!c->req || body_pending(c)) {
+        h->eof = true;
+        if (!h->req || body_pending(h)) {
             /* Between requests, or the body never came: nothing to answer. */
             pt_conn_close(c);
             return;
         }
-        update_events(c);
+        update_events(h);
         return;
     }
     /* A head has timeout-secs from its first byte in all (a client that
      * trickles it in byte by byte gains nothing); other reads count as
      * progress. */
-    if (!(c->state == PT_CONN_READING && retained))
+    if (!(h->state == H1_READING && retained))
         c->last_activity = ev_now(w->loop);
-    char *data = retained ? c->in->data : buf;
-    size_t len = retained ? c->in->len + (size_t)n : (size_t)n;
+    char *data = retained ? h->in->data : buf;
+    size_t len = retained ? h->in->len + (size_t)n : (size_t)n;
     if (retained)
-        c->in->len = len;
-    if (!c->served && !c->ssl && !c->redirect_https) {
-        int h2 = try_h2c(c, data, len);
+        h->in->len = len;
+    if (!h->served && !c->ssl && !c->redirect_https) {
+        int h2 = try_preface(h, data, len);
         if (h2 > 0)
             return;
         if (h2 < 0) {
             if (!retained)
-                retain(c, data, len, NULL);
+                retain(h, data, len, NULL);
             return;
         }
     }
-    if (!process_input(c, data, len, retained))
+    if (!process_input(h, data, len, retained))
         return;
     /* TLS may hold decrypted bytes the socket will not signal again. */
-    if (pt_conn_pending(c) && (c->state == PT_CONN_READING || c->state == PT_CONN_DISCARD))
+    if (pt_conn_pending(c) && (h->state == H1_READING || h->state == H1_DISCARD))
         ev_feed_event(w->loop, &c->io, EV_READ);
 }
 
 static void h1_on_io(struct pt_conn *c, int revents)
 {
+    struct pt_h1 *h = c->session;
     if (c->ssl_want_write && (revents & EV_WRITE))
         revents |= EV_READ; /* TLS wanted to write to go on reading */
     if (revents & EV_READ) {
-        if (c->state == PT_CONN_ACTIVE && c->req && c->req->body_taken && body_pending(c)) {
+        if (h->state == H1_ACTIVE && h->req && h->req->body_taken && body_pending(h)) {
             /* The handler pulls the body itself. */
-            if (c->body_wait) {
-                c->body_wait = false;
-                update_events(c);
-                if (c->req->on_body_ready)
-                    c->req->on_body_ready(c->req);
+            if (h->body_wait) {
+                h->body_wait = false;
+                update_events(h);
+                if (h->req->on_body_ready)
+                    h->req->on_body_ready(h->req);
                 return; /* a pending write event comes again */
             }
             /* Nobody reads now: TLS can wait for the next read. */
             c->ssl_want_write = false;
-            update_events(c);
+            update_events(h);
             revents &= ~EV_READ;
-        } else if (c->state == PT_CONN_ACTIVE && !body_pending(c)) {
+        } else if (h->state == H1_ACTIVE && !body_pending(h)) {
             /* Only watched for a departing client (see update_events). */
-            char b;
-            ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            bool err;
+            int n = pt_conn_peek(c, &err);
+            if (n == 0 || err) {
                 pt_info("%s: client closed the connection before the response",
-                        c->req ? c->req->peer_ip : "?");
+                        h->req ? h->req->peer_ip : "?");
                 pt_conn_close(c); /* the handler's on_finish stops its work */
                 return;
             }
             if (n > 0)
-                c->peeked = true; /* a pipelined request: keep it for later */
+                h->peeked = true; /* a pipelined request: keep it for later */
             c->ssl_want_write = false;
-            update_events(c);
+            update_events(h);
             revents &= ~EV_READ;
         } else {
-            do_read(c);
+            do_read(h);
             return; /* c may be gone; a write event comes again if needed */
         }
     }
     if (!(revents & EV_WRITE))
         return;
-    if (!c->req || !c->req->responded) {
-        update_events(c);
+    if (!h->req || !h->req->responded) {
+        update_events(h);
         return;
     }
-    if (!pump(c))
+    if (!pump(h))
         return;
-    /* Done with that one: answer pipelined input waiting in c->in. */
-    if (!c->req && (c->state == PT_CONN_READING || c->state == PT_CONN_DISCARD)) {
-        if (c->in && c->in->len)
-            process_input(c, c->in->data, c->in->len, true);
+    /* Done with that one: answer pipelined input waiting in h->in. */
+    if (!h->req && (h->state == H1_READING || h->state == H1_DISCARD)) {
+        if (h->in && h->in->len)
+            process_input(h, h->in->data, h->in->len, true);
         else
-            process_input(c, NULL, 0, false);
+            process_input(h, NULL, 0, false);
     }
 }
 
 static double h1_timeout(const struct pt_conn *c)
 {
-    if (c->state == PT_CONN_READING && !c->in) {
-        const struct pt_vhost *vh = c->last_vhost ? c->last_vhost : pt_conn_default_vhost(c);
+    const struct pt_h1 *h = c->session;
+    if (h->state == H1_READING && !h->in) {
+        const struct pt_vhost *vh = h->last_vhost ? h->last_vhost : pt_conn_default_vhost(c);
         return vh ? vh->keepalive_timeout : 60;
     }
-    if (c->body_wait)
+    if (h->body_wait)
         return c->conf->g.timeout_secs; /* the client stalls its body */
-    if (c->req && (c->waiting_body || !c->req->responded))
+    if (h->req && (h->waiting_body || !h->req->responded))
         return 0; /* the handler owns its own timeouts */
     return c->conf->g.timeout_secs;
 }
 
-const struct pt_conn_ops pt_h1_ops = {
+static const struct pt_conn_ops h1_ops = {
     .name = "HTTP/1.1",
     .on_io = h1_on_io,
     .timeout = h1_timeout,
@@ -1024,13 +1039,29 @@ const struct pt_conn_ops pt_h1_ops = {
     .destroy = h1_destroy,
 };
 
-void pt_h1_start(struct pt_conn *c)
+/* Starts HTTP/1 on c (at accept, or after the TLS handshake). */
+static void h1_start(struct pt_conn *c, const char *data, size_t len)
 {
-    c->ops = &pt_h1_ops;
-    c->state = PT_CONN_READING;
+    (void)data; /* nothing comes before an HTTP/1 request */
+    (void)len;
+    struct pt_h1 *h = pt_conn_session_alloc(c, sizeof(*h));
+    if (!h) {
+        pt_conn_close(c);
+        return;
+    }
+    h->c = c;
+    c->session = h;
+    c->ops = &h1_ops;
+    h->state = H1_READING;
     c->last_activity = ev_now(c->w->loop);
-    update_events(c);
+    update_events(h);
     /* Bytes may already wait inside TLS after the handshake. */
     if (pt_conn_pending(c))
         ev_feed_event(c->w->loop, &c->io, EV_READ);
 }
+
+const struct pt_protocol pt_http1_protocol = {
+    .name = "http/1.1",
+    .inline_size = sizeof(struct pt_h1),
+    .start = h1_start,
+};
