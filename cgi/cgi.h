@@ -8,7 +8,7 @@
  *             its deadline, stderr to the log, cleanup when a worker exits
  *   handler.c the cgi:// mount handler: feeds stdin, parses stdout, answers
  *
- * The handler itself (pt_handler_cgi) is declared in mounts/mount.h. */
+ * The handler itself is pt_handler_cgi (registered by main). */
 #ifndef PT_CGI_H
 #define PT_CGI_H
 
@@ -17,8 +17,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "gateway/handler.h"
+
 struct pt_req;
 struct ev_loop;
+
+extern const struct pt_handler pt_handler_cgi;
+
+/* The cgi:// mount keys. */
+struct pt_cgi_opts {
+    struct pt_kvlist env;       /* "cgi-env": added to every program's */
+    int timeout;                /* "cgi-timeout" seconds; 0 = default */
+};
 
 /* ---- env.c ------------------------------------------------------------ */
 
@@ -106,17 +116,23 @@ int pt_cgi_spawn(const char *prog, const char *dir, char *const env[],
 /* ---- proc.c ----------------------------------------------------------- */
 
 struct pt_cgi_proc;
+struct pt_cgi_reg;
+
+/* A worker's running programs (the CGI handler's per-worker state).
+ * Freeing it ends and reaps every program still on it. */
+struct pt_cgi_reg *pt_cgi_reg_new(struct ev_loop *loop);
+void pt_cgi_reg_free(struct pt_cgi_reg *reg);
 
 /* Called when the deadline passes while an owner is attached; the group is
  * killed right after it returns. */
 typedef void (*pt_cgi_timeout_fn)(void *owner);
 
 /* Takes over a started child: reaps it without blocking (pidfd watcher on
- * loop), logs its stderr lines as "cgi TAG[pid]: ...", and kills its
+ * the registry's loop), logs its stderr lines as "cgi TAG[pid]: ...", and kills its
  * process group once timeout seconds have passed.  err_fd is owned from
  * here on.  Returns NULL (after killing and reaping the child) when out of
  * memory. */
-struct pt_cgi_proc *pt_cgi_proc_start(struct ev_loop *loop, const char *tag,
+struct pt_cgi_proc *pt_cgi_proc_start(struct pt_cgi_reg *reg, const char *tag,
                                       pid_t pid, int err_fd, double timeout,
                                       pt_cgi_timeout_fn on_timeout, void *owner);
 

@@ -14,7 +14,7 @@
 #include "gateway/config.h"
 #include "gateway/http.h"
 #include "gateway/request.h"
-#include "mounts/mount.h"
+#include "gateway/mount.h"
 
 #ifndef PORTICO_VERSION
 #define PORTICO_VERSION "0"
@@ -214,7 +214,7 @@ static void add_path_translated(struct envb *e, const struct pt_req *r)
     if (!r->vhost || !r->rest || !r->rest_len)
         return;
     const struct pt_mount *m = pt_mount_match(r->vhost, r->rest, r->rest_len);
-    if (!m || m->kind != PT_ORIGIN_FILE || !m->target)
+    if (!m || !pt_mount_is(m, "file://") || !m->target)
         return;
     size_t rl;
     const char *rest = pt_mount_rest(m, r->rest, r->rest_len, &rl);
@@ -309,8 +309,9 @@ char **pt_cgi_env(struct pt_req *r, const char *prog, char *const *inherit)
     add_host(&e, r);
 
     /* The mount's own variables have the last word. */
-    if (r->mount) {
-        const struct pt_kvlist *l = &r->mount->cgi_env;
+    const struct pt_cgi_opts *o = r->mount ? r->mount->opts : NULL;
+    if (o) {
+        const struct pt_kvlist *l = &o->env;
         for (size_t i = 0; i < l->n; i++)
             if (*l->v[i].name && !strchr(l->v[i].name, '='))
                 set(&e, l->v[i].name, l->v[i].value);

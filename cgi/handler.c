@@ -27,11 +27,12 @@
 #include <ev.h>
 
 #include "gateway/diag.h"
-#include "http1/parser.h"
+#include "gateway/handler.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
 #include "gateway/urlpath.h"
-#include "mounts/mount.h"
+#include "gateway/worker.h"
+#include "http1/parser.h"
 
 #define DEFAULT_TIMEOUT 300   /* seconds, when the mount sets no cgi-timeout */
 #define STDIN_BUF 16384
@@ -328,23 +329,16 @@ static void local_redirect(struct cgi *c, const char *loc)
     char *target = pt_pool_strndup(r->pool, loc, len);
     /* The program answered: it may finish on its own. */
     detach(c, false);
-    r->internal_redirects++;
     if (r->method != PT_M_HEAD) {
         r->method = PT_M_GET;
         r->method_str = "GET";
         r->method_len = 3;
     }
-    r->target = target;
-    r->target_len = len;
-    r->path = path;
-    r->path_len = (size_t)n;
-    r->query = q ? target + plen + 1 : NULL;
-    r->query_len = q ? len - plen - 1 : 0;
     r->has_body = false;
     r->content_length = -1;
-    r->mount = NULL;
     drop_body_headers(r);
-    pt_dispatch(r);
+    pt_req_reprocess(r, target, len, path, (size_t)n, q ? target + plen + 1 : NULL,
+                     q ? len - plen - 1 : 0);
 }
 
 static void start_response(struct cgi *c)
@@ -469,7 +463,7 @@ static void cgi_handle(struct pt_req *r)
     c->in_io.data = c;
     ev_io_init(&c->out_io, on_stdout, ch.out_fd, EV_READ);
     c->out_io.data = c;
-    c->proc = pt_cgi_proc_start(r->loop, tag, ch.pid, ch.err_fd, cm->timeout,
+    c->proc = pt_cgi_proc_start(pt_handler_state(r), tag, ch.pid, ch.err_fd, cm->timeout,
                                 on_timeout, c);
     if (!c->proc) {
         fail(c, 503, "out of memory");
@@ -535,7 +529,8 @@ static int cgi_setup(struct pt_mount *m, struct pt_diag *d)
         *(slash == real ? slash + 1 : slash) = '\0';
     cm->dir = strdup(real);
     cm->inherit = pt_cgi_env_inherit();
-    cm->timeout = m->cgi_timeout > 0 ? m->cgi_timeout : DEFAULT_TIMEOUT;
+    const struct pt_cgi_opts *o = m->opts;
+    cm->timeout = o->timeout > 0 ? o->timeout : DEFAULT_TIMEOUT;
     m->handler_data = cm;
     if (!cm->prog || !cm->dir || !cm->inherit) {
         cgi_teardown(m);
@@ -545,9 +540,37 @@ static int cgi_setup(struct pt_mount *m, struct pt_diag *d)
     return 0;
 }
 
+static void *cgi_worker_init(struct pt_worker *w)
+{
+    return pt_cgi_reg_new(w->loop);
+}
+
+static void cgi_worker_dispose(struct pt_worker *w, void *state)
+{
+    (void)w;
+    pt_cgi_reg_free(state);
+}
+
+#define O(f) offsetof(struct pt_cgi_opts, f)
+static const struct pt_key cgi_keys[] = {
+    { "cgi-env", PT_KEY_KV, O(env), 0, 0 },
+    { "cgi-timeout", PT_KEY_INT, O(timeout), 0, 86400 },
+    { NULL, PT_KEY_STR, 0, 0, 0 },
+};
+#undef O
+
+static const char *const cgi_schemes[] = {"cgi://", NULL};
+
 const struct pt_handler pt_handler_cgi = {
+    .abi_version = PT_HANDLER_ABI,
+    .struct_size = sizeof(struct pt_handler),
     .name = "cgi",
+    .schemes = cgi_schemes,
+    .opts_size = sizeof(struct pt_cgi_opts),
+    .keys = cgi_keys,
     .setup = cgi_setup,
     .teardown = cgi_teardown,
+    .worker_init = cgi_worker_init,
+    .worker_dispose = cgi_worker_dispose,
     .handle = cgi_handle,
 };

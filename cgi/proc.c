@@ -10,8 +10,9 @@
  * zombie still pins it), so a group being killed is SIGKILLed once more
  * just before the leader is reaped, and never signalled after.
  *
- * Every program of a loop is on that loop's list; an ev_cleanup watcher
- * kills and reaps what is left when the worker's loop is destroyed. */
+ * Every program of a worker is on that worker's registry (the CGI
+ * handler's per-worker state), which kills and reaps what is left when
+ * the worker stops. */
 #include "cgi/cgi.h"
 
 #include <errno.h>
@@ -33,7 +34,6 @@
 #define ERR_READS 64         /* stderr reads per event: a flood cannot hog the loop */
 
 struct pt_cgi_reg {
-    ev_cleanup cleanup;
     struct ev_loop *loop;
     struct pt_cgi_proc *head;
 };
@@ -57,25 +57,6 @@ struct pt_cgi_proc {
     char errbuf[ERRLINE_MAX];
     char tag[];
 };
-
-static _Thread_local struct pt_cgi_reg *tl_reg;
-
-static void on_loop_destroy(struct ev_loop *loop, ev_cleanup *w, int revents);
-
-static struct pt_cgi_reg *reg_get(struct ev_loop *loop)
-{
-    if (tl_reg && tl_reg->loop == loop)
-        return tl_reg;
-    struct pt_cgi_reg *reg = calloc(1, sizeof *reg);
-    if (!reg)
-        return NULL;
-    reg->loop = loop;
-    ev_cleanup_init(&reg->cleanup, on_loop_destroy);
-    reg->cleanup.data = reg;
-    ev_cleanup_start(loop, &reg->cleanup);
-    tl_reg = reg;
-    return reg;
-}
 
 /* ---- stderr -> log ---- */
 
@@ -278,14 +259,22 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- public ---- */
 
-struct pt_cgi_proc *pt_cgi_proc_start(struct ev_loop *loop, const char *tag,
+struct pt_cgi_reg *pt_cgi_reg_new(struct ev_loop *loop)
+{
+    struct pt_cgi_reg *reg = calloc(1, sizeof *reg);
+    if (reg)
+        reg->loop = loop;
+    return reg;
+}
+
+struct pt_cgi_proc *pt_cgi_proc_start(struct pt_cgi_reg *reg, const char *tag,
                                       pid_t pid, int err_fd, double timeout,
                                       pt_cgi_timeout_fn on_timeout, void *owner)
 {
     size_t tl = strlen(tag);
-    struct pt_cgi_proc *p = calloc(1, sizeof *p + tl + 1);
-    struct pt_cgi_reg *reg = p ? reg_get(loop) : NULL;
-    if (!p || !reg) {
+    struct pt_cgi_proc *p = reg ? calloc(1, sizeof *p + tl + 1) : NULL;
+    struct ev_loop *loop = reg ? reg->loop : NULL;
+    if (!p) {
         free(p);
         close(err_fd);
         kill(-pid, SIGKILL);
@@ -344,12 +333,13 @@ pid_t pt_cgi_proc_pid(const struct pt_cgi_proc *p)
     return p->pid;
 }
 
-/* The worker is gone and its loop is being destroyed: end every program
- * still running (SIGTERM, up to a second to exit, then SIGKILL) and reap
- * it, blocking, since nothing will run this loop again. */
-static void on_loop_destroy(struct ev_loop *loop, ev_cleanup *w, int revents)
+/* The worker is stopping: end every program still running (SIGTERM, up
+ * to a second to exit, then SIGKILL) and reap it, blocking, since nothing
+ * will run this loop again. */
+void pt_cgi_reg_free(struct pt_cgi_reg *reg)
 {
-    struct pt_cgi_reg *reg = w->data;
+    if (!reg)
+        return;
     bool any = false;
     for (struct pt_cgi_proc *p = reg->head; p; p = p->next) {
         if (!p->reaped && !p->killing) {
@@ -379,8 +369,5 @@ static void on_loop_destroy(struct ev_loop *loop, ev_cleanup *w, int revents)
         p->in_cb = false;
         proc_free(p);
     }
-    ev_cleanup_stop(loop, &reg->cleanup);
-    if (tl_reg == reg)
-        tl_reg = NULL;
     free(reg);
 }

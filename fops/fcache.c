@@ -26,13 +26,12 @@ struct pt_fcache_ent {
     char path[];
 };
 
-struct cache {
+struct pt_fcache {
     struct pt_fcache_ent *bucket[BUCKETS];
     struct pt_fcache_ent *oldest, *newest;
     unsigned n, max;
 };
 
-static _Thread_local struct cache *tc;
 
 static int64_t now_ns(void)
 {
@@ -49,7 +48,7 @@ static uint32_t hash_of(uint64_t root_id, const char *path)
     return h;
 }
 
-static void lru_unlink(struct cache *c, struct pt_fcache_ent *e)
+static void lru_unlink(struct pt_fcache *c, struct pt_fcache_ent *e)
 {
     if (e->older)
         e->older->newer = e->newer;
@@ -63,7 +62,7 @@ static void lru_unlink(struct cache *c, struct pt_fcache_ent *e)
 }
 
 /* Takes e out of the table; it is closed now, or by its last user. */
-static void evict(struct cache *c, struct pt_fcache_ent *e)
+static void evict(struct pt_fcache *c, struct pt_fcache_ent *e)
 {
     struct pt_fcache_ent **pp = &c->bucket[e->hash & (BUCKETS - 1)];
     while (*pp != e)
@@ -80,12 +79,22 @@ static void evict(struct cache *c, struct pt_fcache_ent *e)
     free(e);
 }
 
-int pt_fcache_get(uint64_t root_id, const char *path, struct stat *st,
-                  struct pt_fcache_ent **ent)
+struct pt_fcache *pt_fcache_new(void)
 {
-    struct cache *c = tc;
+    struct pt_fcache *c = calloc(1, sizeof(*c));
     if (!c)
-        return -1;
+        return NULL;
+    /* Cached descriptors must leave most of the limit to connections. */
+    struct rlimit rl;
+    c->max = MAX_ENTRIES;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 16 < c->max)
+        c->max = (unsigned)(rl.rlim_cur / 16);
+    return c;
+}
+
+int pt_fcache_get(struct pt_fcache *c, uint64_t root_id, const char *path,
+                  struct stat *st, struct pt_fcache_ent **ent)
+{
     uint32_t h = hash_of(root_id, path);
     for (struct pt_fcache_ent *e = c->bucket[h & (BUCKETS - 1)]; e; e = e->hnext) {
         if (e->hash != h || e->root_id != root_id || strcmp(e->path, path) != 0)
@@ -101,19 +110,9 @@ int pt_fcache_get(uint64_t root_id, const char *path, struct stat *st,
     return -1;
 }
 
-struct pt_fcache_ent *pt_fcache_put(uint64_t root_id, const char *path, int fd)
+struct pt_fcache_ent *pt_fcache_put(struct pt_fcache *c, uint64_t root_id,
+                                    const char *path, int fd)
 {
-    struct cache *c = tc;
-    if (!c) {
-        c = tc = calloc(1, sizeof(*c));
-        if (!c)
-            return NULL;
-        /* Cached descriptors must leave most of the limit to connections. */
-        struct rlimit rl;
-        c->max = MAX_ENTRIES;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 16 < c->max)
-            c->max = (unsigned)(rl.rlim_cur / 16);
-    }
     /* Expired entries nobody uses go first (they would hold deleted files'
      * space and descriptors), then the oldest if still full. */
     int64_t now = now_ns();
@@ -192,9 +191,8 @@ void pt_fcache_release(struct pt_fcache_ent *e)
     free(e);
 }
 
-void pt_fcache_flush(void)
+void pt_fcache_flush(struct pt_fcache *c)
 {
-    struct cache *c = tc;
     for (struct pt_fcache_ent *e = c ? c->oldest : NULL, *next; e; e = next) {
         next = e->newer;
         if (!e->refs)
@@ -202,13 +200,11 @@ void pt_fcache_flush(void)
     }
 }
 
-void pt_fcache_thread_cleanup(void)
+void pt_fcache_free(struct pt_fcache *c)
 {
-    struct cache *c = tc;
     if (!c)
         return;
     while (c->oldest)
         evict(c, c->oldest);
     free(c);
-    tc = NULL;
 }

@@ -1,4 +1,5 @@
-/* A per-thread cache of open regular files, so that a file served again
+/* A cache of open regular files, one per worker (the file handler's
+ * per-worker state: mounts/file.c), so that a file served again
  * within a second costs one fstat(2) instead of openat2 + fstat + close.
  *
  * An entry is found by (root id, virtual path) and lives for a second
@@ -13,17 +14,24 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+struct pt_fcache;
 struct pt_fcache_ent;
+
+/* NULL when out of memory (files are then opened each time). */
+struct pt_fcache *pt_fcache_new(void);
+/* Closes every entry (none may be in use) and frees the cache. */
+void pt_fcache_free(struct pt_fcache *c);
 
 /* The cached descriptor for (root_id, path) with a fresh fstat in *st, a
  * reference taken (*ent set); or -1 on a miss. */
-int pt_fcache_get(uint64_t root_id, const char *path, struct stat *st,
-                  struct pt_fcache_ent **ent);
+int pt_fcache_get(struct pt_fcache *c, uint64_t root_id, const char *path,
+                  struct stat *st, struct pt_fcache_ent **ent);
 
 /* Caches fd (a regular file just opened for path) and takes a reference
  * for the caller; NULL when the cache cannot take it (the caller keeps
  * the plain fd). */
-struct pt_fcache_ent *pt_fcache_put(uint64_t root_id, const char *path, int fd);
+struct pt_fcache_ent *pt_fcache_put(struct pt_fcache *c, uint64_t root_id,
+                                    const char *path, int fd);
 
 /* Small files' bytes, kept with the entry: a read of the whole file at
  * offset 0 costs a memcpy instead of a pread.  The bytes are used only
@@ -39,10 +47,7 @@ void pt_fcache_keep(struct pt_fcache_ent *ent, uint64_t size, int64_t mtime_ns,
 /* Drops a reference from get or put. */
 void pt_fcache_release(struct pt_fcache_ent *ent);
 
-/* Closes this thread's unused entries (out of descriptors: make room). */
-void pt_fcache_flush(void);
-
-/* Closes this thread's entries (at thread exit; none may be in use). */
-void pt_fcache_thread_cleanup(void);
+/* Closes the unused entries (out of descriptors: make room). */
+void pt_fcache_flush(struct pt_fcache *c);
 
 #endif

@@ -75,10 +75,12 @@ struct pt_fops {
 
 extern const struct pt_fops pt_fops_posix;
 
-/* pt_fops_posix.open through the per-thread file cache (fops/fcache.h):
+/* pt_fops_posix.open through a file cache (fops/fcache.h; NULL: none):
  * the returned file's close() releases it.  For regular files served
  * whole by handlers; archive code uses the plain open. */
-int pt_posix_open_cached(const struct pt_froot *root, const char *vpath, struct pt_file *out);
+struct pt_fcache;
+int pt_posix_open_cached(const struct pt_froot *root, struct pt_fcache *cache,
+                         const char *vpath, struct pt_file *out);
 extern const struct pt_fops pt_fops_zip;
 
 /* Opens root + vpath with the ops that own the path (see above): the
@@ -87,8 +89,9 @@ extern const struct pt_fops pt_fops_zip;
  * by '/' makes the rest a member of that archive.  Returns 0 or -errno:
  * -ENOENT for a member that does not exist or has an unsafe name,
  * -EBADMSG or -ENOTSUP (logged, naming archive and member) for one that
- * cannot be served. */
-int pt_fopen(const struct pt_froot *root, const char *vpath, struct pt_file *out);
+ * cannot be served.  cache: the worker's open-file cache, or NULL. */
+int pt_fopen(const struct pt_froot *root, struct pt_fcache *cache, const char *vpath,
+             struct pt_file *out);
 
 /* Whether path[0, len)'s last component names an archive (.zip, .jar,
  * .war). */

@@ -242,13 +242,16 @@ static void pt_posix_fill(struct pt_file *out, int fd, const struct stat *st)
     out->enc_size = out->st.size;
 }
 
-int pt_posix_open_cached(const struct pt_froot *root, const char *vpath, struct pt_file *out)
+int pt_posix_open_cached(const struct pt_froot *root, struct pt_fcache *cache,
+                         const char *vpath, struct pt_file *out)
 {
+    if (!cache)
+        return pt_posix_open(root, vpath, out);
     while (*vpath == '/')
         vpath++;
     struct stat st;
     struct pt_fcache_ent *ent;
-    int fd = pt_fcache_get(root->id, vpath, &st, &ent);
+    int fd = pt_fcache_get(cache, root->id, vpath, &st, &ent);
     if (fd >= 0) {
         pt_posix_fill(out, fd, &st);
         out->priv = ent;
@@ -256,11 +259,11 @@ int pt_posix_open_cached(const struct pt_froot *root, const char *vpath, struct 
     }
     int rc = pt_posix_open(root, vpath, out);
     if (rc == -EMFILE || rc == -ENFILE) {
-        pt_fcache_flush(); /* our cached descriptors first */
+        pt_fcache_flush(cache); /* our cached descriptors first */
         rc = pt_posix_open(root, vpath, out);
     }
     if (rc == 0 && out->st.is_reg)
-        out->priv = pt_fcache_put(root->id, vpath, out->fd);
+        out->priv = pt_fcache_put(cache, root->id, vpath, out->fd);
     return rc;
 }
 

@@ -56,12 +56,13 @@ size_t pt_fops_archive_prefix(const char *vpath, size_t end)
     return 0;
 }
 
-int pt_fopen(const struct pt_froot *root, const char *vpath, struct pt_file *out)
+int pt_fopen(const struct pt_froot *root, struct pt_fcache *cache, const char *vpath,
+             struct pt_file *out)
 {
     if (root->fops != &pt_fops_posix)
         return root->fops->open(root, vpath, out);
     size_t len = strlen(vpath);
     size_t end = pt_fops_archive_prefix(vpath, len);
     const struct pt_fops *fops = end ? pt_fops_sig_match(vpath, end) : NULL;
-    return fops ? fops->open(root, vpath, out) : pt_posix_open_cached(root, vpath, out);
+    return fops ? fops->open(root, vpath, out) : pt_posix_open_cached(root, cache, vpath, out);
 }

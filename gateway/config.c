@@ -21,9 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mounts/mount.h"
 #include "gateway/diag.h"
+#include "gateway/handler.h"
 #include "gateway/jsonpos.h"
+#include "gateway/mount.h"
 #include "gateway/tls.h"
 
 #define PATH_DEPTH 8
@@ -445,93 +446,62 @@ static void get_kvlist(struct loader *ld, json_t *v, struct pt_kvlist *l,
 
 /* ---- key tables -------------------------------------------------------- */
 
-enum key_type {
-    K_STR,     /* char * */
-    K_INT,     /* int, decimal, min..max */
-    K_LONG,    /* long, decimal, min..max */
-    K_FLAGS,   /* long, also 0x... */
-    K_BOOL,    /* bool */
-    K_INTBOOL, /* int 0/1 */
-    K_KV,      /* struct pt_kvlist of name/value pairs */
-    K_HEADERS, /* struct pt_kvlist of HTTP headers */
-    K_MIMES,   /* struct pt_kvlist of ".ext": "type" */
-};
-
-struct key {
-    const char *name;
-    enum key_type type;
-    size_t off;
-    long min, max;
-};
-
 #define G(f) offsetof(struct pt_global, f)
 #define V(f) offsetof(struct pt_vhost, f)
 #define M(f) offsetof(struct pt_mount, f)
 
-static const struct key global_keys[] = {
-    { "count-threads", K_INT, G(count_threads), 1, 256 },
-    { "server-string", K_STR, G(server_string), 0, 0 },
-    { "timeout-secs", K_INT, G(timeout_secs), 1, 86400 },
-    { "ip-limit-ah", K_INT, G(ip_limit_ah), 0, 65535 },
-    { "ip-limit-wsi", K_INT, G(ip_limit_wsi), 0, 65535 },
-    { "uid", K_INT, G(uid), 0, INT_MAX },
-    { "gid", K_INT, G(gid), 0, INT_MAX },
-    { "username", K_STR, G(username), 0, 0 },
-    { "groupname", K_STR, G(groupname), 0, 0 },
-    { "plugin-dir", K_STR, G(plugin_dir), 0, 0 },
-    { "init-ssl", K_BOOL, G(init_ssl), 0, 0 },
-    { "rlimit-nofile", K_LONG, G(rlimit_nofile), 1, LONG_MAX },
-    { "reject-service-keywords", K_KV, G(reject_service_keywords), 0, 0 },
-    { "max-header-size", K_INT, G(max_header_size), 1024, 1048576 },
-    { "max-uri-length", K_INT, G(max_uri_length), 256, 1048576 },
-    { "drain-timeout-secs", K_INT, G(drain_timeout_secs), 0, 86400 },
-    { "h2-max-concurrent-streams", K_INT, G(h2_max_streams), 1, 10000 },
-    { "h2-initial-window-size", K_INT, G(h2_window), 1024, 2147483647 },
-    { NULL, K_STR, 0, 0, 0 },
+static const struct pt_key global_keys[] = {
+    { "count-threads", PT_KEY_INT, G(count_threads), 1, 256 },
+    { "server-string", PT_KEY_STR, G(server_string), 0, 0 },
+    { "timeout-secs", PT_KEY_INT, G(timeout_secs), 1, 86400 },
+    { "ip-limit-ah", PT_KEY_INT, G(ip_limit_ah), 0, 65535 },
+    { "ip-limit-wsi", PT_KEY_INT, G(ip_limit_wsi), 0, 65535 },
+    { "uid", PT_KEY_INT, G(uid), 0, INT_MAX },
+    { "gid", PT_KEY_INT, G(gid), 0, INT_MAX },
+    { "username", PT_KEY_STR, G(username), 0, 0 },
+    { "groupname", PT_KEY_STR, G(groupname), 0, 0 },
+    { "plugin-dir", PT_KEY_STR, G(plugin_dir), 0, 0 },
+    { "init-ssl", PT_KEY_BOOL, G(init_ssl), 0, 0 },
+    { "rlimit-nofile", PT_KEY_LONG, G(rlimit_nofile), 1, LONG_MAX },
+    { "reject-service-keywords", PT_KEY_KV, G(reject_service_keywords), 0, 0 },
+    { "max-header-size", PT_KEY_INT, G(max_header_size), 1024, 1048576 },
+    { "max-uri-length", PT_KEY_INT, G(max_uri_length), 256, 1048576 },
+    { "drain-timeout-secs", PT_KEY_INT, G(drain_timeout_secs), 0, 86400 },
+    { "h2-max-concurrent-streams", PT_KEY_INT, G(h2_max_streams), 1, 10000 },
+    { "h2-initial-window-size", PT_KEY_INT, G(h2_window), 1024, 2147483647 },
+    { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
-static const struct key vhost_keys[] = {
-    { "name", K_STR, V(name), 0, 0 },
-    { "port", K_INT, V(port), 1, 65535 },
-    { "interface", K_STR, V(interface), 0, 0 },
-    { "access-log", K_STR, V(access_log), 0, 0 },
-    { "keepalive_timeout", K_INT, V(keepalive_timeout), 1, 86400 },
-    { "keepalive-timeout", K_INT, V(keepalive_timeout), 1, 86400 },
-    { "headers", K_HEADERS, V(headers), 0, 0 },
-    { "host-ssl-cert", K_STR, V(ssl_cert), 0, 0 },
-    { "host-ssl-key", K_STR, V(ssl_key), 0, 0 },
-    { "host-ssl-ca", K_STR, V(ssl_ca), 0, 0 },
-    { "sts", K_INTBOOL, V(sts), 0, 0 },
-    { "ciphers", K_STR, V(ciphers), 0, 0 },
-    { "tls13-ciphers", K_STR, V(tls13_ciphers), 0, 0 },
-    { "ecdh-curve", K_STR, V(ecdh_curve), 0, 0 },
-    { "ssl-option-set", K_FLAGS, V(ssl_option_set), 0, LONG_MAX },
-    { "ssl-option-clear", K_FLAGS, V(ssl_option_clear), 0, LONG_MAX },
-    { "allow-non-tls", K_BOOL, V(allow_non_tls), 0, 0 },
-    { "redirect-http", K_BOOL, V(redirect_http), 0, 0 },
-    { "client-cert-required", K_BOOL, V(client_cert_required), 0, 0 },
-    { NULL, K_STR, 0, 0, 0 },
+static const struct pt_key vhost_keys[] = {
+    { "name", PT_KEY_STR, V(name), 0, 0 },
+    { "port", PT_KEY_INT, V(port), 1, 65535 },
+    { "interface", PT_KEY_STR, V(interface), 0, 0 },
+    { "access-log", PT_KEY_STR, V(access_log), 0, 0 },
+    { "keepalive_timeout", PT_KEY_INT, V(keepalive_timeout), 1, 86400 },
+    { "keepalive-timeout", PT_KEY_INT, V(keepalive_timeout), 1, 86400 },
+    { "headers", PT_KEY_HEADERS, V(headers), 0, 0 },
+    { "host-ssl-cert", PT_KEY_STR, V(ssl_cert), 0, 0 },
+    { "host-ssl-key", PT_KEY_STR, V(ssl_key), 0, 0 },
+    { "host-ssl-ca", PT_KEY_STR, V(ssl_ca), 0, 0 },
+    { "sts", PT_KEY_INTBOOL, V(sts), 0, 0 },
+    { "ciphers", PT_KEY_STR, V(ciphers), 0, 0 },
+    { "tls13-ciphers", PT_KEY_STR, V(tls13_ciphers), 0, 0 },
+    { "ecdh-curve", PT_KEY_STR, V(ecdh_curve), 0, 0 },
+    { "ssl-option-set", PT_KEY_FLAGS, V(ssl_option_set), 0, LONG_MAX },
+    { "ssl-option-clear", PT_KEY_FLAGS, V(ssl_option_clear), 0, LONG_MAX },
+    { "allow-non-tls", PT_KEY_BOOL, V(allow_non_tls), 0, 0 },
+    { "redirect-http", PT_KEY_BOOL, V(redirect_http), 0, 0 },
+    { "client-cert-required", PT_KEY_BOOL, V(client_cert_required), 0, 0 },
+    { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
-static const struct key mount_keys[] = {
-    { "mountpoint", K_STR, M(mountpoint), 0, 0 },
-    { "origin", K_STR, M(origin), 0, 0 },
-    { "default", K_STR, M(def), 0, 0 },
-    { "cache-max-age", K_INT, M(cache_max_age), 0, INT_MAX },
-    { "cache-reuse", K_BOOL, M(cache_reuse), 0, 0 },
-    { "cache-revalidate", K_BOOL, M(cache_revalidate), 0, 0 },
-    { "cache-intermediaries", K_BOOL, M(cache_intermediaries), 0, 0 },
-    { "cache-no", K_BOOL, M(cache_no), 0, 0 },
-    { "extra-mimetypes", K_MIMES, M(extra_mimetypes), 0, 0 },
-    { "headers", K_HEADERS, M(headers), 0, 0 },
-    { "exact-match", K_BOOL, M(exact_match), 0, 0 },
-    { "append-path", K_BOOL, M(append_path), 0, 0 },
-    { "allow-dotfiles", K_BOOL, M(allow_dotfiles), 0, 0 },
-    { "basic-auth", K_STR, M(basic_auth), 0, 0 },
-    { "cgi-env", K_KV, M(cgi_env), 0, 0 },
-    { "cgi-timeout", K_INT, M(cgi_timeout), 0, 86400 },
-    { "pmo", K_KV, M(pmo), 0, 0 },
-    { NULL, K_STR, 0, 0, 0 },
+/* The core's own mount keys; the rest belong to the mount's handler. */
+static const struct pt_key mount_keys[] = {
+    { "mountpoint", PT_KEY_STR, M(mountpoint), 0, 0 },
+    { "headers", PT_KEY_HEADERS, M(headers), 0, 0 },
+    { "exact-match", PT_KEY_BOOL, M(exact_match), 0, 0 },
+    { "basic-auth", PT_KEY_STR, M(basic_auth), 0, 0 },
+    { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
 /* lwsws keys portico knows but does not implement: warned about by name. */
@@ -554,7 +524,7 @@ static const char *const lwsws_mount_only[] = {
     "protocol", "auth-mask", "interpret", NULL,
 };
 
-static void set_key(struct loader *ld, const struct key *k, json_t *v,
+static void set_key(struct loader *ld, const struct pt_key *k, json_t *v,
                     void *obj)
 {
     char *p = (char *)obj + k->off;
@@ -562,33 +532,33 @@ static void set_key(struct loader *ld, const struct key *k, json_t *v,
     long n;
 
     switch (k->type) {
-    case K_STR:
+    case PT_KEY_STR:
         get_str(ld, v, (char **)p);
         break;
-    case K_INT:
+    case PT_KEY_INT:
         if (get_long(ld, v, k->min, k->max, 10, &n) == 0)
             *(int *)p = (int)n;
         break;
-    case K_LONG:
-    case K_FLAGS:
-        if (get_long(ld, v, k->min, k->max, k->type == K_FLAGS ? 0 : 10,
+    case PT_KEY_LONG:
+    case PT_KEY_FLAGS:
+        if (get_long(ld, v, k->min, k->max, k->type == PT_KEY_FLAGS ? 0 : 10,
                      &n) == 0)
             *(long *)p = n;
         break;
-    case K_BOOL:
+    case PT_KEY_BOOL:
         get_bool(ld, v, (bool *)p);
         break;
-    case K_INTBOOL:
+    case PT_KEY_INTBOOL:
         if (get_bool(ld, v, &b) == 0)
             *(int *)p = b;
         break;
-    case K_KV:
+    case PT_KEY_KV:
         get_kvlist(ld, v, (struct pt_kvlist *)p, KV_PLAIN);
         break;
-    case K_HEADERS:
+    case PT_KEY_HEADERS:
         get_kvlist(ld, v, (struct pt_kvlist *)p, KV_HEADERS);
         break;
-    case K_MIMES:
+    case PT_KEY_MIMES:
         get_kvlist(ld, v, (struct pt_kvlist *)p, KV_MIMETYPES);
         break;
     }
@@ -606,7 +576,7 @@ static bool in_list(const char *const *list, const char *s)
 typedef bool special_fn(struct loader *ld, const char *key, json_t *v,
                         void *obj);
 
-static void walk_object(struct loader *ld, json_t *o, const struct key *keys,
+static void walk_object(struct loader *ld, json_t *o, const struct pt_key *keys,
                         const char *const *lwsws_only, special_fn *special,
                         const char *what, void *obj)
 {
@@ -614,7 +584,7 @@ static void walk_object(struct loader *ld, json_t *o, const struct key *keys,
     json_t *v;
 
     json_object_foreach(o, name, v) {
-        const struct key *k = keys;
+        const struct pt_key *k = keys;
 
         while (k->name && strcmp(k->name, name) != 0)
             k++;
@@ -655,54 +625,100 @@ static void check_mountpoint(struct loader *ld, json_t *o, struct pt_mount *m)
     pop(ld);
 }
 
+static const struct pt_key *find_key(const struct pt_key *keys, const char *name)
+{
+    for (; keys && keys->name; keys++)
+        if (strcmp(keys->name, name) == 0)
+            return keys;
+    return NULL;
+}
+
+/* The origin picks the handler, whose keys the rest of the object may
+ * use: it is read first. */
 static void check_origin(struct loader *ld, json_t *o, struct pt_mount *m)
 {
-    const char *target, *why = NULL;
-    enum pt_origin_kind kind;
+    json_t *v = json_object_get(o, "origin");
+    size_t slen;
 
-    m->origin_pos = m->pos;
-    if (!json_object_get(o, "origin")) {
+    if (!v) {
         err_value(ld, "mount: missing required key \"origin\"");
         return;
     }
     push_key(ld, "origin");
-    /* The mount handlers report their own problems here at setup. */
+    /* The handler reports its own problems here at setup. */
     locate(ld, false, &m->origin_pos);
-    if (m->origin) {
-        if (pt_origin_parse(m->origin, &kind, &target, &why) < 0) {
-            err_value(ld, "\"origin\": \"%s\": %s", m->origin,
-                      why ? why : "unknown origin scheme");
-        } else {
-            m->kind = kind;
-            m->target = xstrdup(target);
+    if (get_str(ld, v, &m->origin) == 0) {
+        const struct pt_handler *h = pt_handler_for_origin(m->origin, &slen);
+        if (!h)
+            err_value(ld, "\"origin\": \"%s\": unknown origin scheme (expected %s)",
+                      m->origin, pt_handler_schemes());
+        else if (m->origin[slen] == '\0')
+            err_value(ld, "\"origin\": \"%s\": origin has nothing after the scheme",
+                      m->origin);
+        else {
+            m->handler = h;
+            m->handler_slot = pt_handler_slot(h);
+            m->target = xstrdup(m->origin + slen);
+            if (h->opts_size)
+                m->opts = xcalloc(h->opts_size);
         }
     }
     pop(ld);
 }
 
-static bool has_cache_key(json_t *o)
+/* Keys outside the core's table: "origin" (read already), the handler's
+ * own, and those of other handlers, which are named as such. */
+static bool mount_special(struct loader *ld, const char *key, json_t *v, void *obj)
 {
-    static const char *const keys[] = {
-        "cache-max-age", "cache-reuse", "cache-revalidate",
-        "cache-intermediaries", "cache-no",
-    };
+    struct pt_mount *m = obj;
+    const struct pt_key *k;
 
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        if (json_object_get(o, keys[i]))
-            return true;
-    return false;
+    if (strcmp(key, "origin") == 0)
+        return true;
+    if (m->handler && (k = find_key(m->handler->keys, key))) {
+        set_key(ld, k, v, m->opts);
+        return true;
+    }
+    const struct pt_handler *other = pt_handler_for_key(key);
+    if (!other)
+        return false;
+    if (m->handler)
+        warn_key(ld, "\"%s\" is a key of %s mounts, not of %s ones; ignored", key,
+                 other->schemes[0], m->handler->schemes[0]);
+    return true;
+}
+
+/* Remembers where each known key was written, for the handler's setup
+ * messages (names point into the key tables: static). */
+static void note_key_positions(struct loader *ld, json_t *o, struct pt_mount *m)
+{
+    const char *name;
+    json_t *v;
+
+    json_object_foreach(o, name, v) {
+        const struct pt_key *k = find_key(mount_keys, name);
+        if (!k && m->handler)
+            k = find_key(m->handler->keys, name);
+        if (!k)
+            continue;
+        GROW(m->keypos, m->n_keypos);
+        struct pt_keypos *kp = &m->keypos[m->n_keypos++];
+        kp->key = k->name;
+        push_key(ld, name);
+        locate(ld, false, &kp->pos);
+        pop(ld);
+    }
 }
 
 static void parse_mount(struct loader *ld, json_t *o, struct pt_mount *m)
 {
     locate(ld, false, &m->pos);
     m->origin_pos = m->pos;
-    walk_object(ld, o, mount_keys, lwsws_mount_only, NULL, "mount", m);
-    m->cache_set = has_cache_key(o);
-    check_mountpoint(ld, o, m);
+    m->handler_slot = -1;
     check_origin(ld, o, m);
-    if (!m->def)
-        m->def = xstrdup("index.html");
+    walk_object(ld, o, mount_keys, lwsws_mount_only, mount_special, "mount", m);
+    check_mountpoint(ld, o, m);
+    note_key_positions(ld, o, m);
 }
 
 static void parse_mounts(struct loader *ld, json_t *v, struct pt_vhost *vh)
@@ -1101,15 +1117,46 @@ static void mount_free(struct pt_mount *m, bool teardown)
 {
     if (teardown)
         pt_mount_teardown(m);
-    free(m->mountpoint);
+    if (m->handler)
+        pt_keys_free(m->handler->keys, m->opts);
+    free(m->opts);
+    pt_keys_free(mount_keys, m);
     free(m->origin);
     free(m->target);
-    free(m->def);
-    free(m->basic_auth);
-    pt_kvlist_free(&m->extra_mimetypes);
-    pt_kvlist_free(&m->headers);
-    pt_kvlist_free(&m->cgi_env);
-    pt_kvlist_free(&m->pmo);
+    free(m->keypos);
+}
+
+void pt_keys_free(const struct pt_key *keys, void *obj)
+{
+    for (; obj && keys && keys->name; keys++) {
+        char *p = (char *)obj + keys->off;
+        switch (keys->type) {
+        case PT_KEY_STR:
+            free(*(char **)p);
+            *(char **)p = NULL;
+            break;
+        case PT_KEY_KV:
+        case PT_KEY_HEADERS:
+        case PT_KEY_MIMES:
+            pt_kvlist_free((struct pt_kvlist *)p);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+const struct pt_srcpos *pt_mount_key_pos(const struct pt_mount *m, const char *key)
+{
+    for (size_t i = 0; i < m->n_keypos; i++)
+        if (strcmp(m->keypos[i].key, key) == 0)
+            return &m->keypos[i].pos;
+    return &m->pos;
+}
+
+bool pt_mount_has_key(const struct pt_mount *m, const char *key)
+{
+    return pt_mount_key_pos(m, key) != &m->pos;
 }
 
 static void vhost_free(struct pt_vhost *vh, bool teardown)

@@ -35,46 +35,62 @@ struct pt_srcpos {
     int line, col;
 };
 
-enum pt_origin_kind {
-    PT_ORIGIN_FILE,     /* file://dir or file://x.zip */
-    PT_ORIGIN_REDIRECT, /* >http://..., >https://... */
-    PT_ORIGIN_CGI,      /* cgi://prog */
-    PT_ORIGIN_HTTP,     /* http://host[:port][/path] (proxy) */
-    PT_ORIGIN_HTTPS,    /* https://... (proxy) */
-    PT_ORIGIN_CALLBACK, /* callback://name */
+/* A key of a config object, read by the loader into a struct at `off`:
+ * the core's own tables, and each mount handler's (gateway/handler.h). */
+enum pt_key_type {
+    PT_KEY_STR,     /* char *, malloc'ed */
+    PT_KEY_INT,     /* int, decimal, min..max */
+    PT_KEY_LONG,    /* long, decimal, min..max */
+    PT_KEY_FLAGS,   /* long, also 0x... */
+    PT_KEY_BOOL,    /* bool */
+    PT_KEY_INTBOOL, /* int 0/1 */
+    PT_KEY_KV,      /* struct pt_kvlist of name/value pairs */
+    PT_KEY_HEADERS, /* struct pt_kvlist of HTTP header fields */
+    PT_KEY_MIMES,   /* struct pt_kvlist of ".ext": "type" */
+};
+
+struct pt_key {
+    const char *name;
+    enum pt_key_type type;
+    size_t off;
+    long min, max;
+};
+
+/* Frees what the loader allocated for keys in obj (strings, lists). */
+void pt_keys_free(const struct pt_key *keys, void *obj);
+
+/* Where a key of a mount was written (for the handler's messages). */
+struct pt_keypos {
+    const char *key;  /* the key table's name */
+    struct pt_srcpos pos;
 };
 
 struct pt_mount {
     char *mountpoint; /* normalized: leading '/', no trailing '/' except "/" */
     size_t mountpoint_len;
     char *origin;     /* as written */
-    enum pt_origin_kind kind;
-    char *target;     /* origin past the scheme: dir, URL ("http://..." for
-                         redirects), program, host/path, callback name */
-    char *def;        /* "default": index file name, default "index.html" */
+    char *target;     /* origin past its scheme */
+    const struct pt_handler *handler; /* chosen by the origin's scheme */
+    int handler_slot; /* in the handler registry (per-worker state) */
+    void *opts;       /* the handler's options, from its keys */
+    void *handler_data; /* made by the handler's setup() */
+    bool ready;       /* set up: requests may be handled */
 
-    bool cache_set;   /* any cache-* key present */
-    int cache_max_age;
-    bool cache_reuse, cache_revalidate, cache_intermediaries, cache_no;
-
-    struct pt_kvlist extra_mimetypes; /* ".ext" (or "*") -> type */
     struct pt_kvlist headers;         /* added after the vhost's */
     bool exact_match;
-    bool append_path;
-    bool allow_dotfiles;              /* serve ".x" path segments */
     char *basic_auth;                 /* file of user:password lines */
-    struct pt_kvlist cgi_env;
-    int cgi_timeout;                  /* seconds; 0 = default */
-    struct pt_kvlist pmo;
+    struct pt_kvlist auth_users;      /* parsed basic-auth file */
 
     struct pt_srcpos pos;             /* of the mount object */
     struct pt_srcpos origin_pos;      /* of the "origin" value */
-
-    /* Filled by the mount table at load time. */
-    const struct pt_handler *handler;
-    void *handler_data;
-    struct pt_kvlist auth_users;      /* parsed basic-auth file */
+    struct pt_keypos *keypos;         /* every key present, with its place */
+    size_t n_keypos;
 };
+
+/* Where key was written in m (its value), else where m was. */
+const struct pt_srcpos *pt_mount_key_pos(const struct pt_mount *m, const char *key);
+/* Whether the mount object has key. */
+bool pt_mount_has_key(const struct pt_mount *m, const char *key);
 
 struct pt_errdoc {
     int status;

@@ -64,15 +64,9 @@ static bool try_errdoc(struct pt_req *r, int status)
     if (!doc || r->internal_redirects > 0 ||
         (r->method != PT_M_GET && r->method != PT_M_HEAD))
         return false;
-    r->internal_redirects++;
     r->status_override = status;
-    r->path = doc;
-    r->path_len = strlen(doc);
-    r->query = NULL;
-    r->query_len = 0;
-    r->mount = NULL;
     drop_conditionals(r);
-    pt_dispatch(r);
+    pt_req_reprocess(r, NULL, 0, doc, strlen(doc), NULL, 0);
     return true;
 }
 

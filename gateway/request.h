@@ -190,8 +190,19 @@ void pt_req_resume(struct pt_req *r);
 void pt_respond_file(struct pt_req *r, int status, int fd, bool own_fd,
                      off_t off, uint64_t len);
 
-/* Routing entry point called by protocols once the request head is parsed. */
+/* Routing entry point called by protocols once the request head is parsed:
+ * vhost, mount, basic auth, then the mount's handler. */
 void pt_dispatch(struct pt_req *r);
+
+/* An internal redirect: serves r again for another path on the same vhost
+ * (error documents, CGI local redirects).  path is decoded and normalized;
+ * target (NULL: keep the one received, for the log) and query are raw.
+ * Counts r->internal_redirects and clears what routing and the previous
+ * handler set (mount, rest, remote user, handler hooks: the previous
+ * handler must have released what it held), then dispatches. */
+void pt_req_reprocess(struct pt_req *r, const char *target, size_t target_len,
+                      const char *path, size_t path_len, const char *query,
+                      size_t query_len);
 
 /* Called by the protocol when the exchange is over: access log, body close.
  * The protocol frees the pool afterwards. */

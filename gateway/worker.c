@@ -14,7 +14,7 @@
 #include "gateway/conn.h"
 #include "gateway/log.h"
 #include "gateway/pool.h"
-#include "fops/fcache.h"
+#include "gateway/handler.h"
 
 #define RBUF_SIZE (16 * 1024)
 #define MAX_FREE_BUFS 64
@@ -261,8 +261,8 @@ static void *worker_main(void *arg)
     ev_run(w->loop, 0);
     while (w->conns)
         pt_conn_close(w->conns);
+    pt_handler_worker_dispose(w); /* on the worker's own thread */
     pt_pool_thread_cleanup();
-    pt_fcache_thread_cleanup();
     return NULL;
 }
 

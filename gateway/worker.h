@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "gateway/handler.h"
+
 
 struct pt_config;
 struct pt_listen;
@@ -42,6 +44,7 @@ struct pt_worker {
     size_t rbuf_cap;
     void *free_bufs;             /* freelist of output buffers */
     size_t n_free_bufs;
+    void *hstate[PT_MAX_HANDLERS]; /* per handler (gateway/handler.h), by slot */
 };
 
 /* Opens every listening socket of conf for n workers (fds[w * n_listens + i]).

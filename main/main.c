@@ -14,8 +14,7 @@
 #include "gateway/diag.h"
 #include "gateway/log.h"
 #include "gateway/worker.h"
-#include "h2/h2.h"
-#include "http1/http1.h"
+#include "main/builtin.h"
 
 #ifndef PORTICO_VERSION
 #define PORTICO_VERSION "0"
@@ -124,9 +123,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* The default protocol first; h2 after it, so ALPN prefers h2. */
-    pt_protocol_register(&pt_http1_protocol);
-    pt_protocol_register(&pt_h2_protocol);
+    pt_builtin_register();
 
     struct pt_diag diag = {0};
     struct pt_config *conf = pt_config_load(dir, &diag);

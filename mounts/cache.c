@@ -13,18 +13,18 @@
 #include <stdio.h>
 #include <string.h>
 
-size_t pt_cache_control(const struct pt_mount *m, char *buf, size_t size)
+size_t pt_cache_control(const struct pt_cache_opts *m, bool set, char *buf, size_t size)
 {
     const char *fixed = "no-store";
     int n;
 
-    if (m->cache_set && m->cache_no) {
+    if (set && m->no) {
         fixed = "no-cache";
-    } else if (m->cache_set && m->cache_max_age > 0 && m->cache_reuse) {
+    } else if (set && m->max_age > 0 && m->reuse) {
         n = snprintf(buf, size, "%s%s, max-age=%d",
-                     m->cache_revalidate ? "must-revalidate, " : "",
-                     m->cache_intermediaries ? "public" : "private",
-                     m->cache_max_age);
+                     m->revalidate ? "must-revalidate, " : "",
+                     m->intermediaries ? "public" : "private",
+                     m->max_age);
         if (n > 0 && (size_t)n < size)
             return (size_t)n;
         /* Cannot happen with PT_CACHE_CONTROL_MAX; fail safe. */

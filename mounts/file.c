@@ -11,10 +11,11 @@
  * deflate bytes, framed) to clients that accept it and is inflated on the
  * fly for the others; a plain file with a "name.gz" beside it that is not
  * older goes out as that file to clients that accept gzip (gzip_static). */
-#include "mounts/mount.h"
+#include "mounts/mounts.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,10 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "fops/fcache.h"
 #include "fops/fops.h"
 #include "gateway/diag.h"
+#include "gateway/handler.h"
 #include "gateway/httpdate.h"
 #include "gateway/request.h"
 #include "mounts/cache.h"
@@ -33,6 +36,28 @@
 #include "mounts/range.h"
 
 #define PT_FILE_ALLOW "GET, HEAD, OPTIONS"
+
+#define O(f) offsetof(struct pt_file_opts, f)
+static const struct pt_key file_keys[] = {
+    { "default", PT_KEY_STR, O(def), 0, 0 },
+    { "cache-max-age", PT_KEY_INT, O(cache.max_age), 0, INT_MAX },
+    { "cache-reuse", PT_KEY_BOOL, O(cache.reuse), 0, 0 },
+    { "cache-revalidate", PT_KEY_BOOL, O(cache.revalidate), 0, 0 },
+    { "cache-intermediaries", PT_KEY_BOOL, O(cache.intermediaries), 0, 0 },
+    { "cache-no", PT_KEY_BOOL, O(cache.no), 0, 0 },
+    { "extra-mimetypes", PT_KEY_MIMES, O(extra_mimetypes), 0, 0 },
+    { "allow-dotfiles", PT_KEY_BOOL, O(allow_dotfiles), 0, 0 },
+    { NULL, PT_KEY_STR, 0, 0, 0 },
+};
+#undef O
+
+static bool has_cache_key(const struct pt_mount *m)
+{
+    for (const struct pt_key *k = file_keys; k->name; k++)
+        if (strncmp(k->name, "cache-", 6) == 0 && pt_mount_has_key(m, k->name))
+            return true;
+    return false;
+}
 
 struct pt_file_mount {
     struct pt_froot root;
@@ -63,14 +88,16 @@ static int pt_file_setup(struct pt_mount *m, struct pt_diag *d)
         free(fm);
         return -1;
     }
-    const char *idx = m->def && *m->def ? m->def : "index.html";
+    const struct pt_file_opts *o = m->opts;
+    const char *idx = o->def && *o->def ? o->def : "index.html";
     while (*idx == '/')
         idx++;
     if (!*idx)
         idx = "index.html";
     fm->index = idx;
     fm->index_len = strlen(idx);
-    pt_cache_control(m, fm->cache_control, sizeof fm->cache_control);
+    pt_cache_control(&o->cache, has_cache_key(m), fm->cache_control,
+                     sizeof fm->cache_control);
     m->handler_data = fm;
     return 0;
 }
@@ -641,7 +668,7 @@ static bool pt_file_precompressed(struct pt_req *r, struct pt_file_mount *fm,
     char *p = pt_pool_alloc(r->pool, name_len + 4);
     memcpy(p, name, name_len);
     memcpy(p + name_len, ".gz", 4);
-    if (pt_fopen(&fm->root, p, &gz) < 0)
+    if (pt_fopen(&fm->root, pt_handler_state(r), p, &gz) < 0)
         return false;
     if (!gz.st.is_reg || gz.enc != PT_FENC_IDENTITY ||
         gz.st.mtime < f->st.mtime ||
@@ -699,12 +726,13 @@ static int pt_file_open_index(struct pt_req *r, struct pt_file_mount *fm,
     memcpy(p + dir_len + !slash, fm->index, fm->index_len + 1);
     *name = p;
     *name_len = len;
-    return pt_fopen(&fm->root, p, f);
+    return pt_fopen(&fm->root, pt_handler_state(r), p, f);
 }
 
 static void pt_file_handle(struct pt_req *r)
 {
     const struct pt_mount *m = r->mount;
+    const struct pt_file_opts *o = m->opts;
     struct pt_file_mount *fm = m->handler_data;
 
     if (!r->status_override && r->method != PT_M_GET && r->method != PT_M_HEAD) {
@@ -718,7 +746,7 @@ static void pt_file_handle(struct pt_req *r)
 
     const char *rest = r->rest ? r->rest : "";
     size_t rest_len = r->rest ? r->rest_len : 0;
-    if (!m->allow_dotfiles && pt_has_dot_segment(rest, rest_len)) {
+    if (!o->allow_dotfiles && pt_has_dot_segment(rest, rest_len)) {
         pt_respond_error(r, 404, "dotfile");
         return;
     }
@@ -734,7 +762,7 @@ static void pt_file_handle(struct pt_req *r)
          * when that fails, look at the directory to pick the status. */
         rc = pt_file_open_index(r, fm, rest, rest_len, &f, &name, &name_len);
         if (rc == -ENOENT) {
-            rc = pt_fopen(&fm->root, rest, &f);
+            rc = pt_fopen(&fm->root, pt_handler_state(r), rest, &f);
             if (rc == 0) {
                 bool dir = f.st.is_dir;
                 pt_file_close(&f);
@@ -746,7 +774,7 @@ static void pt_file_handle(struct pt_req *r)
             }
         }
     } else {
-        rc = pt_fopen(&fm->root, rest, &f);
+        rc = pt_fopen(&fm->root, pt_handler_state(r), rest, &f);
         if (rc == 0 && f.st.is_dir) {
             pt_file_close(&f);
             pt_file_redirect_slash(r);
@@ -764,7 +792,7 @@ static void pt_file_handle(struct pt_req *r)
         return;
     }
 
-    const char *mime = pt_mime_lookup(m, name, name_len);
+    const char *mime = pt_mime_lookup(&o->extra_mimetypes, name, name_len);
     if (!mime) {
         pt_file_close(&f);
         pt_respond_error(r, 403, "file type not served (no mimetype)");
@@ -775,9 +803,31 @@ static void pt_file_handle(struct pt_req *r)
     pt_file_serve(r, fm, &rep, mime);
 }
 
+/* The open-file cache is per worker: no locks on the hot path. */
+static void *file_worker_init(struct pt_worker *w)
+{
+    (void)w;
+    return pt_fcache_new();
+}
+
+static void file_worker_dispose(struct pt_worker *w, void *state)
+{
+    (void)w;
+    pt_fcache_free(state);
+}
+
+static const char *const file_schemes[] = {"file://", NULL};
+
 const struct pt_handler pt_handler_file = {
+    .abi_version = PT_HANDLER_ABI,
+    .struct_size = sizeof(struct pt_handler),
     .name = "file",
+    .schemes = file_schemes,
+    .opts_size = sizeof(struct pt_file_opts),
+    .keys = file_keys,
     .setup = pt_file_setup,
     .teardown = pt_file_teardown,
+    .worker_init = file_worker_init,
+    .worker_dispose = file_worker_dispose,
     .handle = pt_file_handle,
 };

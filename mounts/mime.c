@@ -127,7 +127,7 @@ static int pt_mime_suffix(const char *name, size_t nlen, const char *key)
     return strncasecmp(name + nlen - klen, key, klen) == 0;
 }
 
-const char *pt_mime_lookup(const struct pt_mount *m, const char *path,
+const char *pt_mime_lookup(const struct pt_kvlist *extra, const char *path,
                            size_t len)
 {
     /* Only the last segment counts: "/a.d/README" has no suffix. */
@@ -141,9 +141,9 @@ const char *pt_mime_lookup(const struct pt_mount *m, const char *path,
     size_t nlen = len - (size_t)(name - path);
 
     const char *any = NULL;
-    if (m) {
-        for (size_t i = 0; i < m->extra_mimetypes.n; i++) {
-            const struct pt_kv *kv = &m->extra_mimetypes.v[i];
+    if (extra) {
+        for (size_t i = 0; i < extra->n; i++) {
+            const struct pt_kv *kv = &extra->v[i];
             if (kv->name[0] == '*' && kv->name[1] == '\0') {
                 if (!any)
                     any = kv->value;

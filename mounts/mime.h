@@ -10,7 +10,7 @@
 /* Returns the Content-Type for path, or NULL when the file must not be
  * served (unknown suffix and the mount has no "*").  The mount's
  * extra-mimetypes are consulted first.  "" means: serve, no Content-Type. */
-const char *pt_mime_lookup(const struct pt_mount *m, const char *path,
+const char *pt_mime_lookup(const struct pt_kvlist *extra, const char *path,
                            size_t len);
 
 #endif

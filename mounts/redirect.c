@@ -1,18 +1,31 @@
 /* ">http(s)://..." origins: answer 301 with Location = the target, plus the
  * rest of the path and the query when the mount sets append-path. */
-#include "mounts/mount.h"
+#include "mounts/mounts.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
 #include "gateway/diag.h"
+#include "gateway/handler.h"
 #include "gateway/request.h"
+
+static const struct pt_key redirect_keys[] = {
+    { "append-path", PT_KEY_BOOL, offsetof(struct pt_redirect_opts, append_path), 0, 0 },
+    { NULL, PT_KEY_STR, 0, 0, 0 },
+};
+
+/* The target URL: the origin without its '>'. */
+static const char *url_of(const struct pt_mount *m)
+{
+    return m->origin + 1;
+}
 
 static int pt_redirect_setup(struct pt_mount *m, struct pt_diag *d)
 {
     const struct pt_srcpos *p = &m->origin_pos;
-    const char *t = m->target;
+    const char *t = url_of(m);
     size_t skip = strncasecmp(t, "https://", 8) == 0 ? 8
                 : strncasecmp(t, "http://", 7) == 0 ? 7 : 0;
     if (!skip || t[skip] == '\0' || t[skip] == '/') {
@@ -69,20 +82,22 @@ static char *pt_put_encoded(char *o, const char *s, size_t n,
 static const char *pt_redirect_url(struct pt_req *r)
 {
     const struct pt_mount *m = r->mount;
-    if (!m->append_path)
-        return m->target;
-    size_t tlen = strlen(m->target);
+    const struct pt_redirect_opts *opts = m->opts;
+    const char *target = url_of(m);
+    if (!opts->append_path)
+        return target;
+    size_t tlen = strlen(target);
     const char *rest = r->rest ? r->rest : "";
     size_t rlen = r->rest ? r->rest_len : 0;
     /* "https://x/y/" + "/a" -> "https://x/y/a", not "...y//a". */
-    if (rlen && rest[0] == '/' && tlen && m->target[tlen - 1] == '/') {
+    if (rlen && rest[0] == '/' && tlen && target[tlen - 1] == '/') {
         rest++;
         rlen--;
     }
     size_t qlen = r->query ? r->query_len : 0;
     char *url = pt_pool_alloc(r->pool, tlen + 3 * (rlen + qlen) + 2);
     char *o = url;
-    memcpy(o, m->target, tlen);
+    memcpy(o, target, tlen);
     o += tlen;
     o = pt_put_encoded(o, rest, rlen, pt_path_safe);
     if (r->query) {
@@ -128,9 +143,15 @@ static void pt_redirect_handle(struct pt_req *r)
     pt_respond_buf(r, 301, "text/html; charset=utf-8", body, strlen(body));
 }
 
+static const char *const redirect_schemes[] = {">http://", ">https://", NULL};
+
 const struct pt_handler pt_handler_redirect = {
+    .abi_version = PT_HANDLER_ABI,
+    .struct_size = sizeof(struct pt_handler),
     .name = "redirect",
+    .schemes = redirect_schemes,
+    .opts_size = sizeof(struct pt_redirect_opts),
+    .keys = redirect_keys,
     .setup = pt_redirect_setup,
-    .teardown = NULL,
     .handle = pt_redirect_handle,
 };

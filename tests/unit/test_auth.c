@@ -8,7 +8,8 @@
 #include "gateway/diag.h"
 #include "gateway/pool.h"
 #include "gateway/request.h"
-#include "mounts/mount.h"
+#include "gateway/mount.h"
+#include "mounts/mounts.h"
 #include "tests/unit/check.h"
 
 static FILE *devnull;
@@ -34,8 +35,11 @@ static struct pt_mount redirect_mount(char *auth_file)
     memset(&m, 0, sizeof m);
     m.mountpoint = "/priv";
     m.mountpoint_len = 5;
-    m.kind = PT_ORIGIN_REDIRECT;
-    m.target = "https://elsewhere.test/";
+    static bool opts[8]; /* the redirect handler's, all off */
+    m.origin = ">https://elsewhere.test/";
+    m.target = m.origin + 9;
+    m.handler = &pt_handler_redirect;
+    m.opts = opts;
     m.basic_auth = auth_file;
     m.pos.file = "conf";
     m.pos.line = 3;
@@ -76,7 +80,7 @@ static void test_load(void)
     m = redirect_mount(path);
     CHECK_INT(pt_mount_setup(&m, &d), -1);
     CHECK_INT(d.errors, 1);
-    CHECK(m.handler == NULL);
+    CHECK(!m.ready);
     CHECK_INT(m.auth_users.n, 0);
     unlink(path);
 
@@ -108,7 +112,7 @@ static void test_load(void)
     /* A handler failure and an auth failure are both reported. */
     path = write_tmp("");
     m = redirect_mount(path);
-    m.target = "not-a-url";
+    m.origin = ">not-a-url";
     struct pt_diag d3 = { .out = devnull };
     CHECK_INT(pt_mount_setup(&m, &d3), -1);
     CHECK_INT(d3.errors, 2);
@@ -248,7 +252,14 @@ static void ok_handle(struct pt_req *r)
     handled++;
     pt_respond_buf(r, 200, "text/plain", "ok", 2);
 }
-static const struct pt_handler ok_handler = { .name = "ok", .handle = ok_handle };
+static const char *const ok_schemes[] = {"ok://", NULL};
+static const struct pt_handler ok_handler = {
+    .abi_version = PT_HANDLER_ABI,
+    .struct_size = sizeof(struct pt_handler),
+    .name = "ok",
+    .schemes = ok_schemes,
+    .handle = ok_handle,
+};
 
 static const char *resp_header(const struct pt_req *r, const char *name)
 {
@@ -273,6 +284,7 @@ static void test_challenge(void)
     m[1].mountpoint = "/";
     m[1].mountpoint_len = 1;
     m[1].handler = &ok_handler;
+    m[1].ready = true;
 
     struct pt_vhost vh;
     memset(&vh, 0, sizeof vh);

@@ -7,11 +7,13 @@
 #include "gateway/config.h"
 #include "gateway/pool.h"
 #include "gateway/request.h"
-#include "mounts/mount.h"
+#include "gateway/mount.h"
 #include "tests/unit/check.h"
+#include "tests/unit/testutil.h"
 
 static struct pt_config conf;
 static struct pt_kv cgi_env_kv[2];
+static struct pt_cgi_opts git_opts;
 static struct pt_mount mounts[3];
 static struct pt_vhost vhost;
 
@@ -25,59 +27,35 @@ static void setup_config(void)
 
     mounts[0].mountpoint = "/";
     mounts[0].mountpoint_len = 1;
-    mounts[0].kind = PT_ORIGIN_FILE;
+    mounts[0].origin = "file:///srv/www/";
     mounts[0].target = "/srv/www/";
     mounts[1].mountpoint = "/cgi";
     mounts[1].mountpoint_len = 4;
-    mounts[1].kind = PT_ORIGIN_CGI;
+    mounts[1].origin = "cgi:///usr/lib/cgi-bin/x";
     mounts[1].target = "/usr/lib/cgi-bin/x";
     mounts[2].mountpoint = "/git";
     mounts[2].mountpoint_len = 4;
-    mounts[2].kind = PT_ORIGIN_CGI;
-    mounts[2].cgi_env.v = cgi_env_kv;
-    mounts[2].cgi_env.n = 2;
+    mounts[2].origin = "cgi:///usr/lib/git-core/git-http-backend";
+    git_opts.env.v = cgi_env_kv;
+    git_opts.env.n = 2;
+    mounts[2].opts = &git_opts;
     vhost.name = "example.test";
     vhost.port = 8080;
     vhost.mounts = mounts;
     vhost.n_mounts = 3;
 }
 
-static void hdr(struct pt_req *r, const char *name, const char *value)
-{
-    struct pt_hdr *h = &r->hdrs[r->n_hdrs++];
-    h->name = name;
-    h->name_len = strlen(name);
-    h->value = value;
-    h->value_len = strlen(value);
-}
+#define hdr tu_req_header
 
 static struct pt_req *new_req(const char *method, const char *target, int mount)
 {
-    struct pt_pool *pool = pt_pool_new(4096);
-    struct pt_req *r = pt_pool_calloc(pool, sizeof *r);
-    r->pool = pool;
+    struct pt_req *r = tu_req_new(pt_pool_new(4096), method, target);
     r->conf = &conf;
     strcpy(r->peer_ip, "192.0.2.7");
     r->peer_port = 54321;
     r->local_port = 8080;
-    r->method_str = method;
-    r->method_len = strlen(method);
-    r->method = pt_method_from(method, r->method_len);
-    r->version = 11;
-    r->target = target;
-    r->target_len = strlen(target);
-    const char *q = strchr(target, '?');
-    size_t plen = q ? (size_t)(q - target) : strlen(target);
-    r->path = pt_pool_strndup(pool, target, plen);
-    r->path_len = plen;
-    if (q) {
-        r->query = q + 1;
-        r->query_len = strlen(q + 1);
-    }
     r->authority = "example.test";
     r->authority_len = 12;
-    r->hdrs = pt_pool_calloc(pool, 32 * sizeof *r->hdrs);
-    r->content_length = -1;
     r->vhost = &vhost;
     r->mount = &mounts[mount];
     r->rest = pt_mount_rest(r->mount, r->path, r->path_len, &r->rest_len);
@@ -163,12 +141,12 @@ static void test_minimal_get(void)
 
     /* the "/" mount: empty SCRIPT_NAME, the whole path is PATH_INFO */
     r = new_req("GET", "/x/y", 0);
-    mounts[0].kind = PT_ORIGIN_CGI;
+    mounts[0].origin = "cgi:///x";
     env = pt_cgi_env(r, "/x", NULL);
     CHECK_STR(get(env, "SCRIPT_NAME"), "");
     CHECK_STR(get(env, "PATH_INFO"), "/x/y");
     CHECK(get(env, "PATH_TRANSLATED") == NULL); /* no file mount serves it */
-    mounts[0].kind = PT_ORIGIN_FILE;
+    mounts[0].origin = "file:///srv/www/";
     pt_pool_free(r->pool);
 
     /* Content-Length: 0 is passed as such */

@@ -11,7 +11,13 @@
 
 #include "gateway/config.h"
 #include "gateway/diag.h"
+#include "cgi/cgi.h"
+#include "gateway/handler.h"
 #include "gateway/jsonpos.h"
+#include "gateway/mount.h"
+#include "main/builtin.h"
+#include "mounts/mounts.h"
+#include "plugins/plugins.h"
 #include "tests/unit/check.h"
 
 static char dir[64];
@@ -223,13 +229,19 @@ static void test_valid(void)
         struct pt_mount *m = &vh->mounts[0];
         CHECK_STR(m->mountpoint, "/");
         CHECK_INT(m->mountpoint_len, 1);
-        CHECK_INT(m->kind, PT_ORIGIN_FILE);
-        CHECK_STR(m->def, "index.html");
-        CHECK(m->cache_set);
-        CHECK_INT(m->cache_max_age, 60);
-        CHECK(m->cache_reuse);
-        CHECK(!m->cache_no);
-        CHECK_STR(kv(&m->extra_mimetypes, ".zip"), "application/zip");
+        const struct pt_file_opts *fo = m->opts;
+        CHECK(m->handler == &pt_handler_file);
+        CHECK(pt_mount_is(m, "file://"));
+        CHECK(m->ready);
+        CHECK(fo->def == NULL); /* the handler's default applies */
+        CHECK(pt_mount_has_key(m, "cache-max-age"));
+        CHECK_INT(fo->cache.max_age, 60);
+        CHECK(fo->cache.reuse);
+        CHECK(!fo->cache.no);
+        CHECK_STR(kv(&fo->extra_mimetypes, ".zip"), "application/zip");
+        CHECK_INT(pt_mount_key_pos(m, "extra-mimetypes")->line, 17);
+        CHECK_INT(pt_mount_key_pos(m, "extra-mimetypes")->col, 23);
+        CHECK(pt_mount_key_pos(m, "allow-dotfiles") == &m->pos);
         CHECK_INT(m->pos.line, 12);
         CHECK_INT(m->pos.col, 14);
         CHECK_INT(m->origin_pos.line, 14);
@@ -237,9 +249,9 @@ static void test_valid(void)
         m = &vh->mounts[1];
         CHECK_STR(m->mountpoint, "/docs");
         CHECK_INT(m->mountpoint_len, 5);
-        CHECK_INT(m->kind, PT_ORIGIN_REDIRECT);
+        CHECK(m->handler == &pt_handler_redirect);
         CHECK(m->exact_match);
-        CHECK(!m->cache_set);
+        CHECK(!pt_mount_has_key(m, "cache-max-age"));
     }
     CHECK_INT(c->n_listens, 1);
     CHECK_INT(c->n_files, 3); /* conf, localhost, zz-disabled */
@@ -257,13 +269,16 @@ static void test_defaults_and_scalars(void)
     put("conf.d/a",
         "{\"vhosts\": [\n"
         " {\"name\": \"a\", \"port\": \"80\", \"keepalive_timeout\": \"9\","
-        " \"mounts\": [{\"mountpoint\": \"/x/\", \"origin\": \">http://e/\","
+        " \"mounts\": [{\"mountpoint\": \"/x/\", \"origin\": \"file:///tmp\","
         " \"cache-reuse\": true, \"cache-revalidate\": \"off\","
         " \"cache-intermediaries\": 0, \"cache-no\": \"TRUE\","
-        " \"allow-dotfiles\": \"1\", \"append-path\": \"No\","
-        " \"cgi-timeout\": \"30\", \"default\": \"home.htm\","
-        " \"cgi-env\": [{\"A\": \"1\"}, {\"B\": 2}], \"pmo\": [{\"p\": \"v\"}],"
-        " \"headers\": {\"x-m\": \"m\"}}]},\n"
+        " \"allow-dotfiles\": \"1\", \"default\": \"home.htm\","
+        " \"headers\": {\"x-m\": \"m\"}},"
+        " {\"mountpoint\": \"/r\", \"origin\": \">http://e/\", \"append-path\": \"No\"},"
+        " {\"mountpoint\": \"/c\", \"origin\": \"cgi:///bin/true\", \"cgi-timeout\": \"30\","
+        " \"cgi-env\": [{\"A\": \"1\"}, {\"B\": 2}]},"
+        " {\"mountpoint\": \"/cb\", \"origin\": \"callback://x\", \"pmo\": [{\"p\": \"v\"}]}"
+        "]},\n"
         " {\"name\": \"b\", \"port\": 81, \"keepalive-timeout\": 10,"
         " \"redirect-http\": \"true\", \"client-cert-required\": 2}\n"
         "]}\n");
@@ -285,18 +300,32 @@ static void test_defaults_and_scalars(void)
     CHECK(c->vhosts[1].redirect_http);
     CHECK(c->vhosts[1].client_cert_required);
     CHECK_INT(c->vhosts[0].access_log_fd, -1);
+    CHECK_INT(c->vhosts[0].n_mounts, 4);
+    if (c->vhosts[0].n_mounts != 4) {
+        pt_config_unref(c);
+        return;
+    }
     const struct pt_mount *m = &c->vhosts[0].mounts[0];
+    const struct pt_file_opts *fo = m->opts;
     CHECK_STR(m->mountpoint, "/x");
-    CHECK(m->cache_set && m->cache_reuse && !m->cache_revalidate &&
-          !m->cache_intermediaries && m->cache_no);
-    CHECK(m->allow_dotfiles && !m->append_path);
-    CHECK_INT(m->cgi_timeout, 30);
-    CHECK_STR(m->def, "home.htm");
-    CHECK_STR(m->target, "http://e/");
-    CHECK_STR(kv(&m->cgi_env, "A"), "1");
-    CHECK_STR(kv(&m->cgi_env, "B"), "2");
-    CHECK_STR(kv(&m->pmo, "p"), "v");
+    CHECK(pt_mount_has_key(m, "cache-reuse"));
+    CHECK(fo->cache.reuse && !fo->cache.revalidate && !fo->cache.intermediaries &&
+          fo->cache.no);
+    CHECK(fo->allow_dotfiles);
+    CHECK_STR(fo->def, "home.htm");
+    CHECK_STR(m->target, "/tmp");
     CHECK_STR(kv(&m->headers, "x-m"), "m");
+    m = &c->vhosts[0].mounts[1];
+    CHECK(!((const struct pt_redirect_opts *)m->opts)->append_path);
+    CHECK_STR(m->target, "e/");
+    m = &c->vhosts[0].mounts[2];
+    const struct pt_cgi_opts *co = m->opts;
+    CHECK_INT(co->timeout, 30);
+    CHECK_STR(kv(&co->env, "A"), "1");
+    CHECK_STR(kv(&co->env, "B"), "2");
+    m = &c->vhosts[0].mounts[3];
+    CHECK(m->handler == &pt_handler_callback);
+    CHECK(m->opts != NULL);
     pt_config_unref(c);
 }
 
@@ -580,6 +609,7 @@ static void test_jsonpos(void)
 
 int main(void)
 {
+    pt_builtin_register();
     test_parse_bool();
     test_jsonpos();
     test_valid();

@@ -19,7 +19,10 @@
 #include "gateway/httpdate.h"
 #include "gateway/pool.h"
 #include "gateway/request.h"
-#include "mounts/mount.h"
+#include "gateway/handler.h"
+#include "gateway/worker.h"
+#include "main/builtin.h"
+#include "mounts/mounts.h"
 #include "tests/unit/check.h"
 #include "tests/unit/testutil.h"
 
@@ -287,6 +290,7 @@ static const struct pt_proto fake_proto = {
 };
 
 static struct pt_mount M;
+static struct pt_file_opts file_opts;
 static struct pt_pool *P;
 static struct pt_req *Q;
 #define resp_hdr(name) tu_resp_hdr(Q, name)
@@ -303,29 +307,14 @@ static void run(enum pt_method method, const char *path, const char *query,
     }
     memset(&R, 0, sizeof R);
     P = pt_pool_new(0);
-    Q = pt_pool_calloc(P, sizeof *Q);
-    Q->pool = P;
+    Q = tu_req_new(P, method == PT_M_HEAD ? "HEAD" : "GET", path);
+    Q->method = method; /* whatever its name, as the handler sees it */
     Q->proto = &fake_proto;
-    Q->method = method;
-    Q->method_str = method == PT_M_HEAD ? "HEAD" : "GET";
-    Q->method_len = strlen(Q->method_str);
-    Q->version = 11;
-    Q->path = path;
-    Q->path_len = strlen(path);
+    Q->worker = &tu_worker;
     Q->query = query;
     Q->query_len = query ? strlen(query) : 0;
-    Q->content_length = -1;
-    size_t n = 0;
-    while (hdrs && hdrs[2 * n])
-        n++;
-    Q->hdrs = pt_pool_calloc(P, (n + 1) * sizeof *Q->hdrs);
-    for (size_t i = 0; i < n; i++) {
-        Q->hdrs[i].name = hdrs[2 * i];
-        Q->hdrs[i].name_len = strlen(hdrs[2 * i]);
-        Q->hdrs[i].value = hdrs[2 * i + 1];
-        Q->hdrs[i].value_len = strlen(hdrs[2 * i + 1]);
-    }
-    Q->n_hdrs = n;
+    for (size_t i = 0; hdrs && hdrs[2 * i]; i++)
+        tu_req_header(Q, hdrs[2 * i], hdrs[2 * i + 1]);
     /* As dispatch does for a mount at "/": the rest keeps the '/'. */
     Q->mount = &M;
     Q->rest = path;
@@ -355,7 +344,8 @@ static void test_handler_setup(void)
     bad.mountpoint = "/";
     bad.origin = "file:///nonexistent/www";
     bad.target = "/nonexistent/www";
-    bad.kind = PT_ORIGIN_FILE;
+    bad.handler = &pt_handler_file;
+    bad.opts = &file_opts;
     bad.origin_pos.file = "conf";
     bad.origin_pos.line = 3;
     CHECK_INT(pt_handler_file.setup(&bad, &d), -1);
@@ -368,9 +358,9 @@ static void test_handler_setup(void)
     M.mountpoint_len = 1;
     M.origin = "file://www";
     M.target = www;
-    M.def = "index.html";
-    M.kind = PT_ORIGIN_FILE;
     M.handler = &pt_handler_file;
+    M.handler_slot = pt_handler_slot(&pt_handler_file);
+    M.opts = &file_opts;
     d.errors = 0;
     d.out = NULL;
     CHECK_INT(pt_handler_file.setup(&M, &d), 0);
@@ -483,11 +473,11 @@ static void test_handler_refusals(void)
     CHECK_INT(R.status, 404);
     get("/sub/.well-known/acme.txt");
     CHECK_INT(R.status, 404);
-    M.allow_dotfiles = true;
+    file_opts.allow_dotfiles = true;
     get("/.hidden.txt");
     CHECK_INT(R.status, 200);
     CHECK_STR(R.body, "hidden");
-    M.allow_dotfiles = false;
+    file_opts.allow_dotfiles = false;
 
     /* Methods. */
     run(PT_M_POST, "/a.txt", NULL, NULL);
@@ -770,6 +760,7 @@ static void test_handler(void)
 
 int main(void)
 {
+    pt_builtin_register();
     make_tree();
     int fds = tu_count_fds();
 
@@ -784,7 +775,7 @@ int main(void)
     pt_fops_posix_force_walk(0);
 
     test_handler();
-    pt_fcache_thread_cleanup(); /* files kept open for reuse */
+    pt_handler_worker_dispose(&tu_worker); /* files kept open for reuse */
     CHECK_INT(tu_count_fds(), fds);  /* nothing leaked */
 
     tu_rm_tree(base);

@@ -8,59 +8,75 @@
 #include "gateway/pool.h"
 #include "gateway/request.h"
 #include "gateway/vhost.h"
-#include "mounts/mount.h"
+#include "cgi/cgi.h"
+#include "gateway/handler.h"
+#include "gateway/mount.h"
+#include "main/builtin.h"
+#include "mounts/mounts.h"
+#include "plugins/plugins.h"
+#include "proxy/proxy.h"
 #include "tests/unit/check.h"
 
 /* ---- origins ---- */
 
-static void test_origin_ok(const char *origin, enum pt_origin_kind want_kind,
+static void test_origin_ok(const char *origin, const struct pt_handler *want,
                            const char *want_target)
 {
-    enum pt_origin_kind kind = (enum pt_origin_kind)-1;
-    const char *target = NULL, *why = NULL;
-    CHECK_INT(pt_origin_parse(origin, &kind, &target, &why), 0);
-    CHECK_INT(kind, want_kind);
-    CHECK_STR(target, want_target);
+    size_t len = 0;
+    const struct pt_handler *h = pt_handler_for_origin(origin, &len);
+    CHECK(h == want);
+    CHECK_STR(origin + len, want_target);
 }
 
-static void test_origin_bad(const char *origin, const char *why_has)
+static void test_origin_bad(const char *origin)
 {
-    enum pt_origin_kind kind;
-    const char *target = NULL, *why = NULL;
-    CHECK_INT(pt_origin_parse(origin, &kind, &target, &why), -1);
-    CHECK(why && strstr(why, why_has));
+    size_t len = 1;
+    CHECK(pt_handler_for_origin(origin, &len) == NULL);
+    CHECK_INT(len, 0);
 }
 
 static void test_origins(void)
 {
-    test_origin_ok("file:///srv/www", PT_ORIGIN_FILE, "/srv/www");
-    test_origin_ok("file://./www", PT_ORIGIN_FILE, "./www");
+    test_origin_ok("file:///srv/www", &pt_handler_file, "/srv/www");
+    test_origin_ok("file://./www", &pt_handler_file, "./www");
     test_origin_ok("file:///usr/share/libwebsockets-test-server",
-                   PT_ORIGIN_FILE, "/usr/share/libwebsockets-test-server");
-    test_origin_ok(">http://example.com/", PT_ORIGIN_REDIRECT,
-                   "http://example.com/");
-    test_origin_ok(">https://example.com/x", PT_ORIGIN_REDIRECT,
-                   "https://example.com/x");
-    test_origin_ok("cgi:///usr/lib/cgi-bin/x.sh", PT_ORIGIN_CGI,
+                   &pt_handler_file, "/usr/share/libwebsockets-test-server");
+    test_origin_ok(">http://example.com/", &pt_handler_redirect, "example.com/");
+    test_origin_ok(">https://example.com/x", &pt_handler_redirect, "example.com/x");
+    test_origin_ok("cgi:///usr/lib/cgi-bin/x.sh", &pt_handler_cgi,
                    "/usr/lib/cgi-bin/x.sh");
-    test_origin_ok("http://127.0.0.1:8080/api", PT_ORIGIN_HTTP,
+    test_origin_ok("http://127.0.0.1:8080/api", &pt_handler_proxy,
                    "127.0.0.1:8080/api");
-    test_origin_ok("https://backend", PT_ORIGIN_HTTPS, "backend");
-    test_origin_ok("callback://protocol-post-demo", PT_ORIGIN_CALLBACK,
+    test_origin_ok("https://backend", &pt_handler_proxy, "backend");
+    test_origin_ok("callback://protocol-post-demo", &pt_handler_callback,
                    "protocol-post-demo");
-    test_origin_ok("FILE:///x", PT_ORIGIN_FILE, "/x");
+    test_origin_ok("FILE:///x", &pt_handler_file, "/x");
+    test_origin_ok("file://", &pt_handler_file, ""); /* the loader refuses it */
 
-    test_origin_bad("ftp://x", "unknown origin scheme");
-    test_origin_bad("/srv/www", "unknown origin scheme");
-    test_origin_bad("", "unknown origin scheme");
-    test_origin_bad(">ftp://x", "unknown origin scheme");
-    test_origin_bad("file:/x", "unknown origin scheme");
-    test_origin_bad("file://", "nothing after");
-    test_origin_bad(">https://", "nothing after");
-    test_origin_bad("cgi://", "nothing after");
-    test_origin_bad("http://", "nothing after");
-    test_origin_bad("https://", "nothing after");
-    test_origin_bad("callback://", "nothing after");
+    test_origin_bad("ftp://x");
+    test_origin_bad("/srv/www");
+    test_origin_bad("");
+    test_origin_bad(">ftp://x");
+    test_origin_bad("file:/x");
+    CHECK(strstr(pt_handler_schemes(), "file://") != NULL);
+    CHECK(strstr(pt_handler_schemes(), ">https://") != NULL);
+    CHECK(strstr(pt_handler_schemes(), "callback://") != NULL);
+
+    /* Registration refuses another ABI, an incomplete handler and a
+     * scheme already taken. */
+    static const char *const taken[] = {"file://", NULL};
+    static const char *const fresh[] = {"fresh://", NULL};
+    struct pt_handler h = {
+        .abi_version = PT_HANDLER_ABI + 1, .struct_size = sizeof(struct pt_handler),
+        .name = "t", .schemes = fresh, .handle = NULL,
+    };
+    CHECK_INT(pt_handler_register(&h), -1);
+    h.abi_version = PT_HANDLER_ABI;
+    CHECK_INT(pt_handler_register(&h), -1); /* no handle() */
+    h.handle = pt_handler_file.handle;
+    h.schemes = taken;
+    CHECK_INT(pt_handler_register(&h), -1);
+    CHECK(pt_handler_for_origin("fresh://x", &(size_t){0}) == NULL);
 }
 
 /* ---- mount matching ---- */
@@ -288,9 +304,12 @@ static void test_dispatch(void)
     am[0] = mk_mount("/", false);
     am[1] = mk_mount("/app", false);
     bm[0] = mk_mount("/only", false);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         am[i].handler = &capture_handler;
+        am[i].ready = true;
+    }
     bm[0].handler = &capture_handler;
+    bm[0].ready = true;
 
     struct pt_vhost v[2];
     memset(v, 0, sizeof v);
@@ -355,14 +374,27 @@ static void test_dispatch(void)
     pt_pool_free(pool);
 }
 
+/* What the loader does with an origin: the handler and target, and its
+ * options (zeroed: defaults). */
+static void set_origin(struct pt_mount *m, const char *origin)
+{
+    static union { struct pt_redirect_opts r; struct pt_cgi_opts c; char any[64]; } opts[16];
+    static size_t n_opts;
+    size_t len = 0;
+    m->origin = (char *)origin;
+    m->handler = pt_handler_for_origin(origin, &len);
+    CHECK(m->handler != NULL);
+    m->handler_slot = pt_handler_slot(m->handler);
+    m->target = (char *)origin + len;
+    memset(&opts[n_opts % 16], 0, sizeof opts[0]);
+    m->opts = &opts[n_opts++ % 16];
+}
+
 static struct pt_mount redirect_mount(const char *origin, bool append)
 {
     struct pt_mount m = mk_mount("/r", false);
-    const char *target = NULL, *why = NULL;
-    m.origin = (char *)origin;
-    CHECK_INT(pt_origin_parse(origin, &m.kind, &target, &why), 0);
-    m.target = (char *)target;
-    m.append_path = append;
+    set_origin(&m, origin);
+    ((struct pt_redirect_opts *)m.opts)->append_path = append;
     return m;
 }
 
@@ -455,7 +487,7 @@ static void test_redirect(void)
         m = redirect_mount(bad[i], false);
         CHECK_INT(pt_mount_setup(&m, &d), -1);
         CHECK_INT(d.errors, before + 1);
-        CHECK(m.handler == NULL);
+        CHECK(!m.ready);
         pt_mount_teardown(&m);
     }
     fclose(d.out);
@@ -469,25 +501,22 @@ static void test_registry(void)
         "http://h:1/p", "https://h", "callback://cb",
     };
     for (size_t i = 0; i < sizeof origins / sizeof origins[0]; i++) {
-        struct pt_mount m = redirect_mount(">https://placeholder/", false);
-        const char *why;
-        CHECK_INT(pt_origin_parse(origins[i], &m.kind,
-                                  (const char **)&m.target, &why), 0);
+        struct pt_mount m = mk_mount("/r", false);
+        set_origin(&m, origins[i]);
         CHECK_INT(pt_mount_setup(&m, &d), 0);
-        CHECK(m.handler == &pt_handler_unimplemented);
+        CHECK(m.handler == (i < 2 ? &pt_handler_proxy : &pt_handler_callback));
         char loc[64];
         const char *body = NULL;
         CHECK_INT(dispatch_one(&m, "/r/x", NULL, loc, sizeof loc, &body), 501);
         CHECK_STR(loc, "(none)");
         CHECK(strstr(body, "501") != NULL);
         pt_mount_teardown(&m);
-        CHECK(m.handler == NULL);
+        CHECK(!m.ready);
     }
     CHECK_INT(d.errors, 0);
     /* cgi:// has its handler (tests/unit/test_cgi_*.c, test_cgi_*.py) */
-    struct pt_mount m = redirect_mount(">https://placeholder/", false);
-    const char *why;
-    CHECK_INT(pt_origin_parse("cgi:///bin/true", &m.kind, (const char **)&m.target, &why), 0);
+    struct pt_mount m = mk_mount("/r", false);
+    set_origin(&m, "cgi:///bin/true");
     CHECK_INT(pt_mount_setup(&m, &d), 0);
     CHECK(m.handler == &pt_handler_cgi);
     pt_mount_teardown(&m);
@@ -497,6 +526,7 @@ static void test_registry(void)
 
 int main(void)
 {
+    pt_builtin_register();
     test_origins();
     test_mount_match();
     test_rest();

@@ -8,7 +8,7 @@
 #include "mounts/mime.h"
 #include "tests/unit/check.h"
 
-static const char *mime(const struct pt_mount *m, const char *path)
+static const char *mime(const struct pt_kvlist *m, const char *path)
 {
     return pt_mime_lookup(m, path, strlen(path));
 }
@@ -104,10 +104,9 @@ static void test_extra(void)
         { ".HTML", "text/x-override" },
         { "*", "application/ignored-second-star" },
     };
-    struct pt_mount m;
-    memset(&m, 0, sizeof m);
-    m.extra_mimetypes.v = kv;
-    m.extra_mimetypes.n = sizeof kv / sizeof kv[0];
+    struct pt_kvlist m;
+    m.v = kv;
+    m.n = sizeof kv / sizeof kv[0];
 
     CHECK_STR(mime(&m, "/a.foo"), "application/x-foo");
     CHECK_STR(mime(&m, "/a.FOO"), "application/x-foo");
@@ -124,16 +123,16 @@ static void test_extra(void)
     CHECK_STR(mime(&m, "/bar"), "");
 
     /* Without "*", unknown files are refused. */
-    m.extra_mimetypes.v = kv + 1;
-    m.extra_mimetypes.n = 4;
+    m.v = kv + 1;
+    m.n = 4;
     CHECK(mime(&m, "/README") == NULL);
     CHECK(mime(&m, "/x.unknownext") == NULL);
     CHECK_STR(mime(&m, "/a.foo"), "application/x-foo");
 
     /* A "*" with a real type. */
     struct pt_kv star[] = { { "*", "application/octet-stream" } };
-    m.extra_mimetypes.v = star;
-    m.extra_mimetypes.n = 1;
+    m.v = star;
+    m.n = 1;
     CHECK_STR(mime(&m, "/blob"), "application/octet-stream");
     CHECK_STR(mime(&m, "/a.png"), "image/png");
 }
@@ -144,15 +143,11 @@ static const char *cc(bool set, int max_age, bool reuse, bool reval,
                       bool inter, bool no)
 {
     static char buf[PT_CACHE_CONTROL_MAX];
-    struct pt_mount m;
-    memset(&m, 0, sizeof m);
-    m.cache_set = set;
-    m.cache_max_age = max_age;
-    m.cache_reuse = reuse;
-    m.cache_revalidate = reval;
-    m.cache_intermediaries = inter;
-    m.cache_no = no;
-    size_t n = pt_cache_control(&m, buf, sizeof buf);
+    struct pt_cache_opts o = {
+        .max_age = max_age, .reuse = reuse, .revalidate = reval,
+        .intermediaries = inter, .no = no,
+    };
+    size_t n = pt_cache_control(&o, set, buf, sizeof buf);
     CHECK_INT(n, strlen(buf));
     return buf;
 }
@@ -178,12 +173,8 @@ static void test_cache_control(void)
 
     /* A short buffer is never overrun and never holds a partial value. */
     char small[8];
-    struct pt_mount m;
-    memset(&m, 0, sizeof m);
-    m.cache_set = true;
-    m.cache_max_age = 60;
-    m.cache_reuse = true;
-    CHECK_INT(pt_cache_control(&m, small, sizeof small), 0);
+    struct pt_cache_opts o = { .max_age = 60, .reuse = true };
+    CHECK_INT(pt_cache_control(&o, true, small, sizeof small), 0);
     CHECK_STR(small, "");
 }
 

@@ -20,7 +20,10 @@
 #include "gateway/pool.h"
 #include "gateway/request.h"
 #include "mounts/coding.h"
-#include "mounts/mount.h"
+#include "gateway/handler.h"
+#include "gateway/worker.h"
+#include "main/builtin.h"
+#include "mounts/mounts.h"
 #include "tests/unit/check.h"
 #include "tests/unit/testutil.h"
 
@@ -582,7 +585,7 @@ static void make_tree(void)
 static int fopen_rc(const struct pt_froot *root, const char *vpath)
 {
     struct pt_file f;
-    int rc = pt_fopen(root, vpath, &f);
+    int rc = pt_fopen(root, NULL, vpath, &f);
     if (rc == 0)
         f.fops->close(&f);
     return rc;
@@ -593,7 +596,7 @@ static void test_view(void)
     struct pt_froot root;
     struct pt_file f;
     CHECK_INT(pt_froot_open(&root, arch), 0);
-    CHECK_INT(pt_fopen(&root, "/big.txt", &f), 0);
+    CHECK_INT(pt_fopen(&root, NULL, "/big.txt", &f), 0);
     struct pt_view v;
     pt_view_init(&v, &f, true);
     CHECK_INT(v.size, 10 + f.enc_size + 8);
@@ -635,7 +638,7 @@ static void test_view(void)
     free(again);
 
     /* Stored member: direct at the member's offset. */
-    CHECK_INT(pt_fopen(&root, "/s.txt", &f), 0);
+    CHECK_INT(pt_fopen(&root, NULL, "/s.txt", &f), 0);
     pt_view_init(&v, &f, false);
     CHECK(pt_view_direct(&v, 3, 4, &foff) && foff == f.base + 3);
     char buf[16];
@@ -676,16 +679,16 @@ static void test_fops(void)
     CHECK(root.fops == &pt_fops_zip);
     CHECK(root.dirfd >= 0);
     CHECK_STR(root.path, arch);
-    CHECK_INT(pt_fopen(&root, "", &f), 0);
+    CHECK_INT(pt_fopen(&root, NULL, "", &f), 0);
     CHECK(f.st.is_dir && !f.st.is_reg);
     f.fops->close(&f);
-    CHECK_INT(pt_fopen(&root, "/sub", &f), 0);
+    CHECK_INT(pt_fopen(&root, NULL, "/sub", &f), 0);
     CHECK(f.st.is_dir);
     f.fops->close(&f);
-    CHECK_INT(pt_fopen(&root, "/nodir/", &f), 0); /* implied */
+    CHECK_INT(pt_fopen(&root, NULL, "/nodir/", &f), 0); /* implied */
     CHECK(f.st.is_dir);
     f.fops->close(&f);
-    CHECK_INT(pt_fopen(&root, "/s.txt", &f), 0);
+    CHECK_INT(pt_fopen(&root, NULL, "/s.txt", &f), 0);
     CHECK(f.st.is_reg && f.st.size == 10 && f.enc == PT_FENC_IDENTITY);
     CHECK(f.fd >= 0 && f.st.has_crc && f.st.mtime == DOS_EPOCH);
     CHECK_INT(f.fops->read(&f, buf, sizeof buf, 4), 6);
@@ -696,7 +699,7 @@ static void test_fops(void)
     snprintf(want, sizeof want, "%s:s.txt", arch);
     CHECK_STR(p, want);
     f.fops->close(&f);
-    CHECK_INT(pt_fopen(&root, "/big.txt", &f), 0);
+    CHECK_INT(pt_fopen(&root, NULL, "/big.txt", &f), 0);
     CHECK(f.enc == PT_FENC_DEFLATE && f.st.size == sizeof big && f.enc_size < sizeof big);
     f.fops->close(&f);
     CHECK_INT(fopen_rc(&root, "/nope"), -ENOENT);
@@ -716,19 +719,19 @@ static void test_fops(void)
     /* Archives inside a directory root: by path, longest prefix first. */
     CHECK_INT(pt_froot_open(&root, www), 0);
     CHECK(root.fops == &pt_fops_posix);
-    CHECK_INT(pt_fopen(&root, "/a.zip/s.txt", &f), 0);
+    CHECK_INT(pt_fopen(&root, NULL, "/a.zip/s.txt", &f), 0);
     CHECK(f.fops == &pt_fops_zip && f.st.size == 10);
     f.fops->close(&f);
-    CHECK_INT(pt_fopen(&root, "/B.JAR/sub/index.html", &f), 0);
+    CHECK_INT(pt_fopen(&root, NULL, "/B.JAR/sub/index.html", &f), 0);
     CHECK(f.fops == &pt_fops_zip);
     f.fops->close(&f);
-    CHECK_INT(pt_fopen(&root, "/a.zip", &f), 0);   /* the archive file itself */
+    CHECK_INT(pt_fopen(&root, NULL, "/a.zip", &f), 0);   /* the archive file itself */
     CHECK(f.fops == &pt_fops_posix && f.st.is_reg);
     f.fops->close(&f);
-    CHECK_INT(pt_fopen(&root, "/a.zip/", &f), 0);  /* its root directory */
+    CHECK_INT(pt_fopen(&root, NULL, "/a.zip/", &f), 0);  /* its root directory */
     CHECK(f.fops == &pt_fops_zip && f.st.is_dir);
     f.fops->close(&f);
-    CHECK_INT(pt_fopen(&root, "/dir.zip/f.txt", &f), 0); /* a real directory */
+    CHECK_INT(pt_fopen(&root, NULL, "/dir.zip/f.txt", &f), 0); /* a real directory */
     CHECK(f.fops == &pt_fops_posix && f.st.size == 5);
     f.fops->close(&f);
     CHECK_INT(fopen_rc(&root, "/a.zip/s.txt/x.zip/y"), -ENOENT);
@@ -802,6 +805,7 @@ static const struct pt_proto fake_proto = {
 };
 
 static struct pt_mount M;
+static struct pt_file_opts file_opts;
 static struct pt_pool *P;
 static struct pt_req *Q;
 #define resp_hdr(name) tu_resp_hdr(Q, name)
@@ -822,27 +826,12 @@ static void run(enum pt_method method, const char *path, const char *const *hdrs
     finish();
     memset(&R, 0, sizeof R);
     P = pt_pool_new(0);
-    Q = pt_pool_calloc(P, sizeof *Q);
-    Q->pool = P;
+    Q = tu_req_new(P, method == PT_M_HEAD ? "HEAD" : "GET", path);
+    Q->method = method; /* whatever its name, as the handler sees it */
     Q->proto = &fake_proto;
-    Q->method = method;
-    Q->method_str = method == PT_M_HEAD ? "HEAD" : "GET";
-    Q->method_len = strlen(Q->method_str);
-    Q->version = 11;
-    Q->path = path;
-    Q->path_len = strlen(path);
-    Q->content_length = -1;
-    size_t n = 0;
-    while (hdrs && hdrs[2 * n])
-        n++;
-    Q->hdrs = pt_pool_calloc(P, (n + 1) * sizeof *Q->hdrs);
-    for (size_t i = 0; i < n; i++) {
-        Q->hdrs[i].name = hdrs[2 * i];
-        Q->hdrs[i].name_len = strlen(hdrs[2 * i]);
-        Q->hdrs[i].value = hdrs[2 * i + 1];
-        Q->hdrs[i].value_len = strlen(hdrs[2 * i + 1]);
-    }
-    Q->n_hdrs = n;
+    Q->worker = &tu_worker;
+    for (size_t i = 0; hdrs && hdrs[2 * i]; i++)
+        tu_req_header(Q, hdrs[2 * i], hdrs[2 * i + 1]);
     Q->mount = &M;
     Q->rest = path;
     Q->rest_len = strlen(path);
@@ -893,8 +882,9 @@ static void mount_setup(const char *target)
     M.mountpoint_len = 1;
     M.origin = "file://x";
     M.target = (char *)target;
-    M.kind = PT_ORIGIN_FILE;
     M.handler = &pt_handler_file;
+    M.handler_slot = pt_handler_slot(&pt_handler_file);
+    M.opts = &file_opts;
     struct pt_diag d = {0};
     CHECK_INT(pt_handler_file.setup(&M, &d), 0);
 }
@@ -1071,6 +1061,7 @@ static void test_handler_dir_root(void)
 
 int main(void)
 {
+    pt_builtin_register();
     int fds = tu_count_fds();
     test_names();
     test_parse_good();
@@ -1086,7 +1077,7 @@ int main(void)
     test_handler_archive_root();
     test_handler_dir_root();
     pt_zip_cache_flush();
-    pt_fcache_thread_cleanup(); /* files kept open for reuse */
+    pt_handler_worker_dispose(&tu_worker); /* files kept open for reuse */
     CHECK_INT(tu_count_fds(), fds); /* nothing leaked */
     tu_rm_tree(base);
     return check_done("zip");

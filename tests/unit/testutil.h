@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gateway/pool.h"
+#include "gateway/worker.h"
 #include "gateway/request.h"
 
 /* rm -rf path (no symlink is followed). */
@@ -46,6 +48,45 @@ static inline int tu_count_fds(void)
         n++;
     closedir(d);
     return n;
+}
+
+/* A worker for requests of handlers that keep per-worker state. */
+static struct pt_worker tu_worker __attribute__((unused));
+
+/* A request as a protocol would hand it to dispatch: method, target
+ * (path?query, the path taken as already normalized), HTTP/1.1, no body,
+ * room for 32 header fields (tu_req_header). */
+static inline struct pt_req *tu_req_new(struct pt_pool *pool, const char *method,
+                                        const char *target)
+{
+    struct pt_req *r = pt_pool_calloc(pool, sizeof *r);
+    r->pool = pool;
+    r->method_str = method;
+    r->method_len = strlen(method);
+    r->method = pt_method_from(method, r->method_len);
+    r->version = 11;
+    r->target = target;
+    r->target_len = strlen(target);
+    const char *q = strchr(target, '?');
+    size_t plen = q ? (size_t)(q - target) : strlen(target);
+    r->path = pt_pool_strndup(pool, target, plen);
+    r->path_len = plen;
+    if (q) {
+        r->query = q + 1;
+        r->query_len = strlen(q + 1);
+    }
+    r->hdrs = pt_pool_calloc(pool, 32 * sizeof *r->hdrs);
+    r->content_length = -1;
+    return r;
+}
+
+static inline void tu_req_header(struct pt_req *r, const char *name, const char *value)
+{
+    struct pt_hdr *h = &r->hdrs[r->n_hdrs++];
+    h->name = name;
+    h->name_len = strlen(name);
+    h->value = value;
+    h->value_len = strlen(value);
 }
 
 /* A response header of r by name, or NULL. */

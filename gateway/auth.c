@@ -1,5 +1,5 @@
 /* HTTP Basic authentication (RFC 7617) against a mount's user list. */
-#include "mounts/mount.h"
+#include "gateway/mount.h"
 
 #include <string.h>
 #include <strings.h>
@@ -9,7 +9,7 @@
 /* Longer credentials are refused outright rather than decoded. */
 #define PT_AUTH_MAX_B64 4096
 
-static int pt_b64_value(unsigned char c)
+static int b64_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -22,7 +22,7 @@ static int pt_b64_value(unsigned char c)
 /* Strict RFC 4648 base64: a multiple of 4 characters, '=' padding only at
  * the end, and no stray bits in the last character.  out holds
  * len / 4 * 3 bytes.  Returns the decoded length or -1. */
-static long pt_base64_decode(const char *in, size_t len, unsigned char *out)
+static long base64_decode(const char *in, size_t len, unsigned char *out)
 {
     if (len % 4)
         return -1;
@@ -36,7 +36,7 @@ static long pt_base64_decode(const char *in, size_t len, unsigned char *out)
         unsigned long acc = 0;
         for (size_t k = 0; k < 4; k++) {
             int v = 0;
-            if (k < nsym && (v = pt_b64_value((unsigned char)in[i + k])) < 0)
+            if (k < nsym && (v = b64_value((unsigned char)in[i + k])) < 0)
                 return -1;
             acc = acc << 6 | (unsigned long)v;
         }
@@ -54,7 +54,7 @@ static long pt_base64_decode(const char *in, size_t len, unsigned char *out)
 
 /* Compares cred[0..n) with "user:pass" in time that depends only on the
  * stored lengths, never on where the first difference is. */
-static bool pt_cred_equal(const unsigned char *cred, size_t n,
+static bool cred_equal(const unsigned char *cred, size_t n,
                           const char *user, const char *pass)
 {
     size_t ulen = strlen(user), plen = strlen(pass);
@@ -71,7 +71,7 @@ static bool pt_cred_equal(const unsigned char *cred, size_t n,
 }
 
 /* The base64 token of "Basic <token>", or NULL. */
-static const char *pt_basic_token(const struct pt_req *r, size_t *len)
+static const char *basic_token(const struct pt_req *r, size_t *len)
 {
     size_t vlen;
     const char *v = pt_req_header(r, "authorization", &vlen);
@@ -94,11 +94,11 @@ bool pt_basic_auth_check(struct pt_req *r)
     if (!m || m->auth_users.n == 0)
         return true;
     size_t tlen;
-    const char *tok = pt_basic_token(r, &tlen);
+    const char *tok = basic_token(r, &tlen);
     if (!tok || tlen == 0 || tlen > PT_AUTH_MAX_B64)
         return false;
     unsigned char *cred = pt_pool_alloc(r->pool, tlen / 4 * 3 + 1);
-    long n = pt_base64_decode(tok, tlen, cred);
+    long n = base64_decode(tok, tlen, cred);
     if (n <= 0 || !memchr(cred, ':', (size_t)n))
         return false;
 
@@ -106,7 +106,7 @@ bool pt_basic_auth_check(struct pt_req *r)
     const struct pt_kv *found = NULL;
     for (size_t i = 0; i < m->auth_users.n; i++) {
         const struct pt_kv *u = &m->auth_users.v[i];
-        if (pt_cred_equal(cred, (size_t)n, u->name, u->value) && !found)
+        if (cred_equal(cred, (size_t)n, u->name, u->value) && !found)
             found = u;
     }
     if (!found)

@@ -1,14 +1,15 @@
-/* pt_dispatch(): request -> vhost -> mount -> (basic auth) -> handler. */
-#include "mounts/mount.h"
-
+/* pt_dispatch(): request -> vhost -> mount -> (basic auth) -> handler, and
+ * pt_req_reprocess() for internal redirects. */
 #include <string.h>
 
+#include "gateway/handler.h"
+#include "gateway/mount.h"
 #include "gateway/request.h"
 #include "gateway/vhost.h"
 
 /* The vhost name as an RFC 9110 quoted-string body: '"' and '\' escaped,
  * anything that cannot appear in a header dropped. */
-static const char *pt_realm(struct pt_pool *pool, const char *name)
+static const char *realm(struct pt_pool *pool, const char *name)
 {
     size_t n = strlen(name);
     char *out = pt_pool_alloc(pool, 2 * n + 1), *o = out;
@@ -72,15 +73,40 @@ void pt_dispatch(struct pt_req *r)
         pt_resp_header(r, "WWW-Authenticate",
                        pt_pool_printf(r->pool,
                                       "Basic realm=\"%s\", charset=\"UTF-8\"",
-                                      pt_realm(r->pool, name)));
+                                      realm(r->pool, name)));
         pt_respond_error(r, 401,
                          sent ? "bad credentials" : "credentials required");
         return;
     }
-    if (!m->handler) {
+    if (!m->ready) {
         /* Only possible if the loader kept a mount whose setup failed. */
         pt_respond_error(r, 500, "mount not set up");
         return;
     }
     m->handler->handle(r);
+}
+
+void pt_req_reprocess(struct pt_req *r, const char *target, size_t target_len,
+                      const char *path, size_t path_len, const char *query,
+                      size_t query_len)
+{
+    r->internal_redirects++;
+    if (target) {
+        r->target = target;
+        r->target_len = target_len;
+    }
+    r->path = path;
+    r->path_len = path_len;
+    r->query = query;
+    r->query_len = query ? query_len : 0;
+    /* What routing and the first handler set no longer applies; the vhost
+     * stays (the new path is served by the same site). */
+    r->mount = NULL;
+    r->rest = NULL;
+    r->rest_len = 0;
+    r->remote_user = NULL;
+    r->handler_ctx = NULL;
+    r->on_body_ready = NULL;
+    r->on_finish = NULL;
+    pt_dispatch(r);
 }

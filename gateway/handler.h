@@ -1,0 +1,86 @@
+/* Mount handlers, registered by origin scheme.
+ *
+ * A handler answers the requests of the mounts whose origin starts with
+ * one of its schemes ("file://", "cgi://", ">https://", ...).  It
+ * describes itself with one struct pt_handler; main registers the built-in
+ * ones at start, and a plugin (a shared object) will register the same
+ * struct.  The core never switches on a handler's kind.
+ *
+ * Life of a handler's data:
+ *   config load  the loader reads the mount's keys: the core's own
+ *                (mountpoint, origin, headers, exact-match, basic-auth)
+ *                into struct pt_mount, and the handler's `keys` into a
+ *                zeroed options struct of `opts_size` bytes (m->opts),
+ *                reporting bad values at FILE:LINE:COL.  Then setup()
+ *                validates and opens what the mount needs (m->handler_data),
+ *                reporting problems with pt_diag_error() at
+ *                pt_mount_key_pos(m, "key").
+ *   requests     handle(r): r->mount and r->rest are set.
+ *   per worker   worker_init() makes the handler's state for one worker
+ *                (caches, pools, process registries) the first time
+ *                pt_handler_state() asks for it on that worker, on its
+ *                thread; worker_dispose() frees it on the same thread when
+ *                the worker stops.
+ *   unload       teardown() when the config snapshot is freed.
+ *
+ * Compatibility: abi_version must equal PT_HANDLER_ABI, and the core reads
+ * no field past struct_size, so fields are only ever added at the end. */
+#ifndef PT_HANDLER_H
+#define PT_HANDLER_H
+
+#include <stddef.h>
+
+#include "gateway/config.h"
+
+#define PT_HANDLER_ABI 1
+
+struct pt_diag;
+struct pt_req;
+struct pt_worker;
+
+struct pt_handler {
+    unsigned abi_version;           /* PT_HANDLER_ABI */
+    size_t struct_size;             /* sizeof(struct pt_handler) */
+    const char *name;               /* for messages: "file", "cgi" */
+    const char *const *schemes;     /* origin prefixes, NULL-terminated */
+
+    size_t opts_size;               /* the handler's options struct */
+    const struct pt_key *keys;      /* its mount keys; NULL-name ended */
+
+    int (*setup)(struct pt_mount *m, struct pt_diag *d);
+    void (*teardown)(struct pt_mount *m);
+    void *(*worker_init)(struct pt_worker *w);
+    void (*worker_dispose)(struct pt_worker *w, void *state);
+    void (*handle)(struct pt_req *r);
+};
+
+/* Adds h to the registry (at start, before any config is loaded or worker
+ * runs).  Returns 0, or -1 after logging why (ABI version, a scheme taken
+ * by another handler, too many handlers). */
+int pt_handler_register(const struct pt_handler *h);
+
+/* The handler whose scheme begins origin (case-insensitive), or NULL.
+ * *scheme_len: the length of that scheme. */
+const struct pt_handler *pt_handler_for_origin(const char *origin, size_t *scheme_len);
+
+/* "file://, cgi://, ..." for messages (static storage). */
+const char *pt_handler_schemes(void);
+
+/* The handler that has a mount key of that name (to say where a key
+ * belongs when it is used on another handler's mount), or NULL. */
+const struct pt_handler *pt_handler_for_key(const char *key);
+
+/* The registry's slot of h (0 .. PT_MAX_HANDLERS - 1), or -1. */
+#define PT_MAX_HANDLERS 16
+int pt_handler_slot(const struct pt_handler *h);
+
+/* The handler's state on the worker running r (worker_init on first use);
+ * NULL if the handler keeps none or it could not be made. */
+void *pt_handler_state(const struct pt_req *r);
+void *pt_worker_handler_state(struct pt_worker *w, const struct pt_handler *h);
+
+/* Disposes of every handler state of w (the worker is stopping; on its
+ * thread). */
+void pt_handler_worker_dispose(struct pt_worker *w);
+
+#endif

@@ -1,0 +1,36 @@
+/* The mount table: which mount of a vhost serves a path, a mount's setup
+ * through its handler (gateway/handler.h), and basic authentication. */
+#ifndef PT_MOUNT_H
+#define PT_MOUNT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gateway/config.h"
+
+struct pt_req;
+struct pt_diag;
+
+/* Loads the basic-auth file and runs the handler's setup.  Returns 0 or
+ * -1 (reported to d); both are tried, so every error is reported. */
+int pt_mount_setup(struct pt_mount *m, struct pt_diag *d);
+void pt_mount_teardown(struct pt_mount *m);
+
+/* Longest mountpoint matching path on a segment boundary (exact-match mounts
+ * match only themselves).  NULL when none. */
+const struct pt_mount *pt_mount_match(const struct pt_vhost *vh,
+                                      const char *path, size_t len);
+
+/* The part of path (as matched by pt_mount_match) past m's mountpoint: ""
+ * or "/...".  For the "/" mount it is the whole path. */
+const char *pt_mount_rest(const struct pt_mount *m, const char *path,
+                          size_t len, size_t *rest_len);
+
+/* Whether m's origin has this scheme ("file://"), case-insensitively. */
+bool pt_mount_is(const struct pt_mount *m, const char *scheme);
+
+/* Checks the request's Basic credentials against the mount's users.
+ * Returns true when allowed (sets r->remote_user). */
+bool pt_basic_auth_check(struct pt_req *r);
+
+#endif

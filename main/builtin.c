@@ -1,0 +1,31 @@
+/* The built-in protocols and handlers (see builtin.h). */
+#include "main/builtin.h"
+
+#include <stdlib.h>
+
+#include "cgi/cgi.h"
+#include "gateway/handler.h"
+#include "gateway/proto.h"
+#include "h2/h2.h"
+#include "http1/http1.h"
+#include "mounts/mounts.h"
+#include "plugins/plugins.h"
+#include "proxy/proxy.h"
+
+static const struct pt_handler *const handlers[] = {
+    &pt_handler_file,
+    &pt_handler_redirect,
+    &pt_handler_cgi,
+    &pt_handler_proxy,
+    &pt_handler_callback,
+};
+
+void pt_builtin_register(void)
+{
+    /* The default protocol first; h2 after it, so ALPN prefers h2. */
+    pt_protocol_register(&pt_http1_protocol);
+    pt_protocol_register(&pt_h2_protocol);
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (pt_handler_register(handlers[i]) < 0)
+            abort(); /* a built-in handler out of step with the core */
+}
