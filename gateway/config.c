@@ -1268,6 +1268,21 @@ void pt_config_ref(struct pt_config *c)
 
 void pt_config_unref(struct pt_config *c)
 {
-    if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+    if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+        /* Cannot happen while the owner keeps its reference. */
+        fprintf(stderr, "portico: BUG: a user dropped the last reference to a "
+                        "configuration snapshot\n");
         config_free(c, true);
+    }
+}
+
+bool pt_config_retire(struct pt_config *c)
+{
+    if (!c)
+        return true;
+    if (atomic_load_explicit(&c->refs, memory_order_acquire) != 1)
+        return false;
+    atomic_store_explicit(&c->refs, 0, memory_order_relaxed);
+    config_free(c, true);
+    return true;
 }

@@ -163,10 +163,28 @@ struct pt_config {
     size_t n_files;
 };
 
-/* Loads and validates; returns NULL after reporting every error to diag. */
+/* Loads and validates; returns NULL after reporting every error to diag.
+ * The snapshot comes with its owner's reference (below). */
 struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag);
+
+/* The life of a snapshot.
+ *
+ * The main thread owns every snapshot: pt_config_load() returns it with
+ * the owner's reference.  Workers, connections and (through their
+ * connection) requests hold user references, taken with pt_config_ref()
+ * and dropped with pt_config_unref() on any thread.  A user reference is
+ * never the last one: a snapshot is never freed on a worker thread, nor
+ * inside whichever connection happens to close last.
+ *
+ * The owner gives its reference up with pt_config_retire() once the
+ * snapshot is no longer the current one (at exit, after the workers are
+ * joined; at a reload, once the workers have taken the new one).  If no
+ * user is left it frees the snapshot there, on the main thread (handler
+ * teardown, TLS contexts, log files), and returns true; otherwise it
+ * returns false and the owner tries again later. */
 void pt_config_ref(struct pt_config *c);
 void pt_config_unref(struct pt_config *c);
+bool pt_config_retire(struct pt_config *c);
 
 /* lwsws booleans: true/false, numbers (non-zero true), "on", "yes", "true",
  * "1" (and their opposites). Returns 0 and sets *out, or -1. */

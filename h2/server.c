@@ -4,13 +4,12 @@
  * the shared request abstraction.  Responses are pulled through nghttp2
  * data providers, so a body is read only as the peer's window opens.
  * Request bodies are buffered per stream up to the window we advertise and
- * the window is reopened (nghttp2_session_consume) only as the handler
- * reads: backpressure reaches the client.
- *
- * Output goes through the connection's buffer; while a frame cannot be
- * written we stop reading, so a client that does not read cannot make us
- * queue without bound. */
+ * the window is reopened only as the handler reads: backpressure reaches
+ * the client.  The session's I/O, output buffering and body buffers are
+ * session.c's, shared with the proxy's HTTP/2 client; this file adds the
+ * server's part: streams as requests, and the abuse limits. */
 #include "h2/h2.h"
+#include "h2/session.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -33,7 +32,6 @@
 #include "gateway/worker.h"
 
 #define CONN_WINDOW (1 << 20)     /* connection-level receive window */
-#define READ_BUDGET (256 * 1024)  /* bytes read per event before yielding */
 
 /* Token buckets against floods of frames that cost us work but no stream. */
 struct bucket {
@@ -66,9 +64,7 @@ struct pt_h2_stream {
     size_t cap_hdrs;
     const char *method, *path, *authority, *scheme;
     size_t method_len, path_len, authority_len;
-    /* request body received and not yet read by the handler */
-    char *body;
-    size_t body_len, body_cap;
+    struct pt_h2_buf body;  /* request body received, not yet read */
     bool body_eof;          /* END_STREAM seen */
     bool body_wanted;       /* a handler asked and got PT_BODY_AGAIN */
     bool body_ready;        /* fire on_body_ready after this read event */
@@ -81,14 +77,9 @@ struct pt_h2_stream {
 };
 
 struct pt_h2 {
-    nghttp2_session *session;
-    struct pt_conn *c;
+    struct pt_h2_io io;      /* the session over the transport (session.h) */
     struct pt_h2_stream *streams;
     size_t n_streams;
-    const uint8_t *pend;     /* frame bytes nghttp2 gave us, not yet buffered */
-    size_t pend_len;
-    bool in_recv;            /* inside nghttp2_session_mem_recv() */
-    bool abusive;            /* GOAWAY queued for abuse: read nothing more */
     struct bucket buckets[B_COUNT];
     int32_t max_sid;         /* highest stream the client opened */
     uint64_t opened[8];      /* which of the 512 client stream ids below
@@ -96,11 +87,6 @@ struct pt_h2 {
     int32_t reset_by_us[32]; /* streams we reset: frames in flight on them
                                 are not the client's fault */
     unsigned n_reset;
-    /* frame boundaries in the input, for check_frame() */
-    uint32_t preface_left;   /* client magic bytes still to pass */
-    uint32_t payload_left;   /* of the current frame */
-    uint8_t hdr[9];
-    uint8_t hdr_have;
     ev_timer rst_timer;      /* see on_frame_send */
     const struct pt_vhost *last_vhost; /* for the keep-alive timeout */
 };
@@ -110,20 +96,27 @@ static void h2_resume(struct pt_req *r);
 static ssize_t h2_body_read(struct pt_req *r, char *buf, size_t len);
 static const struct pt_proto h2_proto = {"HTTP/2", h2_respond, h2_resume, h2_body_read};
 
-static bool h2_flush(struct pt_h2 *h2);
-static void schedule_flush(struct pt_h2 *h2);
+static bool h2_flush(struct pt_h2 *h2)
+{
+    return pt_h2_io_flush(&h2->io);
+}
+
+static void schedule_flush(struct pt_h2 *h2)
+{
+    pt_h2_io_schedule_flush(&h2->io);
+}
 
 /* ---- abuse ------------------------------------------------------------ */
 
 static void peer(struct pt_h2 *h2, char *ip, size_t cap, uint16_t *port)
 {
-    pt_conn_peer(h2->c, ip, cap, port);
+    pt_conn_peer(h2->io.c, ip, cap, port);
 }
 
 /* A connection error: GOAWAY with code, then close once it is out. */
 static void conn_error(struct pt_h2 *h2, const char *what, uint32_t code)
 {
-    if (h2->abusive)
+    if (h2->io.closing)
         return;
     char ip[46];
     uint16_t port;
@@ -134,15 +127,15 @@ static void conn_error(struct pt_h2 *h2, const char *what, uint32_t code)
     else
         pt_info("%s:%u: HTTP/2 %s: sending GOAWAY (%s) and closing", ip, port, what,
                 nghttp2_http2_strerror(code));
-    h2->abusive = true;
-    nghttp2_session_terminate_session(h2->session, code);
+    h2->io.closing = true;
+    nghttp2_session_terminate_session(h2->io.session, code);
 }
 
 /* Takes a token; false (and GOAWAY) when the bucket is empty. */
 static bool take(struct pt_h2 *h2, int kind)
 {
     struct bucket *b = &h2->buckets[kind];
-    double now = ev_now(h2->c->w->loop);
+    double now = ev_now(h2->io.c->w->loop);
     b->tokens += (now - b->ts) * limits[kind].rate;
     if (b->tokens > limits[kind].burst)
         b->tokens = limits[kind].burst;
@@ -159,7 +152,7 @@ static bool take(struct pt_h2 *h2, int kind)
 
 static struct pt_h2_stream *stream_new(struct pt_h2 *h2, int32_t id)
 {
-    struct pt_conn *c = h2->c;
+    struct pt_conn *c = h2->io.c;
     struct pt_pool *pool = pt_pool_new(PT_POOL_STD);
     struct pt_h2_stream *s = pt_pool_calloc(pool, sizeof(*s));
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
@@ -187,10 +180,7 @@ static void stream_free(struct pt_h2 *h2, struct pt_h2_stream *s)
     struct pt_req *r = s->req;
     /* Bytes held for a reader count against the connection window until
      * consumed: give them back, or each such stream shrinks it for good. */
-    if (s->body_len && h2->session)
-        nghttp2_session_consume_connection(h2->session, s->body_len);
-    free(s->body);
-    s->body = NULL;
+    pt_h2_buf_free(&h2->io, &s->body);
     if (h2->last_vhost == NULL && r->vhost)
         h2->last_vhost = r->vhost;
     pt_req_finish(r);
@@ -220,12 +210,12 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
     if (cl)
         r->content_length = strtoll(cl, NULL, 10); /* nghttp2 checked it */
     if (s->too_large) {
-        r->vhost = pt_conn_default_vhost(h2->c);
+        r->vhost = pt_conn_default_vhost(h2->io.c);
         pt_respond_error(r, 431, "header list too large");
         return;
     }
     if (r->method == PT_M_CONNECT || !s->path) {
-        r->vhost = pt_conn_default_vhost(h2->c);
+        r->vhost = pt_conn_default_vhost(h2->io.c);
         pt_respond_error(r, 501, "CONNECT is not supported");
         return;
     }
@@ -234,7 +224,7 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
     if (s->path_len == 1 && s->path[0] == '*') {
         r->path = "*";
         r->path_len = 1;
-        r->vhost = pt_conn_default_vhost(h2->c);
+        r->vhost = pt_conn_default_vhost(h2->io.c);
         if (r->method == PT_M_OPTIONS) {
             pt_resp_header(r, "Allow", "GET, HEAD, OPTIONS");
             pt_respond(r, 204, 0, NULL, NULL);
@@ -252,7 +242,7 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
     char *path = pt_pool_alloc(r->pool, plen + 1);
     long n = s->path[0] == '/' ? pt_path_normalize(s->path, plen, path) : -1;
     if (n < 0) {
-        r->vhost = pt_conn_default_vhost(h2->c);
+        r->vhost = pt_conn_default_vhost(h2->io.c);
         pt_info("%s:%u: 400 Bad Request: invalid :path (HTTP/2 stream %d)", r->peer_ip,
                 r->peer_port, s->id);
         pt_respond_error(r, 400, "invalid :path");
@@ -317,14 +307,14 @@ static bool we_reset(const struct pt_h2 *h2, int32_t id)
  * nghttp2 keeps no state for them and quietly ignores what comes, where
  * RFC 9113 5.1 wants a connection error, unless we reset the stream
  * ourselves and the client's frames crossed our RST_STREAM.  Checked on
- * each frame header before nghttp2 sees it (see feed()). */
+ * each frame header before nghttp2 sees it (pt_h2_io_feed()). */
 static void check_frame(struct pt_h2 *h2, uint8_t type, int32_t id)
 {
     if (id <= 0 || !(id & 1) || id > h2->max_sid)
         return; /* connection frames, idle and server streams: nghttp2 */
     if (type != NGHTTP2_HEADERS && type != NGHTTP2_DATA)
         return; /* PRIORITY, WINDOW_UPDATE, RST_STREAM may cross a close */
-    if (nghttp2_session_find_stream(h2->session, id) || we_reset(h2, id))
+    if (nghttp2_session_find_stream(h2->io.session, id) || we_reset(h2, id))
         return;
     if (!was_opened(h2, id)) /* 5.1.1: ids must grow */
         conn_error(h2, "stream id lower than one already used", NGHTTP2_PROTOCOL_ERROR);
@@ -345,7 +335,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
         return 0; /* trailers: accepted and dropped */
     /* RFC 9113 6.5.2: 32 bytes of overhead per field.  A decoded list over
      * our advertised limit is an HPACK bomb or a careless client. */
-    size_t limit = (size_t)h2->c->conf->g.max_header_size;
+    size_t limit = (size_t)h2->io.c->conf->g.max_header_size;
     s->header_bytes += namelen + valuelen + 32;
     if (s->header_bytes > limit) {
         /* Far past the limit we advertised is an HPACK bomb (a few bytes
@@ -408,7 +398,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
             if (s->body_wanted)
                 s->body_ready = true;
         }
-        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && !s->dispatched && !h2->abusive)
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && !s->dispatched && !h2->io.closing)
             dispatch(h2, s);
         break;
     case NGHTTP2_DATA:
@@ -444,24 +434,14 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t id,
     struct pt_h2 *h2 = ud;
     (void)flags;
     struct pt_h2_stream *s = nghttp2_session_get_stream_user_data(session, id);
-    if (!s || s->discard || (s->req->responded && !s->req->body_taken) || h2->abusive) {
+    if (!s || s->discard || (s->req->responded && !s->req->body_taken) || h2->io.closing) {
         /* Nobody will read it: reopen the window at once. */
         nghttp2_session_consume(session, id, len);
         return 0;
     }
     /* Held until the handler reads; the window we advertise bounds it. */
-    if (s->body_len + len > s->body_cap) {
-        size_t cap = s->body_cap ? s->body_cap : 16384;
-        while (cap < s->body_len + len)
-            cap *= 2;
-        char *b = realloc(s->body, cap);
-        if (!b)
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        s->body = b;
-        s->body_cap = cap;
-    }
-    memcpy(s->body + s->body_len, data, len);
-    s->body_len += len;
+    if (pt_h2_buf_append(&s->body, data, len) < 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (s->body_wanted)
         s->body_ready = true;
     return 0;
@@ -504,13 +484,10 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
         /* Whoever read the body is done with it too: drop what is held and
          * what still comes. */
         s->discard = true;
-        if (s->body_len) {
-            nghttp2_session_consume(session, s->id, s->body_len);
-            s->body_len = 0;
-        }
+        pt_h2_buf_drop(&h2->io, s->id, &s->body);
         s->rst_pending = true;
         if (!ev_is_active(&h2->rst_timer))
-            ev_timer_start(h2->c->w->loop, &h2->rst_timer);
+            ev_timer_start(h2->io.c->w->loop, &h2->rst_timer);
     }
     return 0;
 }
@@ -596,16 +573,13 @@ static void h2_respond(struct pt_req *r)
     bool body = r->body && pt_http_status_has_body(r->status) && r->method != PT_M_HEAD &&
                 r->resp_length != 0;
     nghttp2_data_provider dp = {.source.ptr = s, .read_callback = data_read};
-    int rv = nghttp2_submit_response(h2->session, s->id, nva, n, body ? &dp : NULL);
+    int rv = nghttp2_submit_response(h2->io.session, s->id, nva, n, body ? &dp : NULL);
     if (rv != 0)
         pt_err("HTTP/2 stream %d: cannot submit the response: %s", s->id, nghttp2_strerror(rv));
     if (!r->body_taken && !s->body_eof)
         s->discard = true;
-    if (s->discard && s->body_len) {
-        /* Bytes held for a reader that never came. */
-        nghttp2_session_consume(h2->session, s->id, s->body_len);
-        s->body_len = 0;
-    }
+    if (s->discard) /* bytes held for a reader that never came */
+        pt_h2_buf_drop(&h2->io, s->id, &s->body);
     schedule_flush(h2);
 }
 
@@ -615,7 +589,7 @@ static void h2_resume(struct pt_req *r)
     if (!s->deferred)
         return;
     s->deferred = false;
-    nghttp2_session_resume_data(s->h2->session, s->id);
+    nghttp2_session_resume_data(s->h2->io.session, s->id);
     schedule_flush(s->h2);
 }
 
@@ -625,111 +599,18 @@ static ssize_t h2_body_read(struct pt_req *r, char *buf, size_t len)
     struct pt_h2 *h2 = s->h2;
     r->body_taken = true;
     s->body_wanted = false;
-    if (s->body_len == 0) {
+    if (s->body.len == 0) {
         if (s->body_eof)
             return 0;
         s->body_wanted = true;
         return PT_BODY_AGAIN;
     }
-    size_t n = s->body_len < len ? s->body_len : len;
-    memcpy(buf, s->body, n);
-    memmove(s->body, s->body + n, s->body_len - n);
-    s->body_len -= n;
-    /* Reopen the window for what the handler took. */
-    nghttp2_session_consume(h2->session, s->id, n);
+    size_t n = pt_h2_buf_take(&h2->io, s->id, &s->body, buf, len);
     schedule_flush(h2);
     return (ssize_t)n;
 }
 
-/* ---- I/O -------------------------------------------------------------- */
-
-static void update_events(struct pt_h2 *h2)
-{
-    struct pt_conn *c = h2->c;
-    int ev = 0;
-    /* While output is stuck, read nothing: the peer must take what it asked
-     * for before it can ask for more. */
-    if (!h2->pend && nghttp2_session_want_read(h2->session) && !h2->abusive)
-        ev |= EV_READ;
-    if (c->want_write)
-        ev |= EV_WRITE;
-    pt_conn_set_events(c, ev);
-    pt_conn_timer_update(c);
-}
-
-static void schedule_flush(struct pt_h2 *h2)
-{
-    if (h2->in_recv)
-        return; /* flushed once the read event is done */
-    h2->c->want_write = true;
-    update_events(h2);
-}
-
-/* Writes the connection's buffer.  Returns 1 (all out), 0 (would block:
- * EV_WRITE armed) or -1 (the connection was closed). */
-static int write_out(struct pt_h2 *h2)
-{
-    struct pt_conn *c = h2->c;
-    int f = pt_conn_out_flush(c);
-    if (f < 0) {
-        pt_conn_close(c);
-        return -1;
-    }
-    if (f == 0) {
-        c->want_write = true;
-        update_events(h2);
-    }
-    return f;
-}
-
-/* Moves frames from nghttp2 to the socket.  Returns false if the
- * connection was closed. */
-static bool h2_flush(struct pt_h2 *h2)
-{
-    struct pt_conn *c = h2->c;
-    c->want_write = false;
-    for (;;) {
-        if (!h2->pend) {
-            const uint8_t *data;
-            ssize_t n = nghttp2_session_mem_send(h2->session, &data);
-            if (n < 0) {
-                pt_info("HTTP/2 send failed: %s", nghttp2_strerror((int)n));
-                pt_conn_close(c);
-                return false;
-            }
-            if (n == 0)
-                break;
-            h2->pend = data;
-            h2->pend_len = (size_t)n;
-        }
-        pt_conn_out_reserve(c);
-        size_t room = pt_conn_out_space(c);
-        size_t k = h2->pend_len < room ? h2->pend_len : room;
-        pt_conn_out_put(c, h2->pend, k);
-        h2->pend += k;
-        h2->pend_len -= k;
-        if (h2->pend_len == 0)
-            h2->pend = NULL;
-        if (pt_conn_out_space(c) == 0) {
-            int f = write_out(h2);
-            if (f <= 0)
-                return f == 0;
-        }
-    }
-    int f = write_out(h2);
-    if (f <= 0)
-        return f == 0;
-    pt_conn_out_release(c);
-    if (h2->abusive || (!nghttp2_session_want_read(h2->session) &&
-                        !nghttp2_session_want_write(h2->session))) {
-        /* GOAWAY exchanged and no stream left: the client may still be
-         * sending WINDOW_UPDATEs for the last frames. */
-        pt_conn_linger(c);
-        return false;
-    }
-    update_events(h2);
-    return true;
-}
+/* ---- I/O (session.c does the work) -------------------------------- */
 
 /* Handlers waiting for request body bytes are woken outside nghttp2's
  * callbacks, where they may call back into the session freely. */
@@ -746,97 +627,57 @@ static void wake_body_readers(struct pt_h2 *h2)
     }
 }
 
-static bool recv_bytes(struct pt_h2 *h2, const uint8_t *data, size_t len)
+static bool on_recv_failed(struct pt_h2_io *io, int rv)
 {
-    h2->in_recv = true;
-    ssize_t rv = nghttp2_session_mem_recv(h2->session, data, len);
-    h2->in_recv = false;
-    if (rv < 0) {
-        if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
-            pt_conn_close(h2->c); /* not HTTP/2 at all: nothing to say */
-            return false;
-        }
-        /* Say why before closing; nghttp2 may have queued a GOAWAY
-         * already, in which case its code stands. */
-        uint32_t code = NGHTTP2_PROTOCOL_ERROR;
-        if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
-            code = NGHTTP2_ENHANCE_YOUR_CALM;
-        else if (rv == NGHTTP2_ERR_HEADER_COMP)
-            code = NGHTTP2_COMPRESSION_ERROR;
-        else if (rv == NGHTTP2_ERR_CALLBACK_FAILURE || rv == NGHTTP2_ERR_NOMEM)
-            code = NGHTTP2_INTERNAL_ERROR;
-        conn_error(h2, nghttp2_strerror((int)rv), code);
+    struct pt_h2 *h2 = (struct pt_h2 *)io;
+    if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+        pt_conn_close(io->c); /* not HTTP/2 at all: nothing to say */
+        return false;
     }
+    /* Say why before closing; nghttp2 may have queued a GOAWAY already, in
+     * which case its code stands. */
+    uint32_t code = NGHTTP2_PROTOCOL_ERROR;
+    if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+        code = NGHTTP2_ENHANCE_YOUR_CALM;
+    else if (rv == NGHTTP2_ERR_HEADER_COMP)
+        code = NGHTTP2_COMPRESSION_ERROR;
+    else if (rv == NGHTTP2_ERR_CALLBACK_FAILURE || rv == NGHTTP2_ERR_NOMEM)
+        code = NGHTTP2_INTERNAL_ERROR;
+    conn_error(h2, nghttp2_strerror(rv), code);
     return true;
 }
 
-/* Feeds input to nghttp2 one frame at a time, so that each frame header
- * is checked against the stream states its predecessors left.  Returns
- * false if the connection was closed. */
-static bool feed(struct pt_h2 *h2, const char *data, size_t len)
+static void on_frame_header(struct pt_h2_io *io, uint8_t type, int32_t id)
 {
-    const uint8_t *p = (const uint8_t *)data;
-    while (len && !h2->abusive) {
-        size_t k;
-        if (h2->preface_left || h2->payload_left) {
-            uint32_t *left = h2->preface_left ? &h2->preface_left : &h2->payload_left;
-            k = len < *left ? len : *left;
-            *left -= (uint32_t)k;
-            if (!recv_bytes(h2, p, k))
-                return false;
-        } else {
-            k = 9u - h2->hdr_have;
-            if (k > len)
-                k = len;
-            memcpy(h2->hdr + h2->hdr_have, p, k);
-            h2->hdr_have += (uint8_t)k;
-            if (h2->hdr_have == 9) {
-                h2->hdr_have = 0;
-                const uint8_t *h = h2->hdr;
-                h2->payload_left = (uint32_t)h[0] << 16 | (uint32_t)h[1] << 8 | h[2];
-                int32_t id = (int32_t)(((uint32_t)h[5] << 24 | (uint32_t)h[6] << 16 |
-                                        (uint32_t)h[7] << 8 | h[8]) & 0x7fffffff);
-                check_frame(h2, h[3], id);
-                if (h2->abusive)
-                    break;
-                if (!recv_bytes(h2, h, 9))
-                    return false;
-            }
-        }
-        p += k;
-        len -= k;
-    }
-    return true;
+    check_frame((struct pt_h2 *)io, type, id);
 }
+
+static void on_after_read(struct pt_h2_io *io)
+{
+    wake_body_readers((struct pt_h2 *)io);
+}
+
+/* GOAWAY exchanged and no stream left: the client may still be sending
+ * WINDOW_UPDATEs for the last frames. */
+static void on_finished(struct pt_h2_io *io)
+{
+    pt_conn_linger(io->c);
+}
+
+static const struct pt_h2_io_ops io_ops = {
+    .frame_header = on_frame_header,
+    .recv_failed = on_recv_failed,
+    .after_read = on_after_read,
+    .finished = on_finished,
+};
 
 static void h2_on_io(struct pt_conn *c, int revents)
 {
     struct pt_h2 *h2 = c->session;
     if (c->ssl_want_write && (revents & EV_WRITE))
         revents |= EV_READ;
-    if ((revents & EV_READ) && !h2->pend && !h2->abusive) {
-        size_t budget = READ_BUDGET;
-        for (;;) {
-            ssize_t n = pt_conn_recv(c, c->w->rbuf, c->w->rbuf_cap);
-            if (n < 0) {
-                if (errno == EAGAIN)
-                    break;
-                pt_conn_close(c);
-                return;
-            }
-            if (n == 0) {
-                pt_conn_close(c); /* the client went away */
-                return;
-            }
-            c->last_activity = ev_now(c->w->loop);
-            if (!feed(h2, c->w->rbuf, (size_t)n))
-                return;
-            if (h2->abusive || (size_t)n >= budget)
-                break;
-            budget -= (size_t)n;
-        }
-        wake_body_readers(h2);
-    }
+    if ((revents & EV_READ) && !pt_h2_io_read(&h2->io))
+        return;
     h2_flush(h2);
 }
 
@@ -847,7 +688,7 @@ static double h2_timeout(const struct pt_conn *c)
         const struct pt_vhost *vh = h2->last_vhost ? h2->last_vhost : pt_conn_default_vhost(c);
         return vh ? vh->keepalive_timeout : 60;
     }
-    if (c->want_write || h2->pend)
+    if (pt_h2_io_blocked(&h2->io))
         return c->conf->g.timeout_secs; /* the client does not read */
     bool handler_busy = false;
     for (const struct pt_h2_stream *s = h2->streams; s; s = s->next) {
@@ -865,8 +706,8 @@ static void h2_drain(struct pt_conn *c)
 {
     struct pt_h2 *h2 = c->session;
     /* GOAWAY with the last stream we saw: those finish, no new ones. */
-    nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE,
-                          nghttp2_session_get_last_proc_stream_id(h2->session),
+    nghttp2_submit_goaway(h2->io.session, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(h2->io.session),
                           NGHTTP2_NO_ERROR, NULL, 0);
     schedule_flush(h2);
 }
@@ -879,7 +720,7 @@ static void h2_destroy(struct pt_conn *c)
     ev_timer_stop(c->w->loop, &h2->rst_timer);
     while (h2->streams)
         stream_free(h2, h2->streams);
-    nghttp2_session_del(h2->session);
+    nghttp2_session_del(h2->io.session);
     c->session = NULL;
     pt_conn_session_free(c, h2);
 }
@@ -891,7 +732,7 @@ static void on_rst_timer(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     for (struct pt_h2_stream *s = h2->streams; s; s = s->next) {
         if (s->rst_pending && !s->body_eof)
-            nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+            nghttp2_submit_rst_stream(h2->io.session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
         s->rst_pending = false;
     }
     h2_flush(h2);
@@ -931,7 +772,6 @@ static void h2_start(struct pt_conn *c, const char *data, size_t len)
         return;
     }
     const struct pt_global *g = &c->conf->g;
-    h2->c = c;
     double now = ev_now(c->w->loop);
     for (int i = 0; i < B_COUNT; i++) {
         h2->buckets[i].tokens = limits[i].burst;
@@ -948,14 +788,16 @@ static void h2_start(struct pt_conn *c, const char *data, size_t len)
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
     nghttp2_option_set_max_continuations(opt, 8);
-    int rv = nghttp2_session_server_new2(&h2->session, cbs, h2, opt);
+    nghttp2_session *session;
+    int rv = nghttp2_session_server_new2(&session, cbs, h2, opt);
     nghttp2_option_del(opt);
+    /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" comes before the first frame. */
+    pt_h2_io_init(&h2->io, c, session, &io_ops, 24);
     if (rv != 0) {
         pt_conn_session_free(c, h2);
         pt_conn_close(c);
         return;
     }
-    h2->preface_left = 24; /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
     ev_timer_init(&h2->rst_timer, on_rst_timer, 0.5, 0.);
     h2->rst_timer.data = h2;
     c->session = h2;
@@ -967,9 +809,9 @@ static void h2_start(struct pt_conn *c, const char *data, size_t len)
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)g->max_header_size},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
     };
-    nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
-    nghttp2_session_set_local_window_size(h2->session, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
-    if (len && !feed(h2, data, len))
+    nghttp2_submit_settings(h2->io.session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+    nghttp2_session_set_local_window_size(h2->io.session, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
+    if (len && !pt_h2_io_feed(&h2->io, data, len))
         return;
     wake_body_readers(h2);
     if (h2_flush(h2) && pt_conn_pending(c))

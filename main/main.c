@@ -134,7 +134,7 @@ int main(int argc, char **argv)
     if (check_only) {
         printf("portico: configuration in %s is valid (%zu vhost(s), %d warning(s))\n", dir,
                conf->n_vhosts, diag.warnings);
-        pt_config_unref(conf);
+        pt_config_retire(conf);
         return 0;
     }
 
@@ -154,7 +154,7 @@ int main(int argc, char **argv)
     if (!fds || !workers)
         abort();
     if (pt_listeners_open(conf, n, fds) < 0 || apply_process_settings(conf) < 0) {
-        pt_config_unref(conf);
+        pt_config_retire(conf);
         free(fds);
         free(workers);
         return 1;
@@ -191,6 +191,6 @@ int main(int argc, char **argv)
         pt_notice("stopped");
     free(fds);
     free(workers);
-    pt_config_unref(conf);
+    pt_config_retire(conf);
     return rc;
 }

@@ -257,9 +257,10 @@ static void test_valid(void)
     CHECK_INT(c->n_files, 3); /* conf, localhost, zz-disabled */
 
     pt_config_ref(c);
+    CHECK(!pt_config_retire(c)); /* a user is left */
     pt_config_unref(c);
     CHECK_INT(atomic_load(&c->refs), 1);
-    pt_config_unref(c);
+    CHECK(pt_config_retire(c));
 }
 
 static void test_defaults_and_scalars(void)
@@ -302,7 +303,7 @@ static void test_defaults_and_scalars(void)
     CHECK_INT(c->vhosts[0].access_log_fd, -1);
     CHECK_INT(c->vhosts[0].n_mounts, 4);
     if (c->vhosts[0].n_mounts != 4) {
-        pt_config_unref(c);
+        pt_config_retire(c);
         return;
     }
     const struct pt_mount *m = &c->vhosts[0].mounts[0];
@@ -326,7 +327,7 @@ static void test_defaults_and_scalars(void)
     m = &c->vhosts[0].mounts[3];
     CHECK(m->handler == &pt_handler_callback);
     CHECK(m->opts != NULL);
-    pt_config_unref(c);
+    pt_config_retire(c);
 }
 
 static void test_parse_bool(void)
@@ -492,7 +493,7 @@ static void test_files(void)
     CHECK(c != NULL);
     if (c) {
         CHECK_INT(c->n_vhosts, 1);
-        pt_config_unref(c);
+        pt_config_retire(c);
     }
 
     /* The access log is opened at load. */
@@ -538,7 +539,7 @@ static void test_warnings(void)
     CHECK(has_line("%s/conf.d/a:4:2: warning: \"global\" is only read from "
                    "%s/conf; ignored", dir, dir));
     if (c)
-        pt_config_unref(c);
+        pt_config_retire(c);
 }
 
 static void test_listens(void)
@@ -571,7 +572,7 @@ static void test_listens(void)
         CHECK_INT(c->listens[2].n_vhosts, 1);
         CHECK_STR(c->listens[2].vhosts[0]->name, "c");
     }
-    pt_config_unref(c);
+    pt_config_retire(c);
 }
 
 static void test_jsonpos(void)
