@@ -39,7 +39,7 @@ void pt_fops_posix_force_walk(int on)
     atomic_store(&pt_openat2_state, on ? -1 : 0);
 }
 
-static int pt_open_beneath(int dirfd, const char *path)
+static int open_beneath(int dirfd, const char *path)
 {
     struct open_how how = {
         .flags = PT_OPEN_FLAGS,
@@ -54,7 +54,7 @@ static int pt_open_beneath(int dirfd, const char *path)
 
 /* The fallback: walks "a/b/c" one component at a time.  Intermediate
  * components must be real directories; the last must not be a symlink. */
-static int pt_open_walk(int rootfd, const char *path)
+static int open_walk(int rootfd, const char *path)
 {
     char name[NAME_MAX + 1];
     int cur = rootfd;
@@ -114,7 +114,7 @@ static int pt_open_walk(int rootfd, const char *path)
  * back inside the root (common in deployed trees).  For those only: open
  * following links, then check where the opened file really is; the check
  * is on the descriptor itself, so no rename race can slip past it. */
-static int pt_open_verified(const struct pt_froot *root, const char *path)
+static int open_verified(const struct pt_froot *root, const char *path)
 {
     int fd = openat(root->dirfd, *path ? path : ".", PT_OPEN_FLAGS);
     if (fd < 0)
@@ -131,28 +131,28 @@ static int pt_open_verified(const struct pt_froot *root, const char *path)
     return fd;
 }
 
-static int pt_open_path(const struct pt_froot *root, const char *path)
+static int open_path(const struct pt_froot *root, const char *path)
 {
     if (atomic_load_explicit(&pt_openat2_state, memory_order_relaxed) >= 0) {
         /* "" means the root: openat2 wants "." for that. */
-        int fd = pt_open_beneath(root->dirfd, *path ? path : ".");
+        int fd = open_beneath(root->dirfd, *path ? path : ".");
         if (fd == -EXDEV)
-            return pt_open_verified(root, path);
+            return open_verified(root, path);
         if (fd != -ENOSYS)
             return fd;
         atomic_store(&pt_openat2_state, -1);
     }
-    return pt_open_walk(root->dirfd, path);
+    return open_walk(root->dirfd, path);
 }
 
 /* Decides once, at config load rather than on a request, whether openat2
  * works here.  EPERM counts as missing: seccomp filters that predate
  * openat2 (older container runtimes) answer it that way. */
-static void pt_openat2_probe(int dirfd)
+static void openat2_probe(int dirfd)
 {
     if (atomic_load(&pt_openat2_state) != 0)
         return;
-    int fd = pt_open_beneath(dirfd, ".");
+    int fd = open_beneath(dirfd, ".");
     if (fd >= 0) {
         close(fd);
         atomic_store(&pt_openat2_state, 1);
@@ -161,7 +161,7 @@ static void pt_openat2_probe(int dirfd)
     }
 }
 
-static void pt_fstat_fill(const struct stat *st, struct pt_fstat *out)
+static void fstat_fill(const struct stat *st, struct pt_fstat *out)
 {
     memset(out, 0, sizeof *out);
     out->size = (uint64_t)st->st_size;
@@ -173,14 +173,14 @@ static void pt_fstat_fill(const struct stat *st, struct pt_fstat *out)
     out->is_reg = S_ISREG(st->st_mode);
 }
 
-static void pt_posix_fill(struct pt_file *out, int fd, const struct stat *st);
+static void posix_fill(struct pt_file *out, int fd, const struct stat *st);
 
-static int pt_posix_open(const struct pt_froot *root, const char *vpath,
+static int posix_open(const struct pt_froot *root, const char *vpath,
                          struct pt_file *out)
 {
     while (*vpath == '/')
         vpath++;
-    int fd = pt_open_path(root, vpath);
+    int fd = open_path(root, vpath);
     if (fd < 0)
         return fd;
 
@@ -195,11 +195,11 @@ static int pt_posix_open(const struct pt_froot *root, const char *vpath,
         close(fd);
         return -EACCES;
     }
-    pt_posix_fill(out, fd, &st);
+    posix_fill(out, fd, &st);
     return 0;
 }
 
-static ssize_t pt_posix_read(struct pt_file *f, void *buf, size_t len,
+static ssize_t posix_read(struct pt_file *f, void *buf, size_t len,
                              uint64_t off)
 {
     int64_t mt = f->st.mtime * 1000000000LL + f->st.mtime_nsec;
@@ -220,7 +220,7 @@ static ssize_t pt_posix_read(struct pt_file *f, void *buf, size_t len,
     return n;
 }
 
-static void pt_posix_close(struct pt_file *f)
+static void posix_close(struct pt_file *f)
 {
     if (f->priv)
         pt_fcache_release(f->priv); /* the cache keeps the descriptor */
@@ -230,14 +230,14 @@ static void pt_posix_close(struct pt_file *f)
     f->priv = NULL;
 }
 
-static void pt_posix_fill(struct pt_file *out, int fd, const struct stat *st)
+static void posix_fill(struct pt_file *out, int fd, const struct stat *st)
 {
     out->fops = &pt_fops_posix;
     out->fd = fd;
     out->base = 0;
     out->priv = NULL;
     out->aux = 0;
-    pt_fstat_fill(st, &out->st);
+    fstat_fill(st, &out->st);
     out->enc = PT_FENC_IDENTITY;
     out->enc_size = out->st.size;
 }
@@ -246,21 +246,21 @@ int pt_posix_open_cached(const struct pt_froot *root, struct pt_fcache *cache,
                          const char *vpath, struct pt_file *out)
 {
     if (!cache)
-        return pt_posix_open(root, vpath, out);
+        return posix_open(root, vpath, out);
     while (*vpath == '/')
         vpath++;
     struct stat st;
     struct pt_fcache_ent *ent;
     int fd = pt_fcache_get(cache, root->id, vpath, &st, &ent);
     if (fd >= 0) {
-        pt_posix_fill(out, fd, &st);
+        posix_fill(out, fd, &st);
         out->priv = ent;
         return 0;
     }
-    int rc = pt_posix_open(root, vpath, out);
+    int rc = posix_open(root, vpath, out);
     if (rc == -EMFILE || rc == -ENFILE) {
         pt_fcache_flush(cache); /* our cached descriptors first */
-        rc = pt_posix_open(root, vpath, out);
+        rc = posix_open(root, vpath, out);
     }
     if (rc == 0 && out->st.is_reg)
         out->priv = pt_fcache_put(cache, root->id, vpath, out->fd);
@@ -269,9 +269,9 @@ int pt_posix_open_cached(const struct pt_froot *root, struct pt_fcache *cache,
 
 const struct pt_fops pt_fops_posix = {
     .name = "posix",
-    .open = pt_posix_open,
-    .read = pt_posix_read,
-    .close = pt_posix_close,
+    .open = posix_open,
+    .read = posix_read,
+    .close = posix_close,
 };
 
 int pt_froot_open(struct pt_froot *root, const char *path)
@@ -291,14 +291,14 @@ int pt_froot_open(struct pt_froot *root, const char *path)
             return pt_zip_root_open(root, path);
         return -err;
     }
-    /* The real path: what pt_open_verified() compares against. */
+    /* The real path: what open_verified() compares against. */
     root->path = realpath(path, NULL);
     if (!root->path) {
         close(fd);
         return -ENOMEM;
     }
     root->dirfd = fd;
-    pt_openat2_probe(fd);
+    openat2_probe(fd);
     return 0;
 }
 

@@ -18,20 +18,20 @@ struct pt_fops_sig {
     const struct pt_fops *fops;
 };
 
-static const struct pt_fops_sig pt_fops_sigs[] = {
+static const struct pt_fops_sig fops_sigs[] = {
     { ".zip", 4, &pt_fops_zip },
     { ".jar", 4, &pt_fops_zip },
     { ".war", 4, &pt_fops_zip },
 };
 
-#define PT_N_SIGS (sizeof pt_fops_sigs / sizeof pt_fops_sigs[0])
+#define PT_N_SIGS (sizeof fops_sigs / sizeof fops_sigs[0])
 
 /* The ops whose signature ends path[0, len), or NULL.  The component must
  * have a name before the suffix ("a.zip", not ".zip"). */
-static const struct pt_fops *pt_fops_sig_match(const char *path, size_t len)
+static const struct pt_fops *fops_sig_match(const char *path, size_t len)
 {
     for (size_t i = 0; i < PT_N_SIGS; i++) {
-        const struct pt_fops_sig *s = &pt_fops_sigs[i];
+        const struct pt_fops_sig *s = &fops_sigs[i];
         if (len > s->len && path[len - s->len - 1] != '/' &&
             strncasecmp(path + len - s->len, s->suffix, s->len) == 0)
             return s->fops;
@@ -43,14 +43,14 @@ bool pt_fops_archive_name(const char *path, size_t len)
 {
     while (len && path[len - 1] == '/')
         len--;
-    return pt_fops_sig_match(path, len) != NULL;
+    return fops_sig_match(path, len) != NULL;
 }
 
 size_t pt_fops_archive_prefix(const char *vpath, size_t end)
 {
     /* Each '/' before end closes a component: test the one before it. */
     for (size_t i = end; i-- > 1;) {
-        if (vpath[i] == '/' && vpath[i - 1] != '/' && pt_fops_sig_match(vpath, i))
+        if (vpath[i] == '/' && vpath[i - 1] != '/' && fops_sig_match(vpath, i))
             return i;
     }
     return 0;
@@ -63,6 +63,6 @@ int pt_fopen(const struct pt_froot *root, struct pt_fcache *cache, const char *v
         return root->fops->open(root, vpath, out);
     size_t len = strlen(vpath);
     size_t end = pt_fops_archive_prefix(vpath, len);
-    const struct pt_fops *fops = end ? pt_fops_sig_match(vpath, end) : NULL;
+    const struct pt_fops *fops = end ? fops_sig_match(vpath, end) : NULL;
     return fops ? fops->open(root, vpath, out) : pt_posix_open_cached(root, cache, vpath, out);
 }

@@ -49,7 +49,7 @@ struct pt_zip_where {
     size_t rel_len;
 };
 
-static void pt_zip_where_fmt(const struct pt_zip_where *w, char *buf, size_t len)
+static void zip_where_fmt(const struct pt_zip_where *w, char *buf, size_t len)
 {
     if (!w->rel)
         snprintf(buf, len, "%s", w->root->path);
@@ -57,11 +57,11 @@ static void pt_zip_where_fmt(const struct pt_zip_where *w, char *buf, size_t len
         snprintf(buf, len, "%s/%.*s", w->root->path, (int)w->rel_len, w->rel);
 }
 
-static pthread_mutex_t pt_zip_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct pt_zip_arch *pt_zip_cache[PT_ZIP_CACHE_MAX];
+static pthread_mutex_t zip_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pt_zip_arch *zip_cache[PT_ZIP_CACHE_MAX];
 static uint64_t pt_zip_clock;
 
-static void pt_zip_unref(struct pt_zip_arch *a)
+static void zip_unref(struct pt_zip_arch *a)
 {
     if (a && atomic_fetch_sub(&a->refs, 1) == 1) {
         pt_zip_index_free(a->idx);
@@ -69,7 +69,7 @@ static void pt_zip_unref(struct pt_zip_arch *a)
     }
 }
 
-static ssize_t pt_zip_pread(void *ctx, void *buf, size_t len, uint64_t off)
+static ssize_t zip_pread(void *ctx, void *buf, size_t len, uint64_t off)
 {
     ssize_t n;
     do
@@ -78,18 +78,18 @@ static ssize_t pt_zip_pread(void *ctx, void *buf, size_t len, uint64_t off)
     return n < 0 ? -errno : n;
 }
 
-static bool pt_zip_same(const struct pt_zip_arch *a, const struct pt_fstat *st)
+static bool zip_same(const struct pt_zip_arch *a, const struct pt_fstat *st)
 {
     return a->dev == st->dev && a->ino == st->ino && a->size == st->size &&
            a->mtime == st->mtime && a->mtime_nsec == st->mtime_nsec;
 }
 
 /* Reads the archive's central directory into a new (unshared) entry. */
-static struct pt_zip_arch *pt_zip_build(int fd, const struct pt_fstat *st,
+static struct pt_zip_arch *zip_build(int fd, const struct pt_fstat *st,
                                         const struct pt_zip_where *w)
 {
     char path[PATH_MAX];
-    pt_zip_where_fmt(w, path, sizeof path);
+    zip_where_fmt(w, path, sizeof path);
     size_t plen = strlen(path);
     struct pt_zip_arch *a = calloc(1, sizeof *a + plen + 1);
     if (!a)
@@ -101,7 +101,7 @@ static struct pt_zip_arch *pt_zip_build(int fd, const struct pt_fstat *st,
     a->mtime = st->mtime;
     a->mtime_nsec = st->mtime_nsec;
     memcpy(a->path, path, plen + 1);
-    a->err = pt_zip_index_build(pt_zip_pread, &fd, st->size, &a->idx);
+    a->err = pt_zip_index_build(zip_pread, &fd, st->size, &a->idx);
     if (a->err < 0)
         pt_err("zip: %s: not a usable zip archive: %s", path,
                a->err == -ENOTSUP ? "ZIP64 or multi-disk archive (unsupported)"
@@ -116,75 +116,75 @@ static struct pt_zip_arch *pt_zip_build(int fd, const struct pt_fstat *st,
 
 /* The archive open as fd (stat st), with its index: cached, or read now.
  * Returns a reference, or NULL when out of memory. */
-static struct pt_zip_arch *pt_zip_get(int fd, const struct pt_fstat *st,
+static struct pt_zip_arch *zip_get(int fd, const struct pt_fstat *st,
                                       const struct pt_zip_where *w)
 {
-    pthread_mutex_lock(&pt_zip_lock);
+    pthread_mutex_lock(&zip_lock);
     for (int i = 0; i < PT_ZIP_CACHE_MAX; i++) {
-        struct pt_zip_arch *a = pt_zip_cache[i];
+        struct pt_zip_arch *a = zip_cache[i];
         if (!a || a->dev != st->dev || a->ino != st->ino)
             continue;
-        if (pt_zip_same(a, st)) {
+        if (zip_same(a, st)) {
             atomic_fetch_add(&a->refs, 1);
             a->used = ++pt_zip_clock;
-            pthread_mutex_unlock(&pt_zip_lock);
+            pthread_mutex_unlock(&zip_lock);
             return a;
         }
-        pt_zip_cache[i] = NULL; /* changed on disk: read it again */
-        pt_zip_unref(a);
+        zip_cache[i] = NULL; /* changed on disk: read it again */
+        zip_unref(a);
     }
-    pthread_mutex_unlock(&pt_zip_lock);
+    pthread_mutex_unlock(&zip_lock);
 
     /* Outside the lock: other archives stay served meanwhile.  Two threads
      * may both read a new archive; the second to finish uses the first's. */
-    struct pt_zip_arch *mine = pt_zip_build(fd, st, w);
+    struct pt_zip_arch *mine = zip_build(fd, st, w);
     if (!mine)
         return NULL;
 
-    pthread_mutex_lock(&pt_zip_lock);
+    pthread_mutex_lock(&zip_lock);
     int slot = -1;
     for (int i = 0; i < PT_ZIP_CACHE_MAX; i++) {
-        struct pt_zip_arch *a = pt_zip_cache[i];
-        if (a && pt_zip_same(a, st)) {
+        struct pt_zip_arch *a = zip_cache[i];
+        if (a && zip_same(a, st)) {
             atomic_fetch_add(&a->refs, 1);
             a->used = ++pt_zip_clock;
-            pthread_mutex_unlock(&pt_zip_lock);
-            pt_zip_unref(mine);
+            pthread_mutex_unlock(&zip_lock);
+            zip_unref(mine);
             return a;
         }
-        if (slot < 0 || !a || (pt_zip_cache[slot] && a->used < pt_zip_cache[slot]->used))
+        if (slot < 0 || !a || (zip_cache[slot] && a->used < zip_cache[slot]->used))
             slot = i;
     }
-    pt_zip_unref(pt_zip_cache[slot]); /* the least recently used, if full */
+    zip_unref(zip_cache[slot]); /* the least recently used, if full */
     atomic_fetch_add(&mine->refs, 1);    /* the cache's reference */
     mine->used = ++pt_zip_clock;
-    pt_zip_cache[slot] = mine;
-    pthread_mutex_unlock(&pt_zip_lock);
+    zip_cache[slot] = mine;
+    pthread_mutex_unlock(&zip_lock);
     return mine;
 }
 
 void pt_zip_cache_flush(void)
 {
-    pthread_mutex_lock(&pt_zip_lock);
+    pthread_mutex_lock(&zip_lock);
     for (int i = 0; i < PT_ZIP_CACHE_MAX; i++) {
-        pt_zip_unref(pt_zip_cache[i]);
-        pt_zip_cache[i] = NULL;
+        zip_unref(zip_cache[i]);
+        zip_cache[i] = NULL;
     }
-    pthread_mutex_unlock(&pt_zip_lock);
+    pthread_mutex_unlock(&zip_lock);
 }
 
 /* ---- finding the archive ---- */
 
 /* Whether root is an archive root (else a directory root that archives
  * are found below). */
-static bool pt_zip_is_root(const struct pt_froot *root)
+static bool zip_is_root(const struct pt_froot *root)
 {
     return root->fops == &pt_fops_zip;
 }
 
 /* Opens the archive of an archive root: by name in its directory, so a
  * replaced archive is seen at once, with a one-component lookup. */
-static int pt_zip_open_root_archive(const struct pt_froot *root, struct pt_file *af)
+static int zip_open_root_archive(const struct pt_froot *root, struct pt_file *af)
 {
     const char *name = strrchr(root->path, '/');
     name = name && name[1] ? name + 1 : root->path;
@@ -211,7 +211,7 @@ static int pt_zip_open_root_archive(const struct pt_froot *root, struct pt_file 
 /* Below a directory root: the longest prefix of vpath naming an archive
  * that is a regular file.  Returns 0 (af open, *member set), 1 when the
  * path crosses no archive (a directory called "x.zip"), or -errno. */
-static int pt_zip_find(const struct pt_froot *root, const char *vpath,
+static int zip_find(const struct pt_froot *root, const char *vpath,
                        struct pt_file *af, const char **member)
 {
     char path[PATH_MAX];
@@ -238,7 +238,7 @@ static int pt_zip_find(const struct pt_froot *root, const char *vpath,
 
 /* ---- the ops ---- */
 
-static void pt_zip_describe_arch(const struct pt_zip_arch *a, uint64_t aux,
+static void zip_describe_arch(const struct pt_zip_arch *a, uint64_t aux,
                                  char *buf, size_t len)
 {
     if (aux == PT_ZIP_ROOT || !a->idx) {
@@ -250,13 +250,13 @@ static void pt_zip_describe_arch(const struct pt_zip_arch *a, uint64_t aux,
              pt_zip_name(a->idx, e), e->is_dir ? "/" : "");
 }
 
-static void pt_zip_describe(const struct pt_file *f, char *buf, size_t len)
+static void zip_describe(const struct pt_file *f, char *buf, size_t len)
 {
-    pt_zip_describe_arch(f->priv, f->aux, buf, len);
+    zip_describe_arch(f->priv, f->aux, buf, len);
 }
 
 /* Fills out for the member (or the root when e is NULL) of archive a. */
-static void pt_zip_fill(struct pt_file *out, const struct pt_file *af,
+static void zip_fill(struct pt_file *out, const struct pt_file *af,
                         struct pt_zip_arch *a, const struct pt_zip_entry *e)
 {
     memset(out, 0, sizeof *out);
@@ -288,7 +288,7 @@ static void pt_zip_fill(struct pt_file *out, const struct pt_file *af,
     out->enc_size = e->csize;
 }
 
-static int pt_zip_open(const struct pt_froot *root, const char *vpath,
+static int zip_open(const struct pt_froot *root, const char *vpath,
                        struct pt_file *out)
 {
     struct pt_file af;
@@ -296,10 +296,10 @@ static int pt_zip_open(const struct pt_froot *root, const char *vpath,
     struct pt_zip_where w = { root, NULL, 0 };
     int rc;
 
-    if (pt_zip_is_root(root)) {
-        rc = pt_zip_open_root_archive(root, &af);
+    if (zip_is_root(root)) {
+        rc = zip_open_root_archive(root, &af);
     } else {
-        rc = pt_zip_find(root, vpath, &af, &member);
+        rc = zip_find(root, vpath, &af, &member);
         if (rc == 1)
             return pt_fops_posix.open(root, vpath, out);
         w.rel = vpath + (*vpath == '/');
@@ -308,7 +308,7 @@ static int pt_zip_open(const struct pt_froot *root, const char *vpath,
     if (rc < 0)
         return rc;
 
-    struct pt_zip_arch *a = pt_zip_get(af.fd, &af.st, &w);
+    struct pt_zip_arch *a = zip_get(af.fd, &af.st, &w);
     if (!a) {
         close(af.fd);
         return -ENOMEM;
@@ -331,7 +331,7 @@ static int pt_zip_open(const struct pt_froot *root, const char *vpath,
         }
         if (e->err) {
             char what[PATH_MAX + 64];
-            pt_zip_describe_arch(a, (uint64_t)(e - a->idx->e), what, sizeof what);
+            zip_describe_arch(a, (uint64_t)(e - a->idx->e), what, sizeof what);
             pt_err("zip: %s: %s", what, pt_zip_strerror(e->err));
             rc = e->err == PT_ZIP_E_ZIP64 || e->err == PT_ZIP_E_ENCRYPTED ||
                  e->err == PT_ZIP_E_METHOD ? -ENOTSUP : -EBADMSG;
@@ -342,39 +342,39 @@ static int pt_zip_open(const struct pt_froot *root, const char *vpath,
             goto fail;
         }
     }
-    pt_zip_fill(out, &af, a, e);
+    zip_fill(out, &af, a, e);
     return 0;
 fail:
-    pt_zip_unref(a);
+    zip_unref(a);
     close(af.fd);
     return rc;
 }
 
-static ssize_t pt_zip_read(struct pt_file *f, void *buf, size_t len, uint64_t off)
+static ssize_t zip_read(struct pt_file *f, void *buf, size_t len, uint64_t off)
 {
     if (off >= f->enc_size)
         return 0;
     if (len > f->enc_size - off)
         len = (size_t)(f->enc_size - off);
     int fd = f->fd;
-    return pt_zip_pread(&fd, buf, len, (uint64_t)f->base + off);
+    return zip_pread(&fd, buf, len, (uint64_t)f->base + off);
 }
 
-static void pt_zip_close(struct pt_file *f)
+static void zip_close(struct pt_file *f)
 {
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
-    pt_zip_unref(f->priv);
+    zip_unref(f->priv);
     f->priv = NULL;
 }
 
 const struct pt_fops pt_fops_zip = {
     .name = "zip",
-    .open = pt_zip_open,
-    .read = pt_zip_read,
-    .close = pt_zip_close,
-    .describe = pt_zip_describe,
+    .open = zip_open,
+    .read = zip_read,
+    .close = zip_close,
+    .describe = zip_describe,
 };
 
 int pt_zip_root_open(struct pt_froot *root, const char *path)
@@ -395,14 +395,14 @@ int pt_zip_root_open(struct pt_froot *root, const char *path)
     *slash = '/';
     struct pt_file af;
     if (rc == 0)
-        rc = pt_zip_open_root_archive(root, &af);
+        rc = zip_open_root_archive(root, &af);
     if (rc == 0) {
         /* Read the central directory now: a broken archive is a
          * configuration error, reported at load. */
         struct pt_zip_where w = { root, NULL, 0 };
-        struct pt_zip_arch *a = pt_zip_get(af.fd, &af.st, &w);
+        struct pt_zip_arch *a = zip_get(af.fd, &af.st, &w);
         rc = !a ? -ENOMEM : a->idx ? 0 : a->err;
-        pt_zip_unref(a);
+        zip_unref(a);
         close(af.fd);
     }
     if (rc < 0) {

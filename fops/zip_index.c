@@ -77,7 +77,7 @@ bool pt_zip_name_safe(const char *s, size_t len)
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant). */
-static int64_t pt_days_from_civil(int64_t y, unsigned m, unsigned d)
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -94,12 +94,12 @@ int64_t pt_zip_dos_time(uint16_t date, uint16_t time)
         m = 1;
     if (d < 1)
         d = 1;
-    int64_t days = pt_days_from_civil(1980 + (date >> 9), m, d);
+    int64_t days = days_from_civil(1980 + (date >> 9), m, d);
     return days * 86400 + (time >> 11) * 3600 + ((time >> 5) & 63) * 60 +
            (time & 31) * 2;
 }
 
-static uint32_t pt_fnv_step(uint32_t h, unsigned char c)
+static uint32_t fnv_step(uint32_t h, unsigned char c)
 {
     return (h ^ c) * 16777619u;
 }
@@ -108,7 +108,7 @@ static uint32_t pt_fnv_step(uint32_t h, unsigned char c)
 
 /* ---- the hash table ---- */
 
-static uint32_t *pt_slot_find(const struct pt_zip_index *idx, const char *name,
+static uint32_t *slot_find(const struct pt_zip_index *idx, const char *name,
                               size_t len, uint32_t hash)
 {
     for (uint32_t i = hash & idx->mask;; i = (i + 1) & idx->mask) {
@@ -124,7 +124,7 @@ static uint32_t *pt_slot_find(const struct pt_zip_index *idx, const char *name,
 
 /* Keeps the load factor at most 1/2, so probes stay short and a free
  * slot always exists. */
-static int pt_slot_reserve(struct pt_zip_index *idx, uint32_t used)
+static int slot_reserve(struct pt_zip_index *idx, uint32_t used)
 {
     if ((uint64_t)(used + 1) * 2 <= (uint64_t)idx->mask + 1)
         return 0;
@@ -157,8 +157,8 @@ const struct pt_zip_entry *pt_zip_lookup(const struct pt_zip_index *idx,
         return NULL;
     uint32_t h = FNV_INIT;
     for (size_t i = 0; i < len; i++)
-        h = pt_fnv_step(h, (unsigned char)name[i]);
-    uint32_t s = *pt_slot_find(idx, name, len, h);
+        h = fnv_step(h, (unsigned char)name[i]);
+    uint32_t s = *slot_find(idx, name, len, h);
     return s ? &idx->e[s - 1] : NULL;
 }
 
@@ -199,7 +199,7 @@ struct pt_builder {
     size_t win_len;
 };
 
-static int pt_read_full(struct pt_builder *b, void *buf, size_t len, uint64_t off)
+static int read_full(struct pt_builder *b, void *buf, size_t len, uint64_t off)
 {
     size_t got = 0;
     while (got < len) {
@@ -214,7 +214,7 @@ static int pt_read_full(struct pt_builder *b, void *buf, size_t len, uint64_t of
 }
 
 /* Finds the end record; sets cd_off, cd_size, n_cen. */
-static int pt_find_eocd(struct pt_builder *b)
+static int find_eocd(struct pt_builder *b)
 {
     if (b->size < EOCD_LEN)
         return -EBADMSG;
@@ -224,7 +224,7 @@ static int pt_find_eocd(struct pt_builder *b)
     if (!buf)
         return -ENOMEM;
     uint64_t base = b->size - tail;
-    int rc = pt_read_full(b, buf, tail, base);
+    int rc = read_full(b, buf, tail, base);
     if (rc < 0) {
         free(buf);
         return rc;
@@ -259,12 +259,12 @@ static int pt_find_eocd(struct pt_builder *b)
 
 /* Reads the central directory and checks its framing: n_cen records that
  * fill it exactly.  Returns the total name bytes, or -errno. */
-static int64_t pt_read_cd(struct pt_builder *b)
+static int64_t read_cd(struct pt_builder *b)
 {
     b->cd = malloc(b->cd_size ? b->cd_size : 1);
     if (!b->cd)
         return -ENOMEM;
-    int rc = pt_read_full(b, b->cd, b->cd_size, b->cd_off);
+    int rc = read_full(b, b->cd, b->cd_size, b->cd_off);
     if (rc < 0)
         return rc;
     uint64_t pos = 0, names = 0;
@@ -283,7 +283,7 @@ static int64_t pt_read_cd(struct pt_builder *b)
     return (int64_t)names;
 }
 
-static int pt_entry_new(struct pt_builder *b, struct pt_zip_entry **out)
+static int entry_new(struct pt_builder *b, struct pt_zip_entry **out)
 {
     struct pt_zip_index *idx = b->idx;
     if (idx->n == b->cap) {
@@ -305,7 +305,7 @@ static int pt_entry_new(struct pt_builder *b, struct pt_zip_entry **out)
 
 /* The Info-ZIP extended timestamp, when the central extra field has one:
  * unlike the DOS time it is UTC and has a one-second resolution. */
-static bool pt_extra_mtime(const unsigned char *x, size_t len, int64_t *mtime)
+static bool extra_mtime(const unsigned char *x, size_t len, int64_t *mtime)
 {
     while (len >= 4) {
         uint16_t id = le16(x), sz = le16(x + 2);
@@ -322,7 +322,7 @@ static bool pt_extra_mtime(const unsigned char *x, size_t len, int64_t *mtime)
 }
 
 /* Turns one central record into an entry (or counts it as unsafe). */
-static int pt_add_central(struct pt_builder *b, uint32_t k, uint32_t pos,
+static int add_central(struct pt_builder *b, uint32_t k, uint32_t pos,
                           char *names, uint32_t *names_used)
 {
     const unsigned char *p = b->cd + pos;
@@ -340,7 +340,7 @@ static int pt_add_central(struct pt_builder *b, uint32_t k, uint32_t pos,
         return 0;
     }
     struct pt_zip_entry *e;
-    int rc = pt_entry_new(b, &e);
+    int rc = entry_new(b, &e);
     if (rc < 0)
         return rc;
     c->entry = b->idx->n - 1;
@@ -353,11 +353,11 @@ static int pt_add_central(struct pt_builder *b, uint32_t k, uint32_t pos,
     e->crc = le32(p + 16);
     e->csize = csize;
     e->usize = usize;
-    if (!pt_extra_mtime(p + CEN_LEN + nlen, elen, &e->mtime))
+    if (!extra_mtime(p + CEN_LEN + nlen, elen, &e->mtime))
         e->mtime = pt_zip_dos_time(le16(p + 14), le16(p + 12));
     uint32_t h = FNV_INIT;
     for (size_t i = 0; i < e->name_len; i++)
-        h = pt_fnv_step(h, (unsigned char)name[i]);
+        h = fnv_step(h, (unsigned char)name[i]);
     e->hash = h;
 
     if (csize == 0xffffffffu || usize == 0xffffffffu || lho == 0xffffffffu ||
@@ -374,7 +374,7 @@ static int pt_add_central(struct pt_builder *b, uint32_t k, uint32_t pos,
     return 0;
 }
 
-static int pt_cen_cmp(const void *a, const void *b)
+static int cen_cmp(const void *a, const void *b)
 {
     const struct pt_cen *x = a, *y = b;
     if (x->lho != y->lho)
@@ -383,7 +383,7 @@ static int pt_cen_cmp(const void *a, const void *b)
 }
 
 /* Bytes [off, off + len) of the archive, through the window. */
-static int pt_window(struct pt_builder *b, uint64_t off, size_t len,
+static int window_at(struct pt_builder *b, uint64_t off, size_t len,
                      const unsigned char **out)
 {
     if (off >= b->win_off && off + len <= b->win_off + b->win_len) {
@@ -400,7 +400,7 @@ static int pt_window(struct pt_builder *b, uint64_t off, size_t len,
     if (want < len)
         return -EBADMSG;
     b->win_len = 0;
-    int rc = pt_read_full(b, b->win, want, off);
+    int rc = read_full(b, b->win, want, off);
     if (rc < 0)
         return rc;
     b->win_off = off;
@@ -411,7 +411,7 @@ static int pt_window(struct pt_builder *b, uint64_t off, size_t len,
 
 /* Checks a member's local header against its central record and its
  * region [lho, limit); sets data_off. */
-static int pt_check_local(struct pt_builder *b, const struct pt_cen *c,
+static int check_local(struct pt_builder *b, const struct pt_cen *c,
                           uint64_t limit)
 {
     struct pt_zip_entry *e = &b->idx->e[c->entry];
@@ -422,7 +422,7 @@ static int pt_check_local(struct pt_builder *b, const struct pt_cen *c,
         return 0;
     }
     const unsigned char *p;
-    int rc = pt_window(b, c->lho, LOC_LEN + (size_t)nlen, &p);
+    int rc = window_at(b, c->lho, LOC_LEN + (size_t)nlen, &p);
     if (rc < 0)
         return rc;
     if (le32(p) != SIG_LOCAL || le16(p + 26) != nlen || le16(p + 8) != e->method ||
@@ -441,9 +441,9 @@ static int pt_check_local(struct pt_builder *b, const struct pt_cen *c,
 
 /* Gives every member its region: from its local header to the next one
  * (or the central directory).  Members sharing a local header overlap. */
-static int pt_regions(struct pt_builder *b)
+static int member_regions(struct pt_builder *b)
 {
-    qsort(b->cen, b->n_cen, sizeof *b->cen, pt_cen_cmp);
+    qsort(b->cen, b->n_cen, sizeof *b->cen, cen_cmp);
     /* Backwards, so the next greater offset is known in O(1)... */
     uint64_t next = b->cd_off;
     for (uint32_t k = b->n_cen; k-- > 0;) {
@@ -467,7 +467,7 @@ static int pt_regions(struct pt_builder *b)
         else if (shared)
             e->err = PT_ZIP_E_OVERLAP;
         else if (!e->is_dir) {
-            int rc = pt_check_local(b, c, c->limit);
+            int rc = check_local(b, c, c->limit);
             if (rc < 0)
                 return rc;
         }
@@ -477,16 +477,16 @@ static int pt_regions(struct pt_builder *b)
 
 /* Puts the members in the table, in archive order.  Two members with one
  * name: neither is served (which one an unzip tool picks varies). */
-static int pt_insert_members(struct pt_builder *b)
+static int insert_members(struct pt_builder *b)
 {
     struct pt_zip_index *idx = b->idx;
     uint32_t n = idx->n;
     for (uint32_t i = 0; i < n; i++) {
         struct pt_zip_entry *e = &idx->e[i];
-        int rc = pt_slot_reserve(idx, b->used);
+        int rc = slot_reserve(idx, b->used);
         if (rc < 0)
             return rc;
-        uint32_t *s = pt_slot_find(idx, idx->names + e->name_off, e->name_len, e->hash);
+        uint32_t *s = slot_find(idx, idx->names + e->name_off, e->name_len, e->hash);
         if (!*s) {
             *s = i + 1;
             b->used++;
@@ -505,7 +505,7 @@ static int pt_insert_members(struct pt_builder *b)
  * and "a/b"), which archives made without directory entries (zip -D)
  * lack.  Prefixes are tried longest first and the walk stops at the first
  * one present, so each member costs O(name length) even in deep trees. */
-static int pt_insert_dirs(struct pt_builder *b)
+static int insert_dirs(struct pt_builder *b)
 {
     struct pt_zip_index *idx = b->idx;
     uint32_t n = idx->n;
@@ -523,16 +523,16 @@ static int pt_insert_dirs(struct pt_builder *b)
                 ph[np] = h;
                 pl[np++] = j;
             }
-            h = pt_fnv_step(h, (unsigned char)name[j]);
+            h = fnv_step(h, (unsigned char)name[j]);
         }
         while (np-- > 0) {
-            if ((rc = pt_slot_reserve(idx, b->used)) < 0)
+            if ((rc = slot_reserve(idx, b->used)) < 0)
                 break;
-            uint32_t *s = pt_slot_find(idx, name, pl[np], ph[np]);
+            uint32_t *s = slot_find(idx, name, pl[np], ph[np]);
             if (*s)
                 break;
             struct pt_zip_entry *d;
-            if ((rc = pt_entry_new(b, &d)) < 0)
+            if ((rc = entry_new(b, &d)) < 0)
                 break;
             name = idx->names + off; /* (e[] may have moved; names not) */
             d->name_off = off;
@@ -548,12 +548,12 @@ static int pt_insert_dirs(struct pt_builder *b)
     return rc;
 }
 
-static int pt_build(struct pt_builder *b)
+static int build_index(struct pt_builder *b)
 {
-    int rc = pt_find_eocd(b);
+    int rc = find_eocd(b);
     if (rc < 0)
         return rc;
-    int64_t names_len = pt_read_cd(b);
+    int64_t names_len = read_cd(b);
     if (names_len < 0)
         return (int)names_len;
     struct pt_zip_index *idx = b->idx = calloc(1, sizeof *idx);
@@ -566,12 +566,12 @@ static int pt_build(struct pt_builder *b)
     uint32_t pos = 0, names_used = 0;
     for (uint32_t k = 0; k < b->n_cen; k++) {
         const unsigned char *p = b->cd + pos;
-        if ((rc = pt_add_central(b, k, pos, idx->names, &names_used)) < 0)
+        if ((rc = add_central(b, k, pos, idx->names, &names_used)) < 0)
             return rc;
         pos += CEN_LEN + le16(p + 28) + le16(p + 30) + le16(p + 32);
     }
-    if ((rc = pt_regions(b)) < 0 || (rc = pt_insert_members(b)) < 0 ||
-        (rc = pt_insert_dirs(b)) < 0)
+    if ((rc = member_regions(b)) < 0 || (rc = insert_members(b)) < 0 ||
+        (rc = insert_dirs(b)) < 0)
         return rc;
     for (uint32_t i = 0; i < idx->n; i++)
         idx->n_bad += idx->e[i].err != 0;
@@ -582,7 +582,7 @@ int pt_zip_index_build(pt_zip_read_fn rd, void *ctx, uint64_t size,
                        struct pt_zip_index **out)
 {
     struct pt_builder b = { .rd = rd, .ctx = ctx, .size = size };
-    int rc = pt_build(&b);
+    int rc = build_index(&b);
     free(b.cd);
     free(b.cen);
     free(b.win);
@@ -600,7 +600,7 @@ struct pt_mem {
     size_t len;
 };
 
-static ssize_t pt_mem_read(void *ctx, void *buf, size_t len, uint64_t off)
+static ssize_t mem_read(void *ctx, void *buf, size_t len, uint64_t off)
 {
     const struct pt_mem *m = ctx;
     if (off >= m->len)
@@ -614,5 +614,5 @@ static ssize_t pt_mem_read(void *ctx, void *buf, size_t len, uint64_t off)
 int pt_zip_index_build_mem(const void *buf, size_t len, struct pt_zip_index **out)
 {
     struct pt_mem m = { buf, len };
-    return pt_zip_index_build(pt_mem_read, &m, len, out);
+    return pt_zip_index_build(mem_read, &m, len, out);
 }

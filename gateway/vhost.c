@@ -8,7 +8,7 @@
 /* Whether name is host itself (exact) or a suffix of it that starts right
  * after a '.', so "cats.abc.com" falls under "abc.com" but "xabc.com" does
  * not. */
-static bool pt_host_is_suffix(const char *host, size_t len,
+static bool host_is_suffix(const char *host, size_t len,
                               const char *name, size_t nlen)
 {
     return nlen > 0 && nlen < len && host[len - nlen - 1] == '.' &&
@@ -35,7 +35,7 @@ const struct pt_vhost *pt_vhost_select(const struct pt_listen *l,
         size_t nlen = strlen(vh->name);
         if (nlen == len && strncasecmp(host, vh->name, len) == 0)
             return vh;
-        if (nlen > best_len && pt_host_is_suffix(host, len, vh->name, nlen)) {
+        if (nlen > best_len && host_is_suffix(host, len, vh->name, nlen)) {
             best = vh;
             best_len = nlen;
         }

@@ -14,13 +14,13 @@
 
 /* ---- Accept-Encoding ---- */
 
-static bool pt_ows(char c)
+static bool ows(char c)
 {
     return c == ' ' || c == '\t';
 }
 
 /* A qvalue ("0", "0.5", "1.000") in thousandths; 0 when invalid. */
-static int pt_qvalue(const char *p, size_t n)
+static int parse_qvalue(const char *p, size_t n)
 {
     if (n == 0 || (p[0] != '0' && p[0] != '1') || n > 5 || (n > 1 && p[1] != '.'))
         return 0;
@@ -34,28 +34,28 @@ static int pt_qvalue(const char *p, size_t n)
 }
 
 /* The q parameter of one list element's parameters ("; q=0.5; x=y"). */
-static int pt_element_q(const char *p, const char *end)
+static int element_q(const char *p, const char *end)
 {
     int q = 1000;
     while (p < end) {
-        while (p < end && (pt_ows(*p) || *p == ';'))
+        while (p < end && (ows(*p) || *p == ';'))
             p++;
         const char *name = p;
-        while (p < end && *p != '=' && *p != ';' && !pt_ows(*p))
+        while (p < end && *p != '=' && *p != ';' && !ows(*p))
             p++;
         size_t nlen = (size_t)(p - name);
-        while (p < end && pt_ows(*p))
+        while (p < end && ows(*p))
             p++;
         if (p == end || *p != '=')
             continue;
         p++;
-        while (p < end && pt_ows(*p))
+        while (p < end && ows(*p))
             p++;
         const char *val = p;
-        while (p < end && *p != ';' && !pt_ows(*p))
+        while (p < end && *p != ';' && !ows(*p))
             p++;
         if (nlen == 1 && (name[0] | 0x20) == 'q')
-            q = pt_qvalue(val, (size_t)(p - val));
+            q = parse_qvalue(val, (size_t)(p - val));
     }
     return q;
 }
@@ -67,10 +67,10 @@ void pt_accept_enc_parse(struct pt_accept_enc *ae, const char *v, size_t len)
         const char *el_end = memchr(p, ',', (size_t)(end - p));
         if (!el_end)
             el_end = end;
-        while (p < el_end && pt_ows(*p))
+        while (p < el_end && ows(*p))
             p++;
         const char *tok = p;
-        while (p < el_end && *p != ';' && !pt_ows(*p))
+        while (p < el_end && *p != ';' && !ows(*p))
             p++;
         size_t tlen = (size_t)(p - tok);
         int *slot = NULL;
@@ -80,7 +80,7 @@ void pt_accept_enc_parse(struct pt_accept_enc *ae, const char *v, size_t len)
         else if (tlen == 1 && *tok == '*')
             slot = &ae->any_q;
         if (slot) {
-            int q = pt_element_q(p, el_end);
+            int q = element_q(p, el_end);
             if (q > *slot)
                 *slot = q; /* listed twice: the better one */
         }
@@ -109,7 +109,7 @@ bool pt_req_accepts_gzip(const struct pt_req *r)
 
 /* ---- views ---- */
 
-static void pt_le32(unsigned char *p, uint32_t v)
+static void le32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)v;
     p[1] = (unsigned char)(v >> 8);
@@ -130,13 +130,13 @@ void pt_view_init(struct pt_view *v, const struct pt_file *f, bool gzip)
         0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255,
     };
     memcpy(v->head, head, sizeof head);
-    pt_le32(v->tail, f->st.crc32);
-    pt_le32(v->tail + 4, (uint32_t)f->st.size); /* ISIZE: size mod 2^32 */
+    le32(v->tail, f->st.crc32);
+    le32(v->tail + 4, (uint32_t)f->st.size); /* ISIZE: size mod 2^32 */
     v->size = PT_GZIP_HEAD + f->enc_size + PT_GZIP_TAIL;
 }
 
 /* Copies what [off, off + len) has of the memory segment seg at at. */
-static size_t pt_seg_copy(char *out, size_t len, uint64_t off,
+static size_t seg_copy(char *out, size_t len, uint64_t off,
                           const unsigned char *seg, size_t seg_len, uint64_t at)
 {
     if (off < at || off >= at + seg_len)
@@ -158,7 +158,7 @@ ssize_t pt_view_read(struct pt_view *v, void *buf, size_t len, uint64_t off)
     while (done < len && off < v->size) {
         size_t n;
         if (off < PT_GZIP_HEAD) {
-            n = pt_seg_copy(out + done, len - done, off, v->head, PT_GZIP_HEAD, 0);
+            n = seg_copy(out + done, len - done, off, v->head, PT_GZIP_HEAD, 0);
         } else if (off < data_end) {
             uint64_t k = data_end - off;
             ssize_t r = v->f.fops->read(&v->f, out + done,
@@ -170,7 +170,7 @@ ssize_t pt_view_read(struct pt_view *v, void *buf, size_t len, uint64_t off)
                 return done ? (ssize_t)done : -EIO; /* the archive shrank */
             n = (size_t)r;
         } else {
-            n = pt_seg_copy(out + done, len - done, off, v->tail, PT_GZIP_TAIL,
+            n = seg_copy(out + done, len - done, off, v->tail, PT_GZIP_TAIL,
                             data_end);
         }
         done += n;
@@ -208,7 +208,7 @@ struct pt_inflate {
     unsigned char *in;  /* PT_INFLATE_IN bytes, from the first read on */
 };
 
-static ssize_t pt_inflate_fail(struct pt_req *r, struct pt_inflate *b,
+static ssize_t inflate_fail(struct pt_req *r, struct pt_inflate *b,
                                const char *why)
 {
     char what[PATH_MAX + 64];
@@ -222,7 +222,7 @@ static ssize_t pt_inflate_fail(struct pt_req *r, struct pt_inflate *b,
 }
 
 /* Refills the input buffer; NULL or why not. */
-static const char *pt_inflate_fill(struct pt_inflate *b)
+static const char *inflate_fill(struct pt_inflate *b)
 {
     if (b->in_off >= b->f.enc_size)
         return "deflate data ends early (truncated member)";
@@ -237,14 +237,14 @@ static const char *pt_inflate_fill(struct pt_inflate *b)
 
 /* Inflates into out[0, len) until it is full or the stream ends.  Returns
  * NULL or why it failed. */
-static const char *pt_inflate_some(struct pt_inflate *b, unsigned char *out,
+static const char *inflate_some(struct pt_inflate *b, unsigned char *out,
                                    size_t len, size_t *produced)
 {
     b->z.next_out = out;
     b->z.avail_out = (uInt)len;
     const char *why = NULL;
     while (b->z.avail_out > 0 && !b->ended) {
-        if (b->z.avail_in == 0 && (why = pt_inflate_fill(b)))
+        if (b->z.avail_in == 0 && (why = inflate_fill(b)))
             break;
         int zr = inflate(&b->z, Z_NO_FLUSH);
         if (zr == Z_STREAM_END)
@@ -260,7 +260,7 @@ static const char *pt_inflate_some(struct pt_inflate *b, unsigned char *out,
     return why;
 }
 
-static ssize_t pt_inflate_read(struct pt_req *r, char *buf, size_t len)
+static ssize_t inflate_read(struct pt_req *r, char *buf, size_t len)
 {
     struct pt_inflate *b = r->body_ctx;
     uint64_t left = b->f.st.size - b->out;
@@ -268,7 +268,7 @@ static ssize_t pt_inflate_read(struct pt_req *r, char *buf, size_t len)
         return 0;
     if (!b->z_init) {
         if (inflateInit2(&b->z, -MAX_WBITS) != Z_OK)
-            return pt_inflate_fail(r, b, "out of memory for zlib");
+            return inflate_fail(r, b, "out of memory for zlib");
         b->z_init = true;
         b->in = pt_pool_alloc(r->pool, PT_INFLATE_IN);
     }
@@ -277,11 +277,11 @@ static ssize_t pt_inflate_read(struct pt_req *r, char *buf, size_t len)
     if (len > UINT_MAX)
         len = UINT_MAX;
     size_t n;
-    const char *why = pt_inflate_some(b, (unsigned char *)buf, len, &n);
+    const char *why = inflate_some(b, (unsigned char *)buf, len, &n);
     if (why)
-        return pt_inflate_fail(r, b, why);
+        return inflate_fail(r, b, why);
     if (n < len)
-        return pt_inflate_fail(r, b, "deflate data shorter than the member's size");
+        return inflate_fail(r, b, "deflate data shorter than the member's size");
     b->crc = (uint32_t)crc32(b->crc, (const unsigned char *)buf, (uInt)n);
     b->out += n;
     if (b->out < b->f.st.size)
@@ -290,16 +290,16 @@ static ssize_t pt_inflate_read(struct pt_req *r, char *buf, size_t len)
      * CRC matches, so a client never takes corrupt data as complete. */
     unsigned char extra;
     size_t more = 0;
-    if (!b->ended && (why = pt_inflate_some(b, &extra, 1, &more)))
-        return pt_inflate_fail(r, b, why);
+    if (!b->ended && (why = inflate_some(b, &extra, 1, &more)))
+        return inflate_fail(r, b, why);
     if (more)
-        return pt_inflate_fail(r, b, "deflate data longer than the member's size");
+        return inflate_fail(r, b, "deflate data longer than the member's size");
     if (b->crc != b->f.st.crc32)
-        return pt_inflate_fail(r, b, "CRC-32 mismatch");
+        return inflate_fail(r, b, "CRC-32 mismatch");
     return (ssize_t)n;
 }
 
-static void pt_inflate_close(struct pt_req *r)
+static void inflate_close(struct pt_req *r)
 {
     struct pt_inflate *b = r->body_ctx;
     if (b->z_init)
@@ -310,9 +310,9 @@ static void pt_inflate_close(struct pt_req *r)
     b->f.fops = NULL;
 }
 
-static const struct pt_body_ops pt_inflate_ops = {
-    .read = pt_inflate_read,
-    .close = pt_inflate_close,
+static const struct pt_body_ops inflate_ops = {
+    .read = inflate_read,
+    .close = inflate_close,
 };
 
 void pt_respond_inflate(struct pt_req *r, int status, struct pt_file *f)
@@ -326,5 +326,5 @@ void pt_respond_inflate(struct pt_req *r, int status, struct pt_file *f)
      * costs neither. */
     struct pt_inflate *b = pt_pool_calloc(r->pool, sizeof *b);
     b->f = *f;
-    pt_respond(r, status, (int64_t)f->st.size, &pt_inflate_ops, b);
+    pt_respond(r, status, (int64_t)f->st.size, &inflate_ops, b);
 }

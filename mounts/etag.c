@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-static char *pt_hex(char *o, uint64_t v)
+static char *hex(char *o, uint64_t v)
 {
     static const char digits[] = "0123456789abcdef";
     char tmp[16];
@@ -31,20 +31,20 @@ size_t pt_etag_format_rep(const struct pt_fstat *st, const char *coding,
         /* An archive member: the archive's identity and the member's
          * CRC-32 and size (its DOS time is too coarse to tell edits). */
         *o++ = 'z';
-        o = pt_hex(o, st->ino);
+        o = hex(o, st->ino);
         *o++ = '-';
-        o = pt_hex(o, st->crc32);
+        o = hex(o, st->crc32);
         *o++ = '-';
-        o = pt_hex(o, st->size);
+        o = hex(o, st->size);
     } else {
         /* Nanoseconds since the epoch fit 64 bits until 2554; before 1970
          * the value wraps, which is still unique. */
         uint64_t ns = (uint64_t)st->mtime * 1000000000u + (uint64_t)st->mtime_nsec;
-        o = pt_hex(o, ns);
+        o = hex(o, ns);
         *o++ = '-';
-        o = pt_hex(o, st->size);
+        o = hex(o, st->size);
         *o++ = '-';
-        o = pt_hex(o, st->ino);
+        o = hex(o, st->ino);
     }
     if (coding) {
         size_t n = strnlen(coding, 8);
@@ -57,7 +57,7 @@ size_t pt_etag_format_rep(const struct pt_fstat *st, const char *coding,
     return (size_t)(o - buf);
 }
 
-static bool pt_is_ows(char c)
+static bool is_ows(char c)
 {
     return c == ' ' || c == '\t';
 }
@@ -67,17 +67,17 @@ bool pt_etag_list_match(const char *hdr, size_t len, const char *etag,
 {
     const char *p = hdr, *end = hdr + len;
 
-    while (p < end && pt_is_ows(*p))
+    while (p < end && is_ows(*p))
         p++;
     if (p < end && *p == '*') {
         const char *q = p + 1;
-        while (q < end && pt_is_ows(*q))
+        while (q < end && is_ows(*q))
             q++;
         if (q == end)
             return true;
     }
     while (p < end) {
-        while (p < end && (pt_is_ows(*p) || *p == ','))
+        while (p < end && (is_ows(*p) || *p == ','))
             p++;
         if (p == end)
             break;

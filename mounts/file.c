@@ -68,7 +68,7 @@ struct pt_file_mount {
 
 /* ---- setup ---- */
 
-static int pt_file_setup(struct pt_mount *m, struct pt_diag *d)
+static int file_setup(struct pt_mount *m, struct pt_diag *d)
 {
     const struct pt_srcpos *p = &m->origin_pos;
     struct pt_file_mount *fm = calloc(1, sizeof *fm);
@@ -102,7 +102,7 @@ static int pt_file_setup(struct pt_mount *m, struct pt_diag *d)
     return 0;
 }
 
-static void pt_file_teardown(struct pt_mount *m)
+static void file_teardown(struct pt_mount *m)
 {
     struct pt_file_mount *fm = m->handler_data;
     if (!fm)
@@ -117,7 +117,7 @@ static void pt_file_teardown(struct pt_mount *m)
 /* Whether some segment of the (normalized) path starts with '.', apart
  * from a leading "/.well-known" (RFC 8615), which must stay reachable for
  * ACME and friends. */
-static bool pt_has_dot_segment(const char *p, size_t len)
+static bool has_dot_segment(const char *p, size_t len)
 {
     const char *end = p + len;
     if (len && p[0] == '.')
@@ -133,7 +133,7 @@ static bool pt_has_dot_segment(const char *p, size_t len)
     return false;
 }
 
-static void pt_file_open_error(struct pt_req *r, int err)
+static void file_open_error(struct pt_req *r, int err)
 {
     switch (-err) {
     case ENOENT:
@@ -161,7 +161,7 @@ static void pt_file_open_error(struct pt_req *r, int err)
 }
 
 /* RFC 3986 pchar and '/': what may stand for itself in a Location path. */
-static bool pt_loc_safe(unsigned char c)
+static bool loc_safe(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:@/", c));
@@ -169,14 +169,14 @@ static bool pt_loc_safe(unsigned char c)
 
 /* A directory asked for without its trailing '/': relative links in its
  * index would resolve one level too high, so send the client to "dir/". */
-static void pt_file_redirect_slash(struct pt_req *r)
+static void file_redirect_slash(struct pt_req *r)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t qlen = r->query ? r->query_len : 0;
     char *loc = pt_pool_alloc(r->pool, 3 * (r->path_len + qlen) + 3), *o = loc;
     for (size_t i = 0; i < r->path_len; i++) {
         unsigned char c = (unsigned char)r->path[i];
-        if (pt_loc_safe(c)) {
+        if (loc_safe(c)) {
             *o++ = (char)c;
         } else {
             *o++ = '%';
@@ -222,12 +222,12 @@ struct pt_file_cond {
     bool has_inm, inm_match;  /* If-None-Match */
 };
 
-static bool pt_name_is(const struct pt_hdr *h, const char *lower, size_t len)
+static bool name_is(const struct pt_hdr *h, const char *lower, size_t len)
 {
     return h->name_len == len && strncasecmp(h->name, lower, len) == 0;
 }
 
-static void pt_file_scan(const struct pt_req *r, const char *etag,
+static void file_scan(const struct pt_req *r, const char *etag,
                          size_t etag_len, struct pt_file_cond *c)
 {
     memset(c, 0, sizeof *c);
@@ -240,38 +240,38 @@ static void pt_file_scan(const struct pt_req *r, const char *etag,
             continue;
         switch (h->name_len) {
         case 5:
-            if (pt_name_is(h, "range", 5)) {
+            if (name_is(h, "range", 5)) {
                 c->n_range++;
                 c->range = h->value;
                 c->range_len = h->value_len;
             }
             break;
         case 8:
-            if (pt_name_is(h, "if-match", 8)) {
+            if (name_is(h, "if-match", 8)) {
                 /* Several field lines form one list: any member counts. */
                 c->has_im = true;
                 c->im_match = c->im_match ||
                     pt_etag_list_match(h->value, h->value_len, etag, etag_len, false);
-            } else if (pt_name_is(h, "if-range", 8) && !c->if_range) {
+            } else if (name_is(h, "if-range", 8) && !c->if_range) {
                 c->if_range = h->value;
                 c->if_range_len = h->value_len;
             }
             break;
         case 13:
-            if (pt_name_is(h, "if-none-match", 13)) {
+            if (name_is(h, "if-none-match", 13)) {
                 c->has_inm = true;
                 c->inm_match = c->inm_match ||
                     pt_etag_list_match(h->value, h->value_len, etag, etag_len, true);
             }
             break;
         case 17:
-            if (pt_name_is(h, "if-modified-since", 17) && !c->ims) {
+            if (name_is(h, "if-modified-since", 17) && !c->ims) {
                 c->ims = h->value;
                 c->ims_len = h->value_len;
             }
             break;
         case 19:
-            if (pt_name_is(h, "if-unmodified-since", 19) && !c->ius) {
+            if (name_is(h, "if-unmodified-since", 19) && !c->ius) {
                 c->ius = h->value;
                 c->ius_len = h->value_len;
             }
@@ -282,7 +282,7 @@ static void pt_file_scan(const struct pt_req *r, const char *etag,
 
 /* Parses an HTTP-date header value, -1 if it is not one.  The value the
  * client echoes is nearly always our own Last-Modified: compare first. */
-static int64_t pt_file_date(const char *v, size_t len, const char *lm,
+static int64_t file_date(const char *v, size_t len, const char *lm,
                             int64_t mtime)
 {
     if (len == PT_HTTPDATE_LEN && memcmp(v, lm, len) == 0)
@@ -293,14 +293,14 @@ static int64_t pt_file_date(const char *v, size_t len, const char *lm,
 enum { PT_COND_PASS, PT_COND_304, PT_COND_412 };
 
 /* RFC 9110 13.2.2, steps 1-4, for GET and HEAD. */
-static int pt_file_preconditions(const struct pt_file_cond *c, const char *lm,
+static int file_preconditions(const struct pt_file_cond *c, const char *lm,
                                  int64_t mtime)
 {
     if (c->has_im) {
         if (!c->im_match)
             return PT_COND_412;
     } else if (c->ius) {
-        int64_t t = pt_file_date(c->ius, c->ius_len, lm, mtime);
+        int64_t t = file_date(c->ius, c->ius_len, lm, mtime);
         if (t >= 0 && mtime > t)
             return PT_COND_412;
     }
@@ -308,7 +308,7 @@ static int pt_file_preconditions(const struct pt_file_cond *c, const char *lm,
         if (c->inm_match)
             return PT_COND_304;
     } else if (c->ims) {
-        int64_t t = pt_file_date(c->ims, c->ims_len, lm, mtime);
+        int64_t t = file_date(c->ims, c->ims_len, lm, mtime);
         if (t >= 0 && mtime <= t)
             return PT_COND_304;
     }
@@ -317,7 +317,7 @@ static int pt_file_preconditions(const struct pt_file_cond *c, const char *lm,
 
 /* If-Range (RFC 9110 13.1.5): a strong ETag match, or the exact
  * Last-Modified date.  A weak tag never matches. */
-static bool pt_file_if_range(const struct pt_file_cond *c, const char *etag,
+static bool file_if_range(const struct pt_file_cond *c, const char *etag,
                              size_t etag_len, const char *lm, int64_t mtime)
 {
     const char *v = c->if_range;
@@ -328,13 +328,13 @@ static bool pt_file_if_range(const struct pt_file_cond *c, const char *etag,
         return n == etag_len && memcmp(v, etag, n) == 0;
     if (n >= 2 && v[0] == 'W' && v[1] == '/')
         return false;
-    int64_t t = pt_file_date(v, n, lm, mtime);
+    int64_t t = file_date(v, n, lm, mtime);
     return t >= 0 && t == mtime;
 }
 
 /* Last-Modified for mtime, cached per thread: a site's files share few
  * mtimes, and a benchmark hits one file. */
-static const char *pt_file_last_modified(int64_t mtime)
+static const char *file_last_modified(int64_t mtime)
 {
     static _Thread_local int64_t cached_t = INT64_MIN;
     static _Thread_local char cached[PT_HTTPDATE_LEN + 1];
@@ -365,7 +365,7 @@ struct pt_mp_body {
 /* The data of the current part from the current position, when it is a
  * range of the file's fd (a plain file, or the deflate bytes inside a gzip
  * wrapper): the protocol may sendfile it. */
-static bool pt_mp_direct(const struct pt_mp_body *b, off_t *foff, uint64_t *len)
+static bool mp_direct(const struct pt_mp_body *b, off_t *foff, uint64_t *len)
 {
     if (b->i >= b->n)
         return false;
@@ -380,7 +380,7 @@ static bool pt_mp_direct(const struct pt_mp_body *b, off_t *foff, uint64_t *len)
     return n && pt_view_direct(&b->v, pos, n, foff);
 }
 
-static ssize_t pt_mp_read(struct pt_req *r, char *buf, size_t len)
+static ssize_t mp_read(struct pt_req *r, char *buf, size_t len)
 {
     struct pt_mp_body *b = r->body_ctx;
     size_t out = 0;
@@ -395,7 +395,7 @@ static ssize_t pt_mp_read(struct pt_req *r, char *buf, size_t len)
             b->off += k;
             off_t foff;
             uint64_t dlen;
-            if (b->off == p->hdr_len && pt_mp_direct(b, &foff, &dlen) && dlen >= 8192)
+            if (b->off == p->hdr_len && mp_direct(b, &foff, &dlen) && dlen >= 8192)
                 break; /* the data can go by sendfile: stop here */
             continue;
         }
@@ -414,7 +414,7 @@ static ssize_t pt_mp_read(struct pt_req *r, char *buf, size_t len)
             b->off += (uint64_t)n;
             off_t foff;
             uint64_t dlen;
-            if (pt_mp_direct(b, &foff, &dlen) && dlen >= 8192)
+            if (mp_direct(b, &foff, &dlen) && dlen >= 8192)
                 break; /* what follows can go by sendfile */
             continue;
         }
@@ -424,18 +424,18 @@ static ssize_t pt_mp_read(struct pt_req *r, char *buf, size_t len)
     return (ssize_t)out;
 }
 
-static int pt_mp_file(struct pt_req *r, int *fd, off_t *off, size_t *len)
+static int mp_file(struct pt_req *r, int *fd, off_t *off, size_t *len)
 {
     struct pt_mp_body *b = r->body_ctx;
     uint64_t n;
-    if (!pt_mp_direct(b, off, &n))
+    if (!mp_direct(b, off, &n))
         return -1;
     *fd = b->v.f.fd;
     *len = (size_t)n;
     return 0;
 }
 
-static void pt_mp_advance(struct pt_req *r, size_t n)
+static void mp_advance(struct pt_req *r, size_t n)
 {
     struct pt_mp_body *b = r->body_ctx;
     b->off += n;
@@ -445,7 +445,7 @@ static void pt_mp_advance(struct pt_req *r, size_t n)
     }
 }
 
-static void pt_mp_close(struct pt_req *r)
+static void mp_close(struct pt_req *r)
 {
     struct pt_mp_body *b = r->body_ctx;
     if (b->v.f.fops)
@@ -453,15 +453,15 @@ static void pt_mp_close(struct pt_req *r)
     b->v.f.fops = NULL;
 }
 
-static const struct pt_body_ops pt_mp_ops = {
-    .read = pt_mp_read,
-    .file = pt_mp_file,
-    .advance = pt_mp_advance,
-    .close = pt_mp_close,
+static const struct pt_body_ops mp_ops = {
+    .read = mp_read,
+    .file = mp_file,
+    .advance = mp_advance,
+    .close = mp_close,
 };
 
 /* A boundary that cannot plausibly occur in the file's bytes. */
-static void pt_mp_boundary(char out[25])
+static void mp_boundary(char out[25])
 {
     static const char hex[] = "0123456789abcdef";
     static _Thread_local uint64_t counter;
@@ -481,7 +481,7 @@ static void pt_mp_boundary(char out[25])
 }
 
 /* Takes ownership of v. */
-static void pt_file_multipart(struct pt_req *r, struct pt_view *v,
+static void file_multipart(struct pt_req *r, struct pt_view *v,
                               const char *mime, const struct pt_range *rg,
                               unsigned n)
 {
@@ -489,7 +489,7 @@ static void pt_file_multipart(struct pt_req *r, struct pt_view *v,
     char boundary[25];
     uint64_t total = 0;
 
-    pt_mp_boundary(boundary);
+    mp_boundary(boundary);
     b->v = *v;
     for (unsigned i = 0; i < n; i++) {
         struct pt_mp_part *p = &b->parts[i];
@@ -513,7 +513,7 @@ static void pt_file_multipart(struct pt_req *r, struct pt_view *v,
     pt_resp_header(r, "Content-Type",
                    pt_pool_printf(r->pool, "multipart/byteranges; boundary=%s",
                                   boundary));
-    pt_respond(r, 206, (int64_t)total, &pt_mp_ops, b);
+    pt_respond(r, 206, (int64_t)total, &mp_ops, b);
 }
 
 /* ---- serving ---- */
@@ -528,7 +528,7 @@ struct pt_rep {
 
 /* One byte range of the representation as the body: sendfile when it is a
  * range of a plain fd, else read through the fops.  Takes ownership. */
-static void pt_file_body(struct pt_req *r, int status, struct pt_view *v,
+static void file_body(struct pt_req *r, int status, struct pt_view *v,
                          uint64_t start, uint64_t len)
 {
     off_t foff;
@@ -552,25 +552,25 @@ static void pt_file_body(struct pt_req *r, int status, struct pt_view *v,
     b->parts[0].start = start;
     b->parts[0].len = len;
     b->n = 1;
-    pt_respond(r, status, (int64_t)len, &pt_mp_ops, b);
+    pt_respond(r, status, (int64_t)len, &mp_ops, b);
 }
 
-static void pt_rep_close(struct pt_rep *rep)
+static void rep_close(struct pt_rep *rep)
 {
     rep->v.f.fops->close(&rep->v.f);
 }
 
 /* The whole representation as the body (status 200 or an error
  * document's). */
-static void pt_rep_body(struct pt_req *r, struct pt_rep *rep)
+static void rep_body(struct pt_req *r, struct pt_rep *rep)
 {
     if (rep->inflate)
         pt_respond_inflate(r, 200, &rep->v.f);
     else
-        pt_file_body(r, 200, &rep->v, 0, rep->v.size);
+        file_body(r, 200, &rep->v, 0, rep->v.size);
 }
 
-static void pt_rep_headers(struct pt_req *r, const struct pt_rep *rep)
+static void rep_headers(struct pt_req *r, const struct pt_rep *rep)
 {
     if (rep->coding)
         pt_resp_header(r, "Content-Encoding", rep->coding);
@@ -578,7 +578,7 @@ static void pt_rep_headers(struct pt_req *r, const struct pt_rep *rep)
         pt_resp_headern(r, "Vary", 4, "Accept-Encoding", 15);
 }
 
-static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
+static void file_serve(struct pt_req *r, struct pt_file_mount *fm,
                           struct pt_rep *rep, const char *mime)
 {
     char etag[PT_ETAG_MAX], buf[96];
@@ -590,24 +590,24 @@ static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
     if (r->status_override) {
         if (*mime)
             pt_resp_header(r, "Content-Type", mime);
-        pt_rep_headers(r, rep);
-        pt_rep_body(r, rep);
+        rep_headers(r, rep);
+        rep_body(r, rep);
         return;
     }
 
     size_t etag_len = pt_etag_format_rep(st, rep->coding ? "gz" : NULL, etag);
     int64_t mtime = st->mtime;
-    const char *lm = pt_file_last_modified(mtime);
+    const char *lm = file_last_modified(mtime);
     struct pt_file_cond c;
-    pt_file_scan(r, etag, etag_len, &c);
+    file_scan(r, etag, etag_len, &c);
 
-    switch (pt_file_preconditions(&c, lm, mtime)) {
+    switch (file_preconditions(&c, lm, mtime)) {
     case PT_COND_412:
-        pt_rep_close(rep);
+        rep_close(rep);
         pt_respond_error(r, 412, "precondition failed");
         return;
     case PT_COND_304:
-        pt_rep_close(rep);
+        rep_close(rep);
         /* RFC 9110 15.4.5: the fields a 200 would carry for caches; no
          * Last-Modified, since there is an ETag. */
         pt_resp_headern(r, "ETag", 4, etag, etag_len);
@@ -624,11 +624,11 @@ static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
     /* Range is defined for GET only; two Range lines are no valid Range.
      * An inflated body is produced in order: it is always sent whole. */
     if (c.range && c.n_range == 1 && r->method == PT_M_GET && !rep->inflate &&
-        pt_file_if_range(&c, etag, etag_len, lm, mtime))
+        file_if_range(&c, etag, etag_len, lm, mtime))
         rr = pt_range_parse(c.range, c.range_len, size, v, &n);
 
     if (rr == PT_RANGE_UNSATISFIABLE) {
-        pt_rep_close(rep);
+        rep_close(rep);
         snprintf(buf, sizeof buf, "bytes */%" PRIu64, size);
         pt_resp_header(r, "Content-Range", buf);
         pt_respond_error(r, 416, "range not satisfiable");
@@ -640,10 +640,10 @@ static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
     pt_resp_header(r, "Cache-Control", fm->cache_control);
     if (!rep->inflate)
         pt_resp_headern(r, "Accept-Ranges", 13, "bytes", 5);
-    pt_rep_headers(r, rep);
+    rep_headers(r, rep);
 
     if (rr == PT_RANGE_OK && n > 1) {
-        pt_file_multipart(r, &rep->v, mime, v, n);
+        file_multipart(r, &rep->v, mime, v, n);
         return;
     }
     if (*mime)
@@ -652,15 +652,15 @@ static void pt_file_serve(struct pt_req *r, struct pt_file_mount *fm,
         int len = snprintf(buf, sizeof buf, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
                            v[0].start, v[0].end, size);
         pt_resp_headern(r, "Content-Range", 13, buf, (size_t)len);
-        pt_file_body(r, 206, &rep->v, v[0].start, v[0].end - v[0].start + 1);
+        file_body(r, 206, &rep->v, v[0].start, v[0].end - v[0].start + 1);
         return;
     }
-    pt_rep_body(r, rep);
+    rep_body(r, rep);
 }
 
 /* gzip_static: "name.gz" beside "name", when it is not older, replaces f.
  * Returns whether it did. */
-static bool pt_file_precompressed(struct pt_req *r, struct pt_file_mount *fm,
+static bool file_precompressed(struct pt_req *r, struct pt_file_mount *fm,
                                   const char *name, size_t name_len,
                                   struct pt_file *f)
 {
@@ -682,7 +682,7 @@ static bool pt_file_precompressed(struct pt_req *r, struct pt_file_mount *fm,
 }
 
 /* Picks the representation of f for this request.  Takes ownership. */
-static void pt_file_choose(struct pt_req *r, struct pt_file_mount *fm,
+static void file_choose(struct pt_req *r, struct pt_file_mount *fm,
                            struct pt_file *f, const char *name,
                            size_t name_len, struct pt_rep *rep)
 {
@@ -698,21 +698,21 @@ static void pt_file_choose(struct pt_req *r, struct pt_file_mount *fm,
         return;
     }
     if (gzip && !r->status_override &&
-        pt_file_precompressed(r, fm, name, name_len, f)) {
+        file_precompressed(r, fm, name, name_len, f)) {
         rep->vary = true;
         rep->coding = "gzip";
     }
     pt_view_init(&rep->v, f, false);
 }
 
-static void pt_file_close(struct pt_file *f)
+static void file_close(struct pt_file *f)
 {
     f->fops->close(f);
 }
 
 /* Opens the directory's index.  dir is "" or "/..."; returns 0 or -errno
  * and sets *name to the index's virtual path. */
-static int pt_file_open_index(struct pt_req *r, struct pt_file_mount *fm,
+static int file_open_index(struct pt_req *r, struct pt_file_mount *fm,
                               const char *dir, size_t dir_len,
                               struct pt_file *f, const char **name,
                               size_t *name_len)
@@ -729,7 +729,7 @@ static int pt_file_open_index(struct pt_req *r, struct pt_file_mount *fm,
     return pt_fopen(&fm->root, pt_handler_state(r), p, f);
 }
 
-static void pt_file_handle(struct pt_req *r)
+static void file_handle(struct pt_req *r)
 {
     const struct pt_mount *m = r->mount;
     const struct pt_file_opts *o = m->opts;
@@ -746,7 +746,7 @@ static void pt_file_handle(struct pt_req *r)
 
     const char *rest = r->rest ? r->rest : "";
     size_t rest_len = r->rest ? r->rest_len : 0;
-    if (!o->allow_dotfiles && pt_has_dot_segment(rest, rest_len)) {
+    if (!o->allow_dotfiles && has_dot_segment(rest, rest_len)) {
         pt_respond_error(r, 404, "dotfile");
         return;
     }
@@ -760,12 +760,12 @@ static void pt_file_handle(struct pt_req *r)
     if (want_dir) {
         /* "/dir/": try the index straight away (one open, not two); only
          * when that fails, look at the directory to pick the status. */
-        rc = pt_file_open_index(r, fm, rest, rest_len, &f, &name, &name_len);
+        rc = file_open_index(r, fm, rest, rest_len, &f, &name, &name_len);
         if (rc == -ENOENT) {
             rc = pt_fopen(&fm->root, pt_handler_state(r), rest, &f);
             if (rc == 0) {
                 bool dir = f.st.is_dir;
-                pt_file_close(&f);
+                file_close(&f);
                 if (dir)
                     pt_respond_error(r, 403, "directory without index");
                 else
@@ -776,31 +776,31 @@ static void pt_file_handle(struct pt_req *r)
     } else {
         rc = pt_fopen(&fm->root, pt_handler_state(r), rest, &f);
         if (rc == 0 && f.st.is_dir) {
-            pt_file_close(&f);
-            pt_file_redirect_slash(r);
+            file_close(&f);
+            file_redirect_slash(r);
             return;
         }
     }
     if (rc < 0) {
-        pt_file_open_error(r, rc);
+        file_open_error(r, rc);
         return;
     }
     if (!f.st.is_reg) {
         /* The index itself is a directory. */
-        pt_file_close(&f);
+        file_close(&f);
         pt_respond_error(r, 403, "not a regular file");
         return;
     }
 
     const char *mime = pt_mime_lookup(&o->extra_mimetypes, name, name_len);
     if (!mime) {
-        pt_file_close(&f);
+        file_close(&f);
         pt_respond_error(r, 403, "file type not served (no mimetype)");
         return;
     }
     struct pt_rep rep;
-    pt_file_choose(r, fm, &f, name, name_len, &rep);
-    pt_file_serve(r, fm, &rep, mime);
+    file_choose(r, fm, &f, name, name_len, &rep);
+    file_serve(r, fm, &rep, mime);
 }
 
 /* The open-file cache is per worker: no locks on the hot path. */
@@ -825,9 +825,9 @@ const struct pt_handler pt_handler_file = {
     .schemes = file_schemes,
     .opts_size = sizeof(struct pt_file_opts),
     .keys = file_keys,
-    .setup = pt_file_setup,
-    .teardown = pt_file_teardown,
+    .setup = file_setup,
+    .teardown = file_teardown,
     .worker_init = file_worker_init,
     .worker_dispose = file_worker_dispose,
-    .handle = pt_file_handle,
+    .handle = file_handle,
 };

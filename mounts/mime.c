@@ -19,8 +19,8 @@ struct pt_mime {
 
 #define UTF8 "; charset=utf-8"
 
-/* Sorted by ext (strcmp order): pt_mime_builtin() bsearches it. */
-static const struct pt_mime pt_mime_table[] = {
+/* Sorted by ext (strcmp order): mime_builtin() bsearches it. */
+static const struct pt_mime mime_table[] = {
     { "7z",          "application/x-7z-compressed" },
     { "aac",         "audio/aac" },
     { "apng",        "image/apng" },
@@ -89,13 +89,13 @@ static const struct pt_mime pt_mime_table[] = {
     { "zst",         "application/zstd" },
 };
 
-static int pt_mime_cmp(const void *key, const void *elem)
+static int mime_cmp(const void *key, const void *elem)
 {
     return strcmp(key, ((const struct pt_mime *)elem)->ext);
 }
 
 /* ext: without the dot, any case. */
-static const char *pt_mime_builtin(const char *ext, size_t len)
+static const char *mime_builtin(const char *ext, size_t len)
 {
     char low[PT_MIME_EXT_MAX + 1];
     if (len == 0 || len > PT_MIME_EXT_MAX)
@@ -105,15 +105,15 @@ static const char *pt_mime_builtin(const char *ext, size_t len)
         low[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
     }
     low[len] = '\0';
-    const struct pt_mime *m = bsearch(low, pt_mime_table,
-                                      sizeof pt_mime_table / sizeof pt_mime_table[0],
-                                      sizeof pt_mime_table[0], pt_mime_cmp);
+    const struct pt_mime *m = bsearch(low, mime_table,
+                                      sizeof mime_table / sizeof mime_table[0],
+                                      sizeof mime_table[0], mime_cmp);
     return m ? m->type : NULL;
 }
 
 /* Whether key (".zip", "zip" or ".tar.gz") is a suffix of name, with at
  * least one byte of name before it. */
-static int pt_mime_suffix(const char *name, size_t nlen, const char *key)
+static int mime_suffix(const char *name, size_t nlen, const char *key)
 {
     size_t klen = strlen(key);
     if (klen && key[0] == '.') {
@@ -147,7 +147,7 @@ const char *pt_mime_lookup(const struct pt_kvlist *extra, const char *path,
             if (kv->name[0] == '*' && kv->name[1] == '\0') {
                 if (!any)
                     any = kv->value;
-            } else if (pt_mime_suffix(name, nlen, kv->name)) {
+            } else if (mime_suffix(name, nlen, kv->name)) {
                 return kv->value;
             }
         }
@@ -156,7 +156,7 @@ const char *pt_mime_lookup(const struct pt_kvlist *extra, const char *path,
     /* The last extension; a leading dot (".profile") is not one. */
     for (size_t i = nlen; i > 1; i--) {
         if (name[i - 1] == '.') {
-            const char *t = pt_mime_builtin(name + i, nlen - i);
+            const char *t = mime_builtin(name + i, nlen - i);
             if (t)
                 return t;
             break;

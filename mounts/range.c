@@ -17,13 +17,13 @@
 #include <stdbool.h>
 #include <strings.h>
 
-static bool pt_is_ows(char c)
+static bool is_ows(char c)
 {
     return c == ' ' || c == '\t';
 }
 
 /* Parses 1*DIGIT at *p, saturating at UINT64_MAX.  false if no digit. */
-static bool pt_range_num(const char **p, const char *end, uint64_t *out)
+static bool range_num(const char **p, const char *end, uint64_t *out)
 {
     const char *s = *p;
     uint64_t v = 0;
@@ -41,13 +41,13 @@ static bool pt_range_num(const char **p, const char *end, uint64_t *out)
 
 /* One range-spec in [p, end) (already trimmed).  Returns 1 and fills *r
  * when satisfiable, 0 when valid but unsatisfiable, -1 when invalid. */
-static int pt_range_spec(const char *p, const char *end, uint64_t size,
+static int range_spec(const char *p, const char *end, uint64_t size,
                          struct pt_range *r)
 {
     uint64_t a, b;
     if (p < end && *p == '-') {
         p++;
-        if (!pt_range_num(&p, end, &b) || p != end)
+        if (!range_num(&p, end, &b) || p != end)
             return -1;
         if (b == 0)
             return 0;
@@ -55,12 +55,12 @@ static int pt_range_spec(const char *p, const char *end, uint64_t size,
         r->end = size - 1;
         return 1;
     }
-    if (!pt_range_num(&p, end, &a) || p == end || *p != '-')
+    if (!range_num(&p, end, &a) || p == end || *p != '-')
         return -1;
     p++;
     if (p == end) {
         b = UINT64_MAX;
-    } else if (!pt_range_num(&p, end, &b) || p != end || b < a) {
+    } else if (!range_num(&p, end, &b) || p != end || b < a) {
         return -1;
     }
     if (a >= size)
@@ -70,7 +70,7 @@ static int pt_range_spec(const char *p, const char *end, uint64_t size,
     return 1;
 }
 
-static bool pt_ranges_overlap(const struct pt_range *v, unsigned n)
+static bool ranges_overlap(const struct pt_range *v, unsigned n)
 {
     for (unsigned i = 0; i < n; i++)
         for (unsigned j = i + 1; j < n; j++)
@@ -86,7 +86,7 @@ int pt_range_parse(const char *hdr, size_t len, uint64_t size,
     unsigned specs = 0, ok = 0;
 
     *n = 0;
-    while (p < end && pt_is_ows(*p))
+    while (p < end && is_ows(*p))
         p++;
     if (end - p < 6 || strncasecmp(p, "bytes=", 6) != 0)
         return PT_RANGE_NONE;
@@ -101,16 +101,16 @@ int pt_range_parse(const char *hdr, size_t len, uint64_t size,
         const char *e = p;
         if (p < end)
             p++; /* the comma */
-        while (s < e && pt_is_ows(*s))
+        while (s < e && is_ows(*s))
             s++;
-        while (e > s && pt_is_ows(e[-1]))
+        while (e > s && is_ows(e[-1]))
             e--;
         if (s == e)
             continue;
         if (++specs > PT_RANGE_MAX)
             return PT_RANGE_NONE;
         struct pt_range r;
-        int rc = pt_range_spec(s, e, size, &r);
+        int rc = range_spec(s, e, size, &r);
         if (rc < 0)
             return PT_RANGE_NONE;
         if (rc > 0)
@@ -120,7 +120,7 @@ int pt_range_parse(const char *hdr, size_t len, uint64_t size,
         return PT_RANGE_NONE;
     if (ok == 0)
         return PT_RANGE_UNSATISFIABLE;
-    if (pt_ranges_overlap(out, ok))
+    if (ranges_overlap(out, ok))
         return PT_RANGE_NONE;
     *n = ok;
     return PT_RANGE_OK;

@@ -22,7 +22,7 @@ static const char *url_of(const struct pt_mount *m)
     return m->origin + 1;
 }
 
-static int pt_redirect_setup(struct pt_mount *m, struct pt_diag *d)
+static int redirect_setup(struct pt_mount *m, struct pt_diag *d)
 {
     const struct pt_srcpos *p = &m->origin_pos;
     const char *t = url_of(m);
@@ -49,7 +49,7 @@ static int pt_redirect_setup(struct pt_mount *m, struct pt_diag *d)
 /* Bytes that may stand for themselves in a path: RFC 3986 pchar and '/'.
  * The rest of the path is decoded, so '%', '?' and '#' must be re-escaped
  * to mean the same thing to the next server. */
-static bool pt_path_safe(unsigned char c)
+static bool path_safe(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
            (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:@/", c));
@@ -57,12 +57,12 @@ static bool pt_path_safe(unsigned char c)
 
 /* The query is still encoded: only bytes that cannot go in a header or a
  * URI at all are escaped. */
-static bool pt_query_safe(unsigned char c)
+static bool query_safe(unsigned char c)
 {
     return c > 0x20 && c < 0x7f && c != '#';
 }
 
-static char *pt_put_encoded(char *o, const char *s, size_t n,
+static char *put_encoded(char *o, const char *s, size_t n,
                             bool (*safe)(unsigned char))
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -79,7 +79,7 @@ static char *pt_put_encoded(char *o, const char *s, size_t n,
     return o;
 }
 
-static const char *pt_redirect_url(struct pt_req *r)
+static const char *redirect_url(struct pt_req *r)
 {
     const struct pt_mount *m = r->mount;
     const struct pt_redirect_opts *opts = m->opts;
@@ -99,16 +99,16 @@ static const char *pt_redirect_url(struct pt_req *r)
     char *o = url;
     memcpy(o, target, tlen);
     o += tlen;
-    o = pt_put_encoded(o, rest, rlen, pt_path_safe);
+    o = put_encoded(o, rest, rlen, path_safe);
     if (r->query) {
         *o++ = '?';
-        o = pt_put_encoded(o, r->query, qlen, pt_query_safe);
+        o = put_encoded(o, r->query, qlen, query_safe);
     }
     *o = '\0';
     return url;
 }
 
-static char *pt_html_escape(struct pt_pool *pool, const char *s)
+static char *html_escape(struct pt_pool *pool, const char *s)
 {
     size_t n = 0;
     for (const char *c = s; *c; c++)
@@ -130,10 +130,10 @@ static char *pt_html_escape(struct pt_pool *pool, const char *s)
     return out;
 }
 
-static void pt_redirect_handle(struct pt_req *r)
+static void redirect_handle(struct pt_req *r)
 {
-    const char *url = pt_redirect_url(r);
-    const char *html = pt_html_escape(r->pool, url);
+    const char *url = redirect_url(r);
+    const char *html = html_escape(r->pool, url);
     pt_resp_header(r, "Location", url);
     const char *body = pt_pool_printf(r->pool,
         "<!DOCTYPE html>\n<html><head><title>301 Moved Permanently</title>"
@@ -152,6 +152,6 @@ const struct pt_handler pt_handler_redirect = {
     .schemes = redirect_schemes,
     .opts_size = sizeof(struct pt_redirect_opts),
     .keys = redirect_keys,
-    .setup = pt_redirect_setup,
-    .handle = pt_redirect_handle,
+    .setup = redirect_setup,
+    .handle = redirect_handle,
 };
