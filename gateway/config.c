@@ -682,9 +682,12 @@ static bool mount_special(struct loader *ld, const char *key, json_t *v, void *o
     const struct pt_handler *other = pt_handler_for_key(key);
     if (!other)
         return false;
-    if (m->handler)
-        warn_key(ld, "\"%s\" is a key of %s mounts, not of %s ones; ignored", key,
-                 other->schemes[0], m->handler->schemes[0]);
+    if (m->handler) {
+        const char *sep = strstr(m->origin, "://");
+        int slen = sep ? (int)(sep - m->origin) + 3 : (int)strlen(m->origin);
+        warn_key(ld, "\"%s\" is a key of %s mounts, not of %.*s ones; ignored", key,
+                 other->schemes[0], slen, m->origin);
+    }
     return true;
 }
 

@@ -435,12 +435,37 @@ static void test_origin_and_mountpoint(void)
         "  {\"mountpoint\": \"x\", \"origin\": \"file:///tmp\"}\n"
         "]}]}\n");
     CHECK(load() == NULL);
-    /* The reason comes from pt_origin_parse(); the value is quoted. */
-    CHECK(has_prefix("%s/conf.d/a:2:33: error: \"origin\": \"ftp://x\": ",
-                     dir));
+    /* The reason lists the registered schemes; the value is quoted. */
+    CHECK(has_prefix("%s/conf.d/a:2:33: error: \"origin\": \"ftp://x\": "
+                     "unknown origin scheme (expected file://, >http://", dir));
     CHECK(has_line("%s/conf.d/a:3:18: error: \"mountpoint\": \"x\" must "
                    "start with '/'", dir));
     CHECK_INT(last.errors, 2);
+}
+
+/* A handler's keys on another handler's mount: ignored, and the warning
+ * says whose key it is, at the key. */
+static void test_keys_of_other_handlers(void)
+{
+    fresh_dir();
+    put("conf", "{}\n");
+    put("conf.d/a",
+        "{\"vhosts\": [{\"name\": \"a\", \"port\": 80, \"mounts\": [\n"
+        "  {\"mountpoint\": \"/\", \"origin\": \"file:///tmp\", \"cgi-timeout\": 5},\n"
+        "  {\"mountpoint\": \"/r\", \"origin\": \">https://x/\", \"default\": \"a\","
+        " \"no-such-key\": 1}\n"
+        "]}]}\n");
+    struct pt_config *c = load();
+    CHECK(c != NULL);
+    CHECK(has_line("%s/conf.d/a:2:48: warning: \"cgi-timeout\" is a key of cgi:// "
+                   "mounts, not of file:// ones; ignored", dir));
+    CHECK(has_line("%s/conf.d/a:3:49: warning: \"default\" is a key of file:// "
+                   "mounts, not of >https:// ones; ignored", dir));
+    CHECK(has_line("%s/conf.d/a:3:65: warning: unknown mount key \"no-such-key\"; "
+                   "ignored", dir));
+    CHECK_INT(last.warnings, 3);
+    if (c)
+        pt_config_retire(c);
 }
 
 /* The mount handlers run only for a valid config, and report at the
@@ -619,6 +644,7 @@ int main(void)
     test_missing_key();
     test_wrong_type_and_range();
     test_origin_and_mountpoint();
+    test_keys_of_other_handlers();
     test_mount_setup_error();
     test_duplicate_vhost();
     test_files();
