@@ -1246,6 +1246,7 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
                  c->dir);
     free(conf);
 
+    c->g.server_string_len = strlen(c->g.server_string);
     if (!ld.errors)
         build_listens(&ld);
     if (!ld.errors) {

@@ -126,6 +126,7 @@ struct pt_vhost {
 struct pt_global {
     int count_threads;       /* default: online CPUs */
     char *server_string;     /* default "portico" */
+    size_t server_string_len; /* its length (set at load: used per response) */
     int timeout_secs;        /* default 5 */
     int ip_limit_ah, ip_limit_wsi;
     int uid, gid;            /* -1 if unset */

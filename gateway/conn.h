@@ -63,13 +63,13 @@ struct pt_conn {
         struct sockaddr_in6 v6;
     } peer;
     uint8_t hs_state;              /* TLS handshake progress (gateway/tls.c) */
-    bool inline_used;              /* the inline session area is taken */
-    bool want_write;               /* the session waits for EV_WRITE */
-    bool ssl_want_write;           /* TLS needs the socket writable to go on */
-    bool lingering;                /* in pt_conn_linger() */
-    bool corked;                   /* TCP_CORK set */
-    bool redirect_https;           /* plaintext on a TLS port: redirect everything */
-    bool client_cert_ok;           /* TLS: a verified client certificate */
+    bool inline_used : 1;          /* the inline session area is taken */
+    bool want_write : 1;           /* the session waits for EV_WRITE */
+    bool ssl_want_write : 1;       /* TLS needs the socket writable to go on */
+    bool lingering : 1;            /* in pt_conn_linger() */
+    bool corked : 1;               /* TCP_CORK set */
+    bool redirect_https : 1;       /* plaintext on a TLS port: redirect everything */
+    bool client_cert_ok : 1;       /* TLS: a verified client certificate */
 };
 
 /* Takes a freshly accepted socket and starts TLS or the default protocol. */

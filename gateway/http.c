@@ -68,9 +68,8 @@ const char *pt_http_origin_form(struct pt_pool *pool, const char *t, size_t len,
 void pt_http_std_fields(const struct pt_req *r, struct pt_std_fields *f)
 {
     f->date = pt_httpdate_now();
-    const char *server = r->conf->g.server_string;
-    f->server = server;
-    f->server_len = server ? strlen(server) : 0;
+    f->server = r->conf->g.server_string;
+    f->server_len = r->conf->g.server_string_len;
     f->clen_len = 0;
     if (pt_http_status_has_body(r->status) && r->resp_length >= 0)
         f->clen_len = pt_fmt_u64(f->clen, (uint64_t)r->resp_length);

@@ -56,27 +56,34 @@ enum h1_state {
     H1_DISCARD,   /* answered; dropping the rest of its request body */
 };
 
+/* Lives in the inline area right after its transport (pt_conn_session_alloc),
+ * so the transport is found without a pointer, and flags are bits: an idle
+ * keep-alive connection costs the two structs and nothing else. */
 struct pt_h1 {
-    struct pt_conn *c;
     struct pt_inbuf *in;
     struct pt_req *req;
     const struct pt_vhost *last_vhost; /* for the keep-alive timeout */
     int64_t body_left;             /* request body bytes still to consume */
     struct h1_chunked *chunked;    /* request body decoder when chunked */
     uint8_t state;
-    bool keep_alive;               /* of the current exchange */
-    bool close_after;              /* close once the current response is out */
-    bool eof;                      /* the client shut down its side */
-    bool head_sent;
-    bool chunked_out;              /* response framed with chunked coding */
-    bool body_done;
-    bool waiting_body;             /* body source said AGAIN */
-    bool body_wait;                /* a body reader waits for the socket */
-    bool expect_100;               /* "Expect: 100-continue" not answered yet */
-    bool in_dispatch;              /* inside pt_dispatch(): respond synchronously */
-    bool served;                   /* at least one request seen (h2c preface check) */
-    bool peeked;                   /* input waits behind the current exchange */
+    bool keep_alive : 1;           /* of the current exchange */
+    bool close_after : 1;          /* close once the current response is out */
+    bool eof : 1;                  /* the client shut down its side */
+    bool head_sent : 1;
+    bool chunked_out : 1;          /* response framed with chunked coding */
+    bool body_done : 1;
+    bool waiting_body : 1;         /* body source said AGAIN */
+    bool body_wait : 1;            /* a body reader waits for the socket */
+    bool expect_100 : 1;           /* "Expect: 100-continue" not answered yet */
+    bool in_dispatch : 1;          /* inside pt_dispatch(): respond synchronously */
+    bool served : 1;               /* at least one request seen (h2c preface check) */
+    bool peeked : 1;               /* input waits behind the current exchange */
 };
+
+static inline struct pt_conn *conn_of(const struct pt_h1 *h)
+{
+    return (struct pt_conn *)h - 1;
+}
 
 static bool process_input(struct pt_h1 *h, char *data, size_t len, bool retained);
 static bool pump(struct pt_h1 *h);
@@ -133,7 +140,7 @@ static void h1_destroy(struct pt_conn *c)
 static bool head_add(struct pt_h1 *h, const char *name, size_t nlen,
                      const char *value, size_t vlen)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     if (pt_conn_out_space(c) < nlen + vlen + 4)
         return false;
     pt_conn_out_put(c, name, nlen);
@@ -146,7 +153,7 @@ static bool head_add(struct pt_h1 *h, const char *name, size_t nlen,
 static void h1_respond(struct pt_req *r)
 {
     struct pt_h1 *h = r->proto_ctx;
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     pt_conn_out_reserve(c);
     if (h->close_after)
         h->keep_alive = false;
@@ -226,7 +233,7 @@ static void h1_respond(struct pt_req *r)
 static void h1_resume(struct pt_req *r)
 {
     struct pt_h1 *h = r->proto_ctx;
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     h->waiting_body = false;
     /* Let the loop call us back: the source may still be on the stack. */
     c->want_write = true;
@@ -238,7 +245,7 @@ static void h1_resume(struct pt_req *r)
 /* What the connection waits for follows from its state, in one place. */
 static void update_events(struct pt_h1 *h)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     int ev = 0;
     switch (h->state) {
     case H1_READING:
@@ -273,7 +280,7 @@ static bool finish_exchange(struct pt_h1 *h);
  * nothing, or the response is complete.  Returns false if c was closed. */
 static bool pump(struct pt_h1 *h)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     struct pt_req *r = h->req;
     size_t budget = WRITE_BUDGET;
     c->want_write = false;
@@ -418,13 +425,13 @@ static ssize_t consume_body(struct pt_h1 *h, char *data, size_t len)
 
 static void start_linger(struct pt_h1 *h)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     pt_conn_linger(c); /* frees our state through h1_destroy */
 }
 
 static bool finish_exchange(struct pt_h1 *h)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     struct pt_req *r = h->req;
     h->last_vhost = r->vhost;
     free_request(h);
@@ -448,7 +455,7 @@ static bool finish_exchange(struct pt_h1 *h)
 
 static void init_req(struct pt_h1 *h, struct pt_req *r, struct pt_pool *pool)
 {
-    pt_conn_init_req(h->c, r, pool, &h1_proto, h, 11);
+    pt_conn_init_req(conn_of(h), r, pool, &h1_proto, h, 11);
     h->req = r;
     h->state = H1_ACTIVE;
     h->served = true;
@@ -458,7 +465,7 @@ static void init_req(struct pt_h1 *h, struct pt_req *r, struct pt_pool *pool)
  * page and close.  Returns false if c was closed. */
 static bool reject(struct pt_h1 *h, int status, const char *why)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     struct pt_pool *pool = pt_pool_new(2048);
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
     init_req(h, r, pool);
@@ -540,7 +547,7 @@ static int build_request(struct pt_req *r, const struct h1_parser *p, const char
 static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
                                     const char *head)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     struct pt_pool *pool = pt_pool_new(PT_POOL_STD);
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
     init_req(h, r, pool);
@@ -597,7 +604,7 @@ static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
 /* The request body's framing is broken: nothing after it can be trusted. */
 static void body_error(struct pt_h1 *h, const char *why)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     pt_info("%s:%u: 400 Bad Request: request body: %s", h->req->peer_ip,
             h->req->peer_port, why ? why : "bad framing");
     free(h->chunked);
@@ -614,7 +621,7 @@ static void body_error(struct pt_h1 *h, const char *why)
 
 static void new_inbuf(struct pt_h1 *h, size_t need)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     size_t cap = (size_t)c->conf->g.max_header_size + 1024;
     if (cap < need)
         cap = need;
@@ -632,7 +639,7 @@ static void new_inbuf(struct pt_h1 *h, size_t need)
 static void retain(struct pt_h1 *h, const char *data, size_t len,
                    const struct h1_parser *state)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     if (h->in && data >= h->in->data && data <= h->in->data + h->in->len) {
         memmove(h->in->data, data, len);
     } else {
@@ -652,7 +659,7 @@ static void retain(struct pt_h1 *h, const char *data, size_t len,
 static bool chunked_prefix_ok(struct pt_h1 *h, const char *data, size_t len,
                               const char **why)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     struct h1_chunked probe = *h->chunked;
     char *rbuf = c->w->rbuf;
     bool in_rbuf = data >= rbuf && data < rbuf + c->w->rbuf_cap;
@@ -673,7 +680,7 @@ static bool chunked_prefix_ok(struct pt_h1 *h, const char *data, size_t len,
 
 static void send_continue(struct pt_h1 *h)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     h->expect_100 = false;
     h->req->continue_sent = true;
     pt_conn_out_reserve(c);
@@ -688,7 +695,7 @@ static void send_continue(struct pt_h1 *h)
 static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len)
 {
     struct pt_h1 *h = r->proto_ctx;
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     r->body_taken = true;
     h->body_wait = false;
     if (!body_pending(h) || h->state != H1_ACTIVE)
@@ -763,7 +770,7 @@ static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len)
  * Returns false if c was closed. */
 static bool process_input(struct pt_h1 *h, char *data, size_t len, bool retained)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     struct h1_parser scratch; /* for heads that arrive whole */
     size_t off = 0;
     for (;;) {
@@ -896,7 +903,7 @@ static int try_preface(struct pt_h1 *h, const char *data, size_t len)
         return -1;
     /* data may live in h->in: keep it until the new protocol has read it
      * (the connection itself may be gone by then). */
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     struct pt_inbuf *in = h->in;
     h->in = NULL;
     h1_destroy(c);
@@ -907,7 +914,7 @@ static int try_preface(struct pt_h1 *h, const char *data, size_t len)
 
 static void do_read(struct pt_h1 *h)
 {
-    struct pt_conn *c = h->c;
+    struct pt_conn *c = conn_of(h);
     struct pt_worker *w = c->w;
     bool retained = h->in != NULL;
     char *buf = retained ? h->in->data + h->in->len : w->rbuf;
@@ -1045,11 +1052,12 @@ static void h1_start(struct pt_conn *c, const char *data, size_t len)
     (void)data; /* nothing comes before an HTTP/1 request */
     (void)len;
     struct pt_h1 *h = pt_conn_session_alloc(c, sizeof(*h));
-    if (!h) {
+    if (h != (void *)(c + 1)) {
+        /* Cannot happen: every accepted connection reserves room for us. */
+        pt_conn_session_free(c, h);
         pt_conn_close(c);
         return;
     }
-    h->c = c;
     c->session = h;
     c->ops = &h1_ops;
     h->state = H1_READING;
