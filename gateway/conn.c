@@ -69,25 +69,29 @@ void pt_conn_timer_update(struct pt_conn *c)
     }
 }
 
-void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
-                    const struct sockaddr *sa, socklen_t salen)
+/* A transport for socket fd (accepted or connecting), with `extra` bytes
+ * of inline session room; NULL (fd closed) when out of memory. */
+static struct pt_conn *conn_new(struct pt_worker *w, int fd, struct pt_config *conf,
+                                const struct sockaddr *sa, socklen_t salen, size_t extra)
 {
-    size_t extra = pt_protocol_inline_size();
     struct pt_conn *c = calloc(1, sizeof(*c) + extra);
     if (!c) {
         close(fd);
-        return;
+        return NULL;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (sa && sa->sa_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     c->w = w;
     c->inline_size = (uint16_t)extra;
-    c->listen = l;
-    c->conf = w->conf;
+    c->conf = conf;
     pt_config_ref(c->conf);
-    if (salen > sizeof(c->peer))
-        salen = sizeof(c->peer);
-    memcpy(&c->peer, sa, salen);
+    if (sa && sa->sa_family != AF_UNIX) {
+        if (salen > sizeof(c->peer))
+            salen = sizeof(c->peer);
+        memcpy(&c->peer, sa, salen);
+    }
     c->last_activity = ev_now(w->loop);
     ev_io_init(&c->io, on_io, fd, 0);
     c->io.data = c;
@@ -96,10 +100,62 @@ void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
     c->timer.repeat = c->conf->g.timeout_secs;
     ev_timer_again(w->loop, &c->timer);
     pt_worker_conn_added(w, c);
+    return c;
+}
+
+void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
+                    const struct sockaddr *sa, socklen_t salen)
+{
+    struct pt_conn *c = conn_new(w, fd, w->conf, sa, salen, pt_protocol_inline_size());
+    if (!c)
+        return;
+    c->listen = l;
     if (l->tls)
         pt_tls_accept(c);
     else
         pt_conn_start_protocol(c, NULL, 0, NULL, 0);
+}
+
+struct pt_conn *pt_conn_connect(struct pt_worker *w, struct pt_config *conf,
+                                const struct sockaddr *sa, socklen_t salen,
+                                const struct pt_conn_ops *ops, size_t inline_size,
+                                int *err)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err = errno;
+        return NULL;
+    }
+    int rc;
+    do
+        rc = connect(fd, sa, salen);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0 && errno != EINPROGRESS) {
+        *err = errno;
+        close(fd);
+        return NULL;
+    }
+    struct pt_conn *c = conn_new(w, fd, conf, sa, salen, inline_size);
+    if (!c) {
+        *err = ENOMEM;
+        return NULL;
+    }
+    c->ops = ops;
+    c->connecting = true;
+    pt_conn_set_events(c, EV_WRITE);
+    *err = 0;
+    return c;
+}
+
+int pt_conn_connect_result(struct pt_conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err == 0)
+        c->connecting = false;
+    return err;
 }
 
 void pt_conn_start_protocol(struct pt_conn *c, const char *name, size_t len,
@@ -368,7 +424,7 @@ void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
     r->version = version;
     r->content_length = -1;
     r->start = ev_now(c->w->loop);
-    r->local_port = (uint16_t)c->listen->port;
+    r->local_port = c->listen ? (uint16_t)c->listen->port : 0;
     r->tls = c->ssl != NULL;
     r->client_cert = c->client_cert_ok;
     r->sni_vhost = c->sni_vhost;
@@ -379,7 +435,7 @@ const struct pt_vhost *pt_conn_default_vhost(const struct pt_conn *c)
 {
     if (c->sni_vhost)
         return c->sni_vhost;
-    return c->listen->n_vhosts ? c->listen->vhosts[0] : NULL;
+    return c->listen && c->listen->n_vhosts ? c->listen->vhosts[0] : NULL;
 }
 
 /* ---- output buffer ---------------------------------------------------- */

@@ -70,12 +70,25 @@ struct pt_conn {
     bool corked : 1;               /* TCP_CORK set */
     bool redirect_https : 1;       /* plaintext on a TLS port: redirect everything */
     bool client_cert_ok : 1;       /* TLS: a verified client certificate */
+    bool connecting : 1;           /* outgoing: connect() in progress */
 };
 
 /* Takes a freshly accepted socket and starts TLS or the default protocol. */
 void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
                     const struct sockaddr *sa, socklen_t salen);
 void pt_conn_close(struct pt_conn *c);
+
+/* Opens an outgoing connection (the proxy's backends): a non-blocking
+ * connect to sa, driven by ops, with inline_size bytes of session room.
+ * The transport waits for EV_WRITE; ops->on_io then calls
+ * pt_conn_connect_result() (0, or the connect's errno).  The connection
+ * holds a reference to conf, like an accepted one.  NULL with *err set
+ * when the socket cannot even be made (or the connect failed at once). */
+struct pt_conn *pt_conn_connect(struct pt_worker *w, struct pt_config *conf,
+                                const struct sockaddr *sa, socklen_t salen,
+                                const struct pt_conn_ops *ops, size_t inline_size,
+                                int *err);
+int pt_conn_connect_result(struct pt_conn *c);
 /* Worker draining: close if idle, else close after what is in flight. */
 void pt_conn_drain(struct pt_conn *c);
 /* Ends the session (ops->destroy) and closes gracefully: FIN (and TLS
