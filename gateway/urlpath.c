@@ -8,6 +8,7 @@
 #include "gateway/urlpath.h"
 
 #include <stdbool.h>
+#include <string.h>
 
 static int hexval(unsigned char c)
 {
@@ -92,4 +93,43 @@ long pt_percent_decode(const char *in, size_t len, char *out)
         out[o++] = (char)c;
     }
     return (long)o;
+}
+
+/* RFC 3986 pchar and '/'. */
+static bool path_safe(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:@/", c));
+}
+
+static bool query_safe(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '#';
+}
+
+static size_t encode(char *out, const char *in, size_t len, bool (*safe)(unsigned char))
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *o = out;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (safe(c)) {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    return (size_t)(o - out);
+}
+
+size_t pt_path_encode(char *out, const char *in, size_t len)
+{
+    return encode(out, in, len, path_safe);
+}
+
+size_t pt_query_encode(char *out, const char *in, size_t len)
+{
+    return encode(out, in, len, query_safe);
 }

@@ -22,4 +22,15 @@ long pt_path_normalize(const char *in, size_t len, char *out);
  * NUL-terminated.  Returns length or -1. */
 long pt_percent_decode(const char *in, size_t len, char *out);
 
+/* Percent-encodes a decoded path (as pt_path_normalize made it) so that
+ * it means the same to the next server: bytes other than RFC 3986 pchar
+ * and '/' become %XX ('%', '?', '#' included).  out holds 3 * len bytes;
+ * returns the length written (no NUL). */
+size_t pt_path_encode(char *out, const char *in, size_t len);
+
+/* Escapes the bytes of a raw (still encoded) query that cannot stand in a
+ * header or a URI at all: controls, space, non-ASCII, '#'.  out holds
+ * 3 * len bytes; returns the length written. */
+size_t pt_query_encode(char *out, const char *in, size_t len);
+
 #endif

@@ -10,6 +10,7 @@
 #include "gateway/diag.h"
 #include "gateway/handler.h"
 #include "gateway/request.h"
+#include "gateway/urlpath.h"
 
 static const struct pt_key redirect_keys[] = {
     { "append-path", PT_KEY_BOOL, offsetof(struct pt_redirect_opts, append_path), 0, 0 },
@@ -46,39 +47,6 @@ static int redirect_setup(struct pt_mount *m, struct pt_diag *d)
     return 0;
 }
 
-/* Bytes that may stand for themselves in a path: RFC 3986 pchar and '/'.
- * The rest of the path is decoded, so '%', '?' and '#' must be re-escaped
- * to mean the same thing to the next server. */
-static bool path_safe(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:@/", c));
-}
-
-/* The query is still encoded: only bytes that cannot go in a header or a
- * URI at all are escaped. */
-static bool query_safe(unsigned char c)
-{
-    return c > 0x20 && c < 0x7f && c != '#';
-}
-
-static char *put_encoded(char *o, const char *s, size_t n,
-                            bool (*safe)(unsigned char))
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (safe(c)) {
-            *o++ = (char)c;
-        } else {
-            *o++ = '%';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    return o;
-}
-
 static const char *redirect_url(struct pt_req *r)
 {
     const struct pt_mount *m = r->mount;
@@ -99,10 +67,10 @@ static const char *redirect_url(struct pt_req *r)
     char *o = url;
     memcpy(o, target, tlen);
     o += tlen;
-    o = put_encoded(o, rest, rlen, path_safe);
+    o += pt_path_encode(o, rest, rlen);
     if (r->query) {
         *o++ = '?';
-        o = put_encoded(o, r->query, qlen, query_safe);
+        o += pt_query_encode(o, r->query, qlen);
     }
     *o = '\0';
     return url;
