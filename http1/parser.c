@@ -1,5 +1,5 @@
-/* Strict, incremental HTTP/1.x request-head parser and chunked decoder
- * (RFC 9110, RFC 9112).
+/* Strict, incremental HTTP/1.x head parser (requests, and responses for
+ * the proxy's client) and chunked decoder (RFC 9110, RFC 9112).
  *
  * The head parser is a byte-driven state machine whose state lives in
  * struct h1_parser, so that a head arriving one byte at a time yields the
@@ -75,12 +75,17 @@ enum {
     S_END_LF,      /* CR seen of the final empty line */
     S_DONE,
     S_ERROR,
+    S_RS_VERSION,  /* response: "HTTP/" DIGIT "." DIGIT SP */
+    S_RS_STATUS,   /* 3DIGIT */
+    S_RS_REASON,   /* [ SP reason-phrase ] */
+    S_RS_LF,       /* CR seen after the status line */
 };
 
 enum {
     H1F_CONN_UPGRADE = 0x01, /* Connection lists "upgrade" */
     H1F_UPGRADE_HDR  = 0x02, /* an Upgrade header was seen */
     H1F_TE           = 0x04, /* a Transfer-Encoding header was seen */
+    H1F_RESPONSE     = 0x08, /* parsing a response head */
 };
 
 void h1_parser_init(struct h1_parser *p, size_t max_head, size_t max_target)
@@ -96,11 +101,19 @@ void h1_parser_init(struct h1_parser *p, size_t max_head, size_t max_target)
     p->req.content_length = -1;
 }
 
+void h1_parser_init_response(struct h1_parser *p, size_t max_head)
+{
+    h1_parser_init(p, max_head, 0);
+    p->state = S_RS_VERSION;
+    p->flags = H1F_RESPONSE;
+}
+
 static int fail(struct h1_parser *p, size_t pos, int status, const char *msg)
 {
     p->state = S_ERROR;
     p->pos = pos;
-    p->error_status = status;
+    /* A bad response head is the backend's fault: the gateway's 502. */
+    p->error_status = (p->flags & H1F_RESPONSE) ? 502 : status;
     p->error_msg = msg;
     return H1_ERROR;
 }
@@ -189,6 +202,8 @@ static int apply_transfer_encoding(struct h1_parser *p, size_t pos,
     size_t el_len, i = 0;
     while (next_elem(v, n, &i, &el, &el_len)) {
         if (el_len == 0) return fail(p, pos, 400, "invalid Transfer-Encoding");
+        /* A response could end with another coding (then the body runs to
+         * the close); we would have to forward it undecoded: refused. */
         if (!EQ_LIT(el, el_len, "chunked"))
             return fail(p, pos, 501, "unsupported transfer coding");
         if (p->req.chunked) return fail(p, pos, 400, "chunked applied twice");
@@ -230,10 +245,11 @@ static int apply_header(struct h1_parser *p, const unsigned char *b, size_t pos,
 
     switch (nl) {
     case 4:
-        if (EQ_LIT(name, nl, "host")) return apply_host(p, pos, h, v);
+        if (EQ_LIT(name, nl, "host") && !(p->flags & H1F_RESPONSE))
+            return apply_host(p, pos, h, v);
         break;
     case 6:
-        if (EQ_LIT(name, nl, "expect")) {
+        if (EQ_LIT(name, nl, "expect") && !(p->flags & H1F_RESPONSE)) {
             if (EQ_LIT(v, vl, "100-continue")) p->req.expect_continue = true;
             else p->req.expect_other = true;
         }
@@ -312,7 +328,8 @@ static int finish_request_line(struct h1_parser *p, const unsigned char *b, size
 static int finish_head(struct h1_parser *p, size_t end)
 {
     struct h1_request *r = &p->req;
-    if (r->version == 11 && !r->has_host) return fail(p, end, 400, "missing Host");
+    if (r->version == 11 && !r->has_host && !(p->flags & H1F_RESPONSE))
+        return fail(p, end, 400, "missing Host");
     if ((p->flags & H1F_TE) && r->content_length >= 0)
         return fail(p, end, 400, "Transfer-Encoding with Content-Length");
     r->upgrade = (p->flags & H1F_CONN_UPGRADE) && (p->flags & H1F_UPGRADE_HDR) &&
@@ -523,12 +540,88 @@ int h1_parse(struct h1_parser *p, const char *buf, size_t len)
         case S_END_LF:
             if (c != '\n') return fail(p, i, 400, "bare CR");
             return finish_head(p, i + 1);
+
+        case S_RS_VERSION: {
+            size_t k = i - p->line_start;
+            if (k < 5) {
+                if (c != (unsigned char)"HTTP/"[k]) return fail(p, i, 502, "invalid HTTP version");
+            } else if (k == 5 || k == 7) {
+                if (!(cls[c] & C_DIGIT)) return fail(p, i, 502, "invalid HTTP version");
+            } else if (k == 6) {
+                if (c != '.') return fail(p, i, 502, "invalid HTTP version");
+            } else {
+                if (c != ' ') return fail(p, i, 502, "invalid status line");
+                const unsigned char *v = b + p->line_start;
+                if (v[5] == '1' && v[7] == '1') r->version = 11;
+                else if (v[5] == '1' && v[7] == '0') r->version = 10;
+                else return fail(p, i, 502, "unsupported HTTP version");
+                p->value_end = i + 1; /* the status code starts here */
+                st = S_RS_STATUS;
+            }
+            i++;
+            break;
+        }
+
+        case S_RS_STATUS: {
+            size_t k = i - p->value_end;
+            if (k < 3) {
+                if (!(cls[c] & C_DIGIT) || (k == 0 && c == '0'))
+                    return fail(p, i, 502, "invalid status code");
+                r->status = r->status * 10 + (c - '0');
+                i++;
+                break;
+            }
+            r->reason.off = (uint32_t)(i + 1);
+            if (c == ' ') {
+                st = S_RS_REASON;
+                i++;
+                break;
+            }
+            /* No reason and no space ("HTTP/1.1 200\r\n"): as curl, nginx
+             * and h2o read it. */
+            r->reason.off = (uint32_t)i;
+            if (c == '\r') {
+                st = S_RS_LF;
+                i++;
+            } else if (c == '\n') {
+                p->line_start = ++i;
+                st = S_HDR_START;
+            } else {
+                return fail(p, i, 502, "invalid status code");
+            }
+            break;
+        }
+
+        case S_RS_REASON:
+            /* reason-phrase = *( HTAB / SP / VCHAR / obs-text ) */
+            while (i < end && (cls[b[i]] & (C_FIELD | C_WS))) i++;
+            if (i == end) break;
+            c = b[i];
+            r->reason.len = (uint32_t)(i - r->reason.off);
+            if (c == '\r') {
+                st = S_RS_LF;
+                i++;
+            } else if (c == '\n') {
+                p->line_start = ++i;
+                st = S_HDR_START;
+            } else {
+                return fail(p, i, 502, "invalid reason phrase");
+            }
+            break;
+
+        case S_RS_LF:
+            if (c != '\n') return fail(p, i, 502, "bare CR");
+            p->line_start = ++i;
+            st = S_HDR_START;
+            break;
         }
     }
 
     p->pos = i;
     p->state = st;
-    if (len > p->max_head) return fail(p, i, 431, "request head too large");
+    if (len > p->max_head)
+        return fail(p, i, 431, (p->flags & H1F_RESPONSE) ? "response head too large"
+                                                         : "request head too large");
     return H1_AGAIN;
 }
 

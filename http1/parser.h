@@ -1,5 +1,7 @@
-/* Strict, incremental HTTP/1.x request-head parser (RFC 9112) and chunked
- * body decoder.  Pure functions over caller-owned buffers: no I/O, no
+/* Strict, incremental HTTP/1.x head parser (RFC 9112) and chunked body
+ * decoder.  Heads are requests (the server) or, after
+ * h1_parser_init_response(), responses (the proxy's client): the same
+ * field rules and framing checks apply to both.  Pure functions over caller-owned buffers: no I/O, no
  * allocation, so they are unit-tested directly.
  *
  * Incremental: the caller calls h1_parse() each time more bytes arrive,
@@ -27,9 +29,13 @@ struct h1_header {
     struct h1_span name, value; /* value has surrounding OWS trimmed */
 };
 
+/* A parsed head: a request, or a response (status and reason instead of
+ * method and target). */
 struct h1_request {
     struct h1_span method;
     struct h1_span target;       /* as sent */
+    int status;                  /* response: 100..999 */
+    struct h1_span reason;       /* response: reason phrase, may be empty */
     int version;                 /* 10 or 11 */
     struct h1_header headers[H1_MAX_HEADERS];
     unsigned n_headers;
@@ -68,6 +74,13 @@ struct h1_parser {
 
 /* max_head / max_target of 0 select the defaults (16384 / 8192). */
 void h1_parser_init(struct h1_parser *p, size_t max_head, size_t max_target);
+
+/* For a response head: "HTTP/1.x SP 3DIGIT [SP reason] CRLF" (a missing
+ * space and reason is accepted), then fields as for requests (no Host
+ * rules; Transfer-Encoding other than chunked, or with Content-Length, is
+ * refused: the proxy cannot forward such a body safely).  Errors have
+ * error_status 502.  No leading empty lines are skipped. */
+void h1_parser_init_response(struct h1_parser *p, size_t max_head);
 
 /* Returns H1_DONE when the head is complete, H1_AGAIN when more bytes are
  * needed, H1_ERROR with error_status/error_msg set.  Leading empty lines

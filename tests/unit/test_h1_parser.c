@@ -1,4 +1,4 @@
-/* HTTP/1.x request-head parser and chunked decoder.
+/* HTTP/1.x head parser (requests and responses) and chunked decoder.
  *
  * Every head is parsed three ways and the outcomes must be identical: in
  * one call; one byte more per call, each time from a fresh exactly-sized
@@ -6,6 +6,7 @@
  * buffer moving); and split in two at every point. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include "http1/parser.h"
 #include "tests/unit/check.h"
@@ -37,7 +38,8 @@ static bool same_outcome(int ra, const struct h1_parser *a, int rb, const struct
         x->conn_keep_alive != y->conn_keep_alive ||
         x->expect_continue != y->expect_continue || x->expect_other != y->expect_other ||
         x->has_host != y->has_host || !spans_same(x->host, y->host) ||
-        x->upgrade != y->upgrade || !spans_same(x->upgrade_proto, y->upgrade_proto))
+        x->upgrade != y->upgrade || !spans_same(x->upgrade_proto, y->upgrade_proto) ||
+        x->status != y->status || !spans_same(x->reason, y->reason))
         return false;
     for (unsigned i = 0; i < x->n_headers; i++)
         if (!spans_same(x->headers[i].name, y->headers[i].name) ||
@@ -47,17 +49,26 @@ static bool same_outcome(int ra, const struct h1_parser *a, int rb, const struct
 }
 
 static struct h1_parser scratch; /* too big for comfortable stack copies */
+static bool response_mode;       /* parse3 parses response heads */
+
+static void init(struct h1_parser *p, size_t max_head, size_t max_target)
+{
+    if (response_mode)
+        h1_parser_init_response(p, max_head);
+    else
+        h1_parser_init(p, max_head, max_target);
+}
 
 /* Parses in[0..n) all three ways; the one-call result is left in *p. */
 static int parse3(const char *in, size_t n, size_t max_head, size_t max_target,
                   struct h1_parser *p, int line)
 {
-    h1_parser_init(p, max_head, max_target);
+    init(p, max_head, max_target);
     int rc = h1_parse(p, in, n);
     bool ok = h1_parse(p, in, n) == rc; /* a repeated call changes nothing */
 
     struct h1_parser *q = &scratch;
-    h1_parser_init(q, max_head, max_target);
+    init(q, max_head, max_target);
     int rq = H1_AGAIN;
     for (size_t k = 1; k <= n && rq == H1_AGAIN; k++) {
         char *copy = malloc(k);
@@ -72,7 +83,7 @@ static int parse3(const char *in, size_t n, size_t max_head, size_t max_target,
     }
 
     for (size_t s = 0; s <= n && ok; s++) {
-        h1_parser_init(q, max_head, max_target);
+        init(q, max_head, max_target);
         rq = h1_parse(q, in, s);
         if (rq == H1_AGAIN) rq = h1_parse(q, in, n);
         if (!same_outcome(rc, p, rq, q)) {
@@ -895,6 +906,119 @@ static void test_chunked_large(void)
     free(acc);
 }
 
+/* ---- response heads (the proxy's client) ---- */
+
+#define RESP_OK(s) expect_ok_case(s, strlen(s), __LINE__)
+#define RESP_ERR(s) expect_err_case(s, strlen(s), ML, ML, 502, __LINE__)
+
+static const char *hdr_value(const char *buf, const char *name)
+{
+    static char out[256];
+    for (unsigned i = 0; i < P.req.n_headers; i++) {
+        const struct h1_header *h = &P.req.headers[i];
+        if (h->name.len == strlen(name) && strncasecmp(buf + h->name.off, name, h->name.len) == 0) {
+            snprintf(out, sizeof out, "%.*s", (int)h->value.len, buf + h->value.off);
+            return out;
+        }
+    }
+    return NULL;
+}
+
+static void test_response(void)
+{
+    response_mode = true;
+    const char *r1 = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: 12\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nhello world!";
+    RESP_OK(r1);
+    CHECK_INT(P.req.status, 200);
+    CHECK(span_eq(r1, P.req.reason, "OK"));
+    CHECK_INT(P.req.version, 11);
+    CHECK_INT(P.req.content_length, 12);
+    CHECK(!P.req.chunked);
+    CHECK_INT(P.req.n_headers, 4);
+    CHECK_INT(P.head_len, strlen(r1) - 12);
+    CHECK_STR(hdr_value(r1, "content-type"), "text/plain");
+    CHECK(span_eq(r1, P.req.headers[3].value, "b=2")); /* duplicates kept, in order */
+
+    /* No reason phrase, with and without the space; LF line ends. */
+    const char *r2 = "HTTP/1.1 204 \r\nServer: x\r\n\r\n";
+    RESP_OK(r2);
+    CHECK_INT(P.req.status, 204);
+    CHECK_INT(P.req.reason.len, 0);
+    RESP_OK("HTTP/1.1 304\r\n\r\n");
+    CHECK_INT(P.req.status, 304);
+    CHECK_INT(P.req.reason.len, 0);
+    RESP_OK("HTTP/1.1 404 Not Found\nContent-Length: 0\n\n");
+    CHECK_INT(P.req.status, 404);
+    const char *r3 = "HTTP/1.1 500 Internal\tServer Error \xe9\r\n\r\n";
+    RESP_OK(r3);
+    CHECK(span_eq(r3, P.req.reason, "Internal\tServer Error \xe9"));
+
+    /* HTTP/1.0, keep-alive asked for; no Host needed in a response. */
+    RESP_OK("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n");
+    CHECK_INT(P.req.version, 10);
+    CHECK(P.req.conn_keep_alive && !P.req.conn_close);
+    CHECK_INT(P.req.content_length, -1); /* close-delimited unless kept alive */
+
+    /* Chunked, Connection: close, interim and upgrade responses. */
+    RESP_OK("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    CHECK(P.req.chunked && P.req.conn_close);
+    RESP_OK("HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n");
+    CHECK_INT(P.req.status, 103);
+    RESP_OK("HTTP/1.1 100 Continue\r\n\r\n");
+    CHECK_INT(P.req.status, 100);
+    CHECK_INT(P.req.n_headers, 0);
+    const char *r4 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n";
+    RESP_OK(r4);
+    CHECK_INT(P.req.status, 101);
+    CHECK(P.req.upgrade);
+    CHECK(span_eq(r4, P.req.upgrade_proto, "websocket"));
+    RESP_OK("HTTP/1.1 999 Odd\r\n\r\n");
+    CHECK_INT(P.req.status, 999);
+
+    /* Errors: every one is the gateway's 502. */
+    RESP_ERR("HTTP/2.0 200 OK\r\n\r\n");
+    RESP_ERR("HTTP/1.2 200 OK\r\n\r\n");
+    RESP_ERR("HTTPS/1.1 200 OK\r\n\r\n");
+    RESP_ERR("http/1.1 200 OK\r\n\r\n");
+    RESP_ERR("HTTP/1.1  200 OK\r\n\r\n");
+    RESP_ERR("HTTP/1.1 20 OK\r\n\r\n");
+    RESP_ERR("HTTP/1.1 2000 OK\r\n\r\n");
+    RESP_ERR("HTTP/1.1 099 Low\r\n\r\n");
+    RESP_ERR("HTTP/1.1 2x0 OK\r\n\r\n");
+    RESP_ERR("HTTP/1.1 200 O\rK\r\n\r\n");
+    RESP_ERR("HTTP/1.1 200 OK\rX: y\r\n\r\n");
+    RESP_ERR("HTTP/1.1 200 OK\r\nX: y\r\n folded\r\n\r\n");
+    RESP_ERR("HTTP/1.1 200 OK\r\nX : y\r\n\r\n");
+    RESP_ERR("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n");
+    RESP_ERR("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n");
+    RESP_ERR("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n");
+    RESP_ERR("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+    RESP_ERR("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    RESP_ERR("\r\nHTTP/1.1 200 OK\r\n\r\n");
+    RESP_OK("HTTP/1.1 200 OK\r\nContent-Length: 7, 7\r\n\r\n");
+    CHECK_INT(P.req.content_length, 7);
+
+    /* Limits: 100 fields, and the head size. */
+    char big[8192];
+    size_t n = (size_t)snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\n");
+    for (int i = 0; i < H1_MAX_HEADERS + 1; i++)
+        n += (size_t)snprintf(big + n, sizeof big - n, "X-%d: v\r\n", i);
+    n += (size_t)snprintf(big + n, sizeof big - n, "\r\n");
+    CHECK_INT(parse3(big, n, ML, ML, &P, __LINE__), H1_ERROR);
+    CHECK_INT(P.error_status, 502);
+    CHECK_INT(parse3(r1, strlen(r1), 40, ML, &P, __LINE__), H1_ERROR);
+    CHECK_INT(P.error_status, 502);
+    CHECK_STR(P.error_msg, "response head too large");
+
+    /* A response head in request mode, and a request in response mode,
+     * are errors. */
+    RESP_ERR("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    response_mode = false;
+    expect_err_case("HTTP/1.1 200 OK\r\n\r\n", 19, ML, ML, 400, __LINE__);
+}
+
 int main(void)
 {
     test_simple();
@@ -915,5 +1039,6 @@ int main(void)
     test_chunked_cases();
     test_chunked_limits();
     test_chunked_large();
+    test_response();
     return check_done("h1_parser");
 }
