@@ -1,18 +1,139 @@
-/* http:// and https:// origins: the upstream proxy.
- *
- * Registered so that such mounts load today; until the proxy lands
- * (pooled backend connections, HTTP/1 queueing, HTTP/2 muxing, WebSocket
- * tunnels) a request answers 501 with a log line naming the mount. */
+/* http:// and https:// mounts: the handler's keys, setup and per-worker
+ * state; the work is in pool.c and h1client.c. */
 #include "proxy/proxy.h"
 
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/diag.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
+#include "gateway/worker.h"
+
+#define O(f) offsetof(struct pt_proxy_opts, f)
+static const struct pt_key proxy_keys[] = {
+    { "proxy-connect-timeout", PT_KEY_INT, O(connect_timeout), 1, 3600 },
+    { "proxy-read-timeout", PT_KEY_INT, O(read_timeout), 1, 86400 },
+    { "proxy-send-timeout", PT_KEY_INT, O(send_timeout), 1, 86400 },
+    { "proxy-max-conns", PT_KEY_INT, O(max_conns), 1, 65535 },
+    { "proxy-max-queue", PT_KEY_INT, O(max_queue), 0, 1000000 },
+    { "proxy-preserve-host", PT_KEY_BOOL, O(preserve_host), 0, 0 },
+    { "proxy-rewrite-location", PT_KEY_BOOL, O(rewrite_location), 0, 0 },
+    { "proxy-h2", PT_KEY_BOOL, O(h2), 0, 0 },
+    { "proxy-websocket", PT_KEY_BOOL, O(websocket), 0, 0 },
+    { "proxy-buffering", PT_KEY_BOOL, O(buffering), 0, 0 },
+    { "proxy-insecure", PT_KEY_BOOL, O(insecure), 0, 0 },
+    { "proxy-ca", PT_KEY_STR, O(ca), 0, 0 },
+    { "proxy-client-cert", PT_KEY_STR, O(client_cert), 0, 0 },
+    { "proxy-client-key", PT_KEY_STR, O(client_key), 0, 0 },
+    { NULL, PT_KEY_STR, 0, 0, 0 },
+};
+#undef O
+
+/* A key's value, or its default when the mount does not set it. */
+static int int_or(const struct pt_mount *m, const char *key, int v, int def)
+{
+    return pt_mount_has_key(m, key) ? v : def;
+}
+
+static bool bool_or(const struct pt_mount *m, const char *key, bool v, bool def)
+{
+    return pt_mount_has_key(m, key) ? v : def;
+}
+
+static void proxy_teardown(struct pt_mount *m)
+{
+    struct px_mount *pm = m->handler_data;
+    if (!pm)
+        return;
+    pt_upstream_free(&pm->up);
+    free(pm);
+    m->handler_data = NULL;
+}
+
+/* Keys of what this proxy cannot do yet: refused at load, never ignored. */
+static bool unsupported(const struct pt_mount *m, struct pt_diag *d, const char *key,
+                        bool set)
+{
+    if (!set)
+        return false;
+    const struct pt_srcpos *p = pt_mount_key_pos(m, key);
+    pt_diag_error(d, p->file, p->line, p->col, "\"%s\": not supported by this build yet",
+                  key);
+    return true;
+}
+
+static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
+{
+    const struct pt_srcpos *p = &m->origin_pos;
+    const struct pt_proxy_opts *o = m->opts;
+    struct px_mount *pm = calloc(1, sizeof(*pm));
+    if (!pm) {
+        pt_diag_error(d, p->file, p->line, p->col, "out of memory");
+        return -1;
+    }
+    const char *why = NULL;
+    if (pt_upstream_parse(&pm->up, m->origin, &why) < 0) {
+        pt_diag_error(d, p->file, p->line, p->col, "origin \"%s\": %s", m->origin,
+                      why ? why : "out of memory");
+        pt_upstream_free(&pm->up);
+        free(pm);
+        return -1;
+    }
+    int bad = 0;
+    if (pm->up.tls)
+        pt_diag_warn(d, p->file, p->line, p->col,
+                     "origin \"%s\": https:// backends are not supported yet; requests "
+                     "to this mount are answered 501", m->origin);
+    bad += unsupported(m, d, "proxy-h2", o->h2);
+    bad += unsupported(m, d, "proxy-buffering", o->buffering);
+    bad += unsupported(m, d, "proxy-ca", o->ca != NULL);
+    bad += unsupported(m, d, "proxy-client-cert", o->client_cert != NULL);
+    bad += unsupported(m, d, "proxy-client-key", o->client_key != NULL);
+    char err[256];
+    if (!bad && !pm->up.tls && pt_upstream_resolve(&pm->up, err, sizeof(err)) < 0) {
+        pt_diag_error(d, p->file, p->line, p->col, "origin \"%s\": cannot resolve \"%s\": %s",
+                      m->origin, pm->up.host, err);
+        bad++;
+    }
+    if (bad) {
+        pt_upstream_free(&pm->up);
+        free(pm);
+        return -1;
+    }
+    pm->o = *o;
+    pm->o.connect_timeout = int_or(m, "proxy-connect-timeout", o->connect_timeout, 5);
+    pm->o.read_timeout = int_or(m, "proxy-read-timeout", o->read_timeout, 60);
+    pm->o.send_timeout = int_or(m, "proxy-send-timeout", o->send_timeout, 60);
+    pm->o.max_conns = int_or(m, "proxy-max-conns", o->max_conns, 32);
+    pm->o.max_queue = int_or(m, "proxy-max-queue", o->max_queue, 1024);
+    pm->o.rewrite_location = bool_or(m, "proxy-rewrite-location", o->rewrite_location, true);
+    pm->o.websocket = bool_or(m, "proxy-websocket", o->websocket, true);
+    if (o->insecure)
+        pt_diag_warn(d, p->file, p->line, p->col,
+                     "proxy-insecure: backend certificates are not verified");
+    m->handler_data = pm;
+    return 0;
+}
 
 static void proxy_handle(struct pt_req *r)
 {
-    pt_warn("mount %s: proxying to %s is not implemented yet", r->mount->mountpoint,
-            r->mount->origin);
-    pt_respond_error(r, 501, "origin kind not implemented");
+    const struct px_mount *pm = r->mount->handler_data;
+    if (pm->up.tls) {
+        pt_warn("mount %s: proxying to %s is not implemented yet", r->mount->mountpoint,
+                r->mount->origin);
+        pt_respond_error(r, 501, "https:// backends not implemented");
+        return;
+    }
+    struct px_worker *pw = pt_handler_state(r);
+    struct px_pool *pool = pw ? pt_px_pool(pw, pm) : NULL;
+    if (!pool) {
+        pt_respond_error(r, 500, "out of memory");
+        return;
+    }
+    pt_px_handle(r, pm, pool);
 }
 
 static const char *const proxy_schemes[] = {"http://", "https://", NULL};
@@ -22,5 +143,11 @@ const struct pt_handler pt_handler_proxy = {
     .struct_size = sizeof(struct pt_handler),
     .name = "proxy",
     .schemes = proxy_schemes,
+    .opts_size = sizeof(struct pt_proxy_opts),
+    .keys = proxy_keys,
+    .setup = proxy_setup,
+    .teardown = proxy_teardown,
+    .worker_init = pt_px_worker_new,
+    .worker_dispose = pt_px_worker_free,
     .handle = proxy_handle,
 };

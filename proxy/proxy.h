@@ -1,9 +1,113 @@
-/* The upstream proxy: http:// and https:// mounts. */
+/* The upstream proxy: http:// and https:// mounts.
+ *
+ *   handler.c   the mount handler: its keys, setup, per-worker state
+ *   upstream.c  an origin parsed, its addresses
+ *   pool.c      per worker and upstream: backend connections kept alive
+ *               (LIFO), the count of open ones, the queue of requests
+ *               waiting for one
+ *   h1client.c  one request over an HTTP/1.1 backend connection: the
+ *               request re-serialized, bodies streamed both ways with
+ *               backpressure, the response head parsed and handed on */
 #ifndef PT_PROXY_H
 #define PT_PROXY_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
 #include "gateway/handler.h"
+#include "proxy/upstream.h"
 
 extern const struct pt_handler pt_handler_proxy;
+
+struct pt_conn;
+struct pt_req;
+struct px_pool;
+struct px_conn;
+
+/* The proxy keys of a mount (m->opts). */
+struct pt_proxy_opts {
+    int connect_timeout;      /* proxy-connect-timeout, seconds */
+    int read_timeout;         /* proxy-read-timeout: between bytes */
+    int send_timeout;         /* proxy-send-timeout: between bytes */
+    int max_conns;            /* proxy-max-conns, per worker */
+    int max_queue;            /* proxy-max-queue, per worker */
+    bool preserve_host;       /* proxy-preserve-host */
+    bool rewrite_location;    /* proxy-rewrite-location (default on) */
+    bool h2;                  /* proxy-h2 */
+    bool websocket;           /* proxy-websocket (default on) */
+    bool buffering;           /* proxy-buffering */
+    bool insecure;            /* proxy-insecure */
+    char *ca, *client_cert, *client_key;
+};
+
+/* What setup() made for a mount. */
+struct px_mount {
+    struct pt_upstream up;
+    struct pt_proxy_opts o;   /* with defaults applied */
+};
+
+/* One request being proxied. */
+struct px {
+    struct pt_req *r;
+    const struct px_mount *pm;
+    struct px_pool *pool;
+    struct px_conn *bc;       /* the backend connection, once we have one */
+    struct px *qnext;         /* in the pool's queue */
+    bool queued;
+    bool reused;              /* bc came from the idle pool */
+    bool retried;             /* already retried once on a fresh connection */
+    bool connected;           /* the backend connection is up */
+    bool want_write;          /* the request waits for the socket */
+    bool resp_err;            /* the response broke off after its head */
+    ev_timer timer;           /* connect / read / send timeout */
+
+    /* request */
+    char *head;               /* serialized request head */
+    size_t head_len, head_off;
+    bool body_chunked;        /* request body sent with chunked framing */
+    bool body_done;           /* the whole request body went out */
+    bool body_started;        /* some of it was read from the client */
+    char *obuf;               /* request body bytes on their way */
+    size_t olen, ooff;
+
+    /* response */
+    char *in;                 /* response head, then what followed it */
+    size_t in_len, in_off;
+    bool responded;
+    bool waiting;             /* the body source said PT_BODY_AGAIN */
+    bool resp_chunked, resp_close_delimited, resp_done, resp_keep_alive;
+    int64_t resp_left;        /* Content-Length bytes still to come */
+    void *dechunk;            /* struct h1_chunked when chunked */
+};
+
+/* pool.c */
+struct px_worker;
+void *pt_px_worker_new(struct pt_worker *w);
+void pt_px_worker_free(struct pt_worker *w, void *state);
+struct px_pool *pt_px_pool(struct px_worker *pw, const struct px_mount *pm);
+/* Finds the request a connection: idle, new, or a place in the queue. */
+void pt_px_acquire(struct px *p);
+/* The exchange on bc is over: keep_alive puts it back (serving the queue
+ * first), else it is closed. */
+void pt_px_release(struct px *p, bool keep_alive);
+/* The request leaves the queue (its client went away). */
+void pt_px_unqueue(struct px *p);
+
+/* h1client.c */
+/* Proxies r through pool (the handler's entry). */
+void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_pool *pool);
+/* bc is connected (or reused): send the request. */
+void pt_px_start(struct px *p);
+/* Events on bc while it carries p. */
+void pt_px_on_io(struct px *p, int revents);
+/* bc failed before or while carrying p (refused, reset). err: errno. */
+void pt_px_conn_failed(struct px *p, int err);
+/* Frees p (the exchange is over). */
+void pt_px_free(struct px *p);
+
+/* A backend connection's transport (for pool.c and h1client.c). */
+struct pt_conn *pt_px_transport(struct px_conn *bc);
 
 #endif

@@ -78,10 +78,16 @@ def test_builtin_pages_for_protocol_errors(srv, raw, status):
     assert_builtin_page(r, status)
 
 
-@pytest.mark.parametrize("prefix", ["/proxy", "/sproxy", "/cb"])
+@pytest.mark.parametrize("prefix", ["/sproxy", "/cb"])
 def test_unimplemented_origins_501(srv, prefix):
     r = get(srv, prefix + "/x", "docs.test")
     assert_builtin_page(r, 501)
+
+
+def test_proxy_refused_502(srv):
+    # nothing listens on port 9: the proxy's styled 502
+    r = get(srv, "/proxy/x", "docs.test")
+    assert_builtin_page(r, 502)
 
 
 def test_cgi_without_head_502(srv):

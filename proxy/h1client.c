@@ -1,0 +1,849 @@
+/* One request over an HTTP/1.1 backend connection (see proxy.h).
+ *
+ * Request: the head is re-serialized from the parsed request (never the
+ * client's raw bytes), with exactly one framing (Content-Length, or
+ * chunked when the length is unknown), so no client input can
+ * desynchronize a pooled connection.  The body is pulled from the client
+ * only as fast as the backend takes it.
+ *
+ * Response: the head is read and parsed strictly (http1/parser.c, response
+ * mode); hop-by-hop fields are dropped, the rest passes in order.  The
+ * body is a pt_body_ops source read from the backend socket only when the
+ * client can take more: a slow client slows the backend, never memory.
+ *
+ * Failures before the head: 502 (refused, reset, malformed head) or 504
+ * (connect or read timeout), each with one log line naming the upstream.
+ * After it, the client's response is aborted, never completed as if
+ * whole.  A request that fails on a reused connection before any response
+ * byte, idempotent and with no body taken, is retried once on a fresh
+ * connection. */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway/config.h"
+#include "gateway/conn.h"
+#include "gateway/http.h"
+#include "gateway/log.h"
+#include "gateway/pool.h"
+#include "gateway/request.h"
+#include "gateway/urlpath.h"
+#include "gateway/worker.h"
+#include "http1/parser.h"
+
+#define IN_CAP 20480     /* response head (and what follows it in the read) */
+#define OUT_CAP 16384    /* request body bytes on their way */
+#define CHUNK_ROOM 12    /* "XXXXXXXX\r\n" before and "\r\n" after a chunk */
+
+static void on_timer(struct ev_loop *loop, ev_timer *t, int revents);
+static bool pump_request(struct px *p);
+static void update_events(struct px *p);
+static const struct pt_body_ops body_ops;
+
+static const char *upstream_name(const struct px *p)
+{
+    return p->pm->up.name;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+/* One timer per exchange: the connect, then the silence of the backend
+ * while we wait for it (to take the body, or to send the response). */
+static void arm(struct px *p, int secs)
+{
+    struct ev_loop *loop = p->r->loop;
+    p->timer.repeat = secs > 0 ? secs : 1;
+    ev_timer_again(loop, &p->timer);
+}
+
+static void disarm(struct px *p)
+{
+    ev_timer_stop(p->r->loop, &p->timer);
+}
+
+/* ---- the end ------------------------------------------------------------ */
+
+void pt_px_free(struct px *p)
+{
+    struct pt_req *r = p->r;
+    if (p->queued)
+        pt_px_unqueue(p);
+    if (p->bc)
+        pt_px_release(p, false);
+    ev_timer_stop(r->loop, &p->timer);
+    if (r->handler_ctx == p) {
+        r->handler_ctx = NULL;
+        r->on_finish = NULL;
+        r->on_body_ready = NULL;
+    }
+    free(p->head);
+    free(p->obuf);
+    free(p->in);
+    free(p->dechunk);
+    free(p);
+}
+
+/* Fails the request before a response head went to the client. */
+static void fail(struct px *p, int status, const char *why)
+{
+    struct pt_req *r = p->r;
+    pt_warn("proxy %s: %.*s %.*s: %s; %d", upstream_name(p), (int)r->method_len,
+            r->method_str, (int)(r->target_len > 200 ? 200 : r->target_len), r->target,
+            why, status);
+    pt_px_free(p);
+    pt_respond_error(r, status, why);
+}
+
+/* After the head: the client's response is cut short. */
+static void abort_response(struct px *p, const char *why)
+{
+    pt_warn("proxy %s: %s: response aborted", upstream_name(p), why);
+    p->resp_err = true;
+    if (p->bc)
+        pt_px_release(p, false);
+    disarm(p);
+    if (p->waiting) {
+        p->waiting = false;
+        pt_req_resume(p->r);
+    }
+}
+
+/* Both directions are through: the connection goes back to the pool when
+ * the backend said it may, and the whole request body went out. */
+static void exchange_done(struct px *p)
+{
+    disarm(p);
+    if (p->bc)
+        pt_px_release(p, p->resp_keep_alive && p->body_done && !p->resp_err);
+}
+
+static bool idempotent(const struct pt_req *r)
+{
+    switch (r->method) {
+    case PT_M_GET: case PT_M_HEAD: case PT_M_OPTIONS: case PT_M_PUT: case PT_M_DELETE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+void pt_px_conn_failed(struct px *p, int err)
+{
+    if (p->responded) {
+        abort_response(p, strerror(err));
+        return;
+    }
+    if (p->reused && !p->retried && idempotent(p->r) && !p->body_started) {
+        /* A kept-alive connection the backend had closed: once more, on a
+         * fresh one. */
+        pt_info("proxy %s: reused connection failed (%s); retrying on a new one",
+                upstream_name(p), strerror(err));
+        p->retried = true;
+        if (p->bc)
+            pt_px_release(p, false);
+        p->head_off = 0;
+        p->in_len = p->in_off = 0;
+        pt_px_acquire(p);
+        return;
+    }
+    char why[128];
+    snprintf(why, sizeof(why), "%s%s", p->connected ? "" : "connect: ", strerror(err));
+    fail(p, err == ETIMEDOUT ? 504 : 502, why);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct px *p = t->data;
+    (void)loop;
+    (void)revents;
+    if (p->queued) {
+        fail(p, 504, "no backend connection free in time");
+        return;
+    }
+    if (!p->bc && !p->responded) {
+        /* Our turn in the queue (pool.c set a zero timeout). */
+        arm(p, p->pm->o.connect_timeout);
+        pt_px_acquire(p);
+        return;
+    }
+    if (!p->connected) {
+        fail(p, 504, "connect timed out");
+        return;
+    }
+    if (!p->responded) {
+        fail(p, 504, p->body_done ? "no response in time" : "request body not taken in time");
+        return;
+    }
+    abort_response(p, "backend silent too long");
+}
+
+/* ---- the request -------------------------------------------------------- */
+
+/* The upstream path: the client's path and query exactly as sent, with the
+ * mountpoint replaced by the origin's path.  When the raw path does not
+ * begin with the mountpoint as written, or holds anything that a backend
+ * could resolve differently from us (dot segments, encoded dots), the
+ * normalized path that was matched is sent instead, re-encoded: never a
+ * path that would leave the mount at the backend. */
+static char *upstream_target(struct px *p, size_t *len)
+{
+    struct pt_req *r = p->r;
+    const struct pt_mount *m = r->mount;
+    const struct pt_upstream *u = &p->pm->up;
+    const char *t = r->target, *auth;
+    size_t tlen = r->target_len, alen;
+    if (t && tlen && t[0] != '/')
+        t = pt_http_origin_form(r->pool, t, tlen, &tlen, &auth, &alen);
+    size_t plen = t ? strcspn(t, "?") : 0;
+    if (plen > tlen)
+        plen = tlen;
+    const char *q = t && plen < tlen ? t + plen : NULL; /* "?..." */
+    size_t qlen = q ? tlen - plen : 0;
+    size_t mlen = m->mountpoint_len == 1 ? 0 : m->mountpoint_len;
+    bool raw = t && plen >= mlen && memcmp(t, m->mountpoint, mlen) == 0 &&
+               (plen == mlen || t[mlen] == '/');
+    for (size_t i = 0; raw && i < plen; i++) {
+        /* "/." begins a dot segment; "%2e" may spell one. */
+        if ((t[i] == '/' && i + 1 < plen && t[i + 1] == '.') ||
+            (t[i] == '%' && i + 2 < plen && t[i + 1] == '2' && (t[i + 2] | 32) == 'e'))
+            raw = false;
+    }
+    const char *rest;
+    size_t rlen;
+    char *enc = NULL;
+    if (raw) {
+        rest = t + mlen;
+        rlen = plen - mlen;
+    } else {
+        enc = pt_pool_alloc(r->pool, 3 * r->rest_len + 1);
+        rlen = pt_path_encode(enc, r->rest, r->rest_len);
+        rest = enc;
+        if (!q && r->query) {
+            q = r->query - 1;
+            qlen = r->query_len + 1;
+        }
+    }
+    char *out = pt_pool_alloc(r->pool, u->prefix_len + rlen + 3 * qlen + 2);
+    char *o = out;
+    memcpy(o, u->prefix, u->prefix_len);
+    o += u->prefix_len;
+    memcpy(o, rest, rlen);
+    o += rlen;
+    if (o == out)
+        *o++ = '/';
+    if (q) {
+        *o++ = '?';
+        o += pt_query_encode(o, q + 1, qlen - 1);
+    }
+    *o = '\0';
+    *len = (size_t)(o - out);
+    return out;
+}
+
+/* Whether the client's Connection header names this field (it is then
+ * hop-by-hop too). */
+static bool named_by_connection(const struct pt_req *r, const char *name, size_t len)
+{
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        const struct pt_hdr *h = &r->hdrs[i];
+        if (!pt_http_name_is(h->name, h->name_len, "connection"))
+            continue;
+        const char *v = h->value, *end = h->value + h->value_len;
+        while (v < end) {
+            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+                v++;
+            const char *e = v;
+            while (e < end && *e != ',' && *e != ' ' && *e != '\t')
+                e++;
+            if ((size_t)(e - v) == len && strncasecmp(v, name, len) == 0)
+                return true;
+            v = e;
+        }
+    }
+    return false;
+}
+
+/* Fields the proxy writes itself, or that must not cross it. */
+static bool request_field_dropped(const struct pt_req *r, const struct pt_hdr *h)
+{
+    const char *n = h->name;
+    size_t l = h->name_len;
+    return pt_http_hop_by_hop(n, l) || pt_http_name_is(n, l, "host") ||
+           pt_http_name_is(n, l, "content-length") || pt_http_name_is(n, l, "expect") ||
+           pt_http_name_is(n, l, "x-forwarded-for") || pt_http_name_is(n, l, "x-forwarded-proto") ||
+           pt_http_name_is(n, l, "x-forwarded-host") || pt_http_name_is(n, l, "forwarded") ||
+           pt_http_name_is(n, l, "via") || named_by_connection(r, n, l);
+}
+
+/* All values of a field, joined with ", " (NULL when absent). */
+static const char *joined(const struct pt_req *r, const char *name, size_t *len)
+{
+    char *out = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        const struct pt_hdr *h = &r->hdrs[i];
+        if (!pt_http_name_is(h->name, h->name_len, name))
+            continue;
+        char *o = pt_pool_alloc(r->pool, n + h->value_len + 3);
+        if (n) {
+            memcpy(o, out, n);
+            memcpy(o + n, ", ", 2);
+            n += 2;
+        }
+        memcpy(o + n, h->value, h->value_len);
+        n += h->value_len;
+        out = o;
+    }
+    *len = n;
+    return out;
+}
+
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void put(struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q)
+            abort(); /* like the request pools: no sensible way on */
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static void puts_(struct buf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void field(struct buf *b, const char *name, const char *v1, size_t l1, const char *sep,
+                  const char *v2)
+{
+    puts_(b, name);
+    put(b, ": ", 2);
+    if (v1 && l1) {
+        put(b, v1, l1);
+        puts_(b, sep);
+    }
+    puts_(b, v2);
+    put(b, "\r\n", 2);
+}
+
+static void build_head(struct px *p)
+{
+    struct pt_req *r = p->r;
+    const struct px_mount *pm = p->pm;
+    struct buf b = {0};
+    size_t tlen;
+    char *target = upstream_target(p, &tlen);
+    put(&b, r->method_str, r->method_len);
+    put(&b, " ", 1);
+    put(&b, target, tlen);
+    puts_(&b, " HTTP/1.1\r\nHost: ");
+    size_t hlen = 0;
+    const char *host = pt_req_header(r, "host", &hlen);
+    if (!host) {
+        host = r->authority;
+        hlen = r->authority_len;
+    }
+    if (pm->o.preserve_host && host && hlen)
+        put(&b, host, hlen);
+    else
+        puts_(&b, pm->up.host_header);
+    put(&b, "\r\n", 2);
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        const struct pt_hdr *h = &r->hdrs[i];
+        if (request_field_dropped(r, h))
+            continue;
+        put(&b, h->name, h->name_len);
+        put(&b, ": ", 2);
+        put(&b, h->value, h->value_len);
+        put(&b, "\r\n", 2);
+    }
+    /* Who asked, as nginx's $proxy_add_x_forwarded_for: appended. */
+    size_t vl;
+    const char *v = joined(r, "x-forwarded-for", &vl);
+    field(&b, "X-Forwarded-For", v, vl, ", ", r->peer_ip);
+    const char *proto = r->tls ? "https" : "http";
+    field(&b, "X-Forwarded-Proto", NULL, 0, "", proto);
+    if (host && hlen) {
+        char *hz = pt_pool_strndup(r->pool, host, hlen);
+        field(&b, "X-Forwarded-Host", NULL, 0, "", hz);
+        v = joined(r, "forwarded", &vl);
+        bool v6 = strchr(r->peer_ip, ':') != NULL;
+        field(&b, "Forwarded", v, vl, ", ",
+              pt_pool_printf(r->pool, "for=%s%s%s;host=\"%s\";proto=%s", v6 ? "\"[" : "",
+                             r->peer_ip, v6 ? "]\"" : "", hz, proto));
+    }
+    v = joined(r, "via", &vl);
+    field(&b, "Via", v, vl, ", ",
+          r->version == 20 ? "2 portico" : r->version == 10 ? "1.0 portico" : "1.1 portico");
+    if (r->has_body && r->content_length >= 0) {
+        char cl[32];
+        snprintf(cl, sizeof(cl), "%lld", (long long)r->content_length);
+        field(&b, "Content-Length", NULL, 0, "", cl);
+    } else if (r->has_body) {
+        field(&b, "Transfer-Encoding", NULL, 0, "", "chunked");
+        p->body_chunked = true;
+    } else if (r->method == PT_M_POST || r->method == PT_M_PUT || r->method == PT_M_PATCH) {
+        field(&b, "Content-Length", NULL, 0, "", "0");
+    }
+    put(&b, "\r\n", 2);
+    p->head = b.p;
+    p->head_len = b.len;
+    p->body_done = !r->has_body;
+}
+
+void pt_px_start(struct px *p)
+{
+    struct pt_req *r = p->r;
+    p->connected = true;
+    if (!p->head)
+        build_head(p);
+    p->head_off = 0;
+    if (!p->in) {
+        p->in = malloc(IN_CAP);
+        if (!p->in) {
+            fail(p, 500, "out of memory");
+            return;
+        }
+    }
+    pt_debug("proxy %s: %.*s %.*s (%s connection)", upstream_name(p), (int)r->method_len,
+             r->method_str, (int)r->target_len, r->target, p->reused ? "reused" : "new");
+    arm(p, p->pm->o.read_timeout);
+    pump_request(p);
+}
+
+/* Writes buf[*off..len) to the backend.  Returns 1 when all of it went,
+ * 0 when the socket is full, -1 on an error (handled: p may be gone). */
+static int write_some(struct px *p, const char *buf, size_t len, size_t *off)
+{
+    struct pt_conn *c = pt_px_transport(p->bc);
+    while (*off < len) {
+        ssize_t n = pt_conn_send(c, buf + *off, len - *off);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                p->want_write = true;
+                return 0;
+            }
+            pt_px_conn_failed(p, errno == EPIPE ? ECONNRESET : errno);
+            return -1;
+        }
+        *off += (size_t)n;
+    }
+    return 1;
+}
+
+/* Sends the head, then the body as the client delivers it, until one side
+ * has to wait.  Returns false if p is gone. */
+static bool pump_request(struct px *p)
+{
+    p->want_write = false;
+    for (;;) {
+        int w = write_some(p, p->head, p->head_len, &p->head_off);
+        if (w < 0)
+            return false;
+        if (w == 0)
+            break;
+        if (p->ooff < p->olen) {
+            w = write_some(p, p->obuf, p->olen, &p->ooff);
+            if (w < 0)
+                return false;
+            if (w == 0)
+                break;
+        }
+        p->olen = p->ooff = 0;
+        if (p->body_done || p->responded)
+            break; /* an early response: the rest of the body is not sent */
+        if (!p->obuf && !(p->obuf = malloc(OUT_CAP))) {
+            fail(p, 500, "out of memory");
+            return false;
+        }
+        char *data = p->obuf + (p->body_chunked ? 10 : 0);
+        size_t room = OUT_CAP - (p->body_chunked ? CHUNK_ROOM : 0);
+        ssize_t n = pt_req_body_read(p->r, data, room);
+        if (n == PT_BODY_AGAIN)
+            break; /* on_body_ready brings us back */
+        if (n < 0) {
+            /* The client's body broke off: the backend cannot be told
+             * where it ended, so the connection goes. */
+            if (p->responded) {
+                abort_response(p, "client request body broke off");
+                return true;
+            }
+            pt_info("proxy %s: client request body broke off", upstream_name(p));
+            struct pt_req *r = p->r;
+            pt_px_free(p);
+            pt_respond_error(r, 400, "request body could not be read");
+            return false;
+        }
+        p->body_started = true;
+        if (n == 0) {
+            p->body_done = true;
+            if (p->body_chunked) {
+                memcpy(p->obuf, "0\r\n\r\n", 5);
+                p->olen = 5;
+                if (write_some(p, p->obuf, p->olen, &p->ooff) < 0)
+                    return false;
+            }
+            break;
+        }
+        if (p->body_chunked) {
+            static const char hex[] = "0123456789abcdef";
+            for (int i = 7; i >= 0; i--)
+                p->obuf[7 - i] = hex[((size_t)n >> (4 * i)) & 15];
+            p->obuf[8] = '\r';
+            p->obuf[9] = '\n';
+            memcpy(p->obuf + 10 + n, "\r\n", 2);
+            p->olen = (size_t)n + CHUNK_ROOM;
+        } else {
+            p->olen = (size_t)n;
+        }
+    }
+    if (p->bc) {
+        /* Waiting for the socket is the backend's slowness to take the
+         * request; anything else waits for its answer. */
+        if (!p->responded)
+            arm(p, p->want_write ? p->pm->o.send_timeout : p->pm->o.read_timeout);
+        update_events(p);
+    }
+    return true;
+}
+
+static void on_body_ready(struct pt_req *r)
+{
+    struct px *p = r->handler_ctx;
+    if (p && p->bc && !p->want_write)
+        pump_request(p);
+}
+
+/* ---- the response -------------------------------------------------------- */
+
+/* Response fields that do not pass: hop-by-hop ones, those the protocol
+ * writes itself (framing, Date, Server), and any the backend's Connection
+ * names. */
+static bool response_field_dropped(const struct px *p, const char *head,
+                                   const struct h1_request *q, unsigned k)
+{
+    const struct h1_header *h = &q->headers[k];
+    const char *n = head + h->name.off;
+    size_t l = h->name.len;
+    if (pt_http_hop_by_hop(n, l) || pt_http_name_is(n, l, "content-length") ||
+        pt_http_name_is(n, l, "date") || pt_http_name_is(n, l, "server"))
+        return true;
+    (void)p;
+    for (unsigned i = 0; i < q->n_headers; i++) {
+        const struct h1_header *c = &q->headers[i];
+        if (!pt_http_name_is(head + c->name.off, c->name.len, "connection"))
+            continue;
+        const char *v = head + c->value.off, *end = v + c->value.len;
+        while (v < end) {
+            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+                v++;
+            const char *e = v;
+            while (e < end && *e != ',' && *e != ' ' && *e != '\t')
+                e++;
+            if ((size_t)(e - v) == l && strncasecmp(v, n, l) == 0)
+                return true;
+            v = e;
+        }
+    }
+    return false;
+}
+
+/* Location, Content-Location and Refresh pointing at the origin point at
+ * the mount on the client's host instead (proxy-rewrite-location). */
+static bool rewrite_location(struct px *p, const char *name, size_t nlen, const char *v,
+                             size_t vlen)
+{
+    struct pt_req *r = p->r;
+    const struct pt_upstream *u = &p->pm->up;
+    if (!p->pm->o.rewrite_location ||
+        !(pt_http_name_is(name, nlen, "location") ||
+          pt_http_name_is(name, nlen, "content-location")))
+        return false;
+    char origin[320];
+    int olen = snprintf(origin, sizeof(origin), "%s://%s%s", u->tls ? "https" : "http",
+                        u->host_header, u->prefix);
+    if (olen <= 0 || (size_t)olen >= sizeof(origin) || vlen < (size_t)olen ||
+        strncasecmp(v, origin, (size_t)olen) != 0 ||
+        (vlen > (size_t)olen && v[olen] != '/' && v[olen] != '?'))
+        return false;
+    size_t hlen = 0;
+    const char *host = pt_req_header(r, "host", &hlen);
+    if (!host) {
+        host = r->authority;
+        hlen = r->authority_len;
+    }
+    if (!host || !hlen)
+        return false;
+    const struct pt_mount *m = r->mount;
+    size_t mlen = m->mountpoint_len == 1 ? 0 : m->mountpoint_len;
+    const char *rest = v + olen;
+    size_t rlen = vlen - (size_t)olen;
+    char *out = pt_pool_printf(r->pool, "%s://%.*s%.*s%.*s%s", r->tls ? "https" : "http",
+                               (int)hlen, host, (int)mlen, m->mountpoint, (int)rlen, rest,
+                               mlen == 0 && rlen == 0 ? "/" : "");
+    pt_resp_headern(r, name, nlen, out, strlen(out));
+    return true;
+}
+
+/* A complete head is in p->in[0..head_len): hand it to the client.  Returns
+ * false if p is gone. */
+static bool take_head(struct px *p, const struct h1_parser *hp)
+{
+    struct pt_req *r = p->r;
+    const struct h1_request *q = &hp->req;
+    const char *head = p->in;
+    if (q->status < 200) {
+        /* 100 Continue is this hop's business; other interim responses
+         * (103) are not forwarded yet: dropped. */
+        memmove(p->in, p->in + hp->head_len, p->in_len - hp->head_len);
+        p->in_len -= hp->head_len;
+        return true;
+    }
+    for (unsigned i = 0; i < q->n_headers; i++) {
+        const struct h1_header *h = &q->headers[i];
+        if (response_field_dropped(p, head, q, i))
+            continue;
+        if (rewrite_location(p, head + h->name.off, h->name.len, head + h->value.off,
+                             h->value.len))
+            continue;
+        pt_resp_headern(r, head + h->name.off, h->name.len, head + h->value.off, h->value.len);
+    }
+    bool no_body = r->method == PT_M_HEAD || !pt_http_status_has_body(q->status);
+    int64_t length = q->chunked ? -1 : q->content_length;
+    p->resp_keep_alive = q->version == 11 ? !q->conn_close
+                                          : (q->conn_keep_alive && !q->conn_close);
+    if (no_body) {
+        p->resp_done = true;
+    } else if (q->chunked) {
+        p->resp_chunked = true;
+        p->dechunk = malloc(sizeof(struct h1_chunked));
+        if (!p->dechunk) {
+            fail(p, 500, "out of memory");
+            return false;
+        }
+        h1_chunked_init(p->dechunk);
+    } else if (q->content_length >= 0) {
+        p->resp_left = q->content_length;
+        p->resp_done = q->content_length == 0;
+    } else {
+        p->resp_close_delimited = true;
+        p->resp_keep_alive = false;
+    }
+    if (p->resp_done && p->in_len > hp->head_len)
+        p->resp_keep_alive = false; /* bytes nobody asked for */
+    p->in_off = hp->head_len;
+    p->responded = true;
+    if (!p->body_done)
+        p->resp_keep_alive = false; /* it answered before taking the body */
+    disarm(p);
+    int status = q->status;
+    if (p->resp_done)
+        exchange_done(p);
+    pt_respond(r, status, length, no_body && r->method != PT_M_HEAD ? NULL : &body_ops, p);
+    return true;
+}
+
+/* Reads the response head.  May free p. */
+static void read_head(struct px *p)
+{
+    struct pt_conn *c = pt_px_transport(p->bc);
+    for (;;) {
+        if (p->in_len == IN_CAP) {
+            fail(p, 502, "response head too large");
+            return;
+        }
+        ssize_t n = pt_conn_recv(c, p->in + p->in_len, IN_CAP - p->in_len);
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n <= 0) {
+            pt_px_conn_failed(p, n == 0 ? ECONNRESET : errno);
+            return;
+        }
+        p->in_len += (size_t)n;
+        arm(p, p->pm->o.read_timeout);
+        for (;;) {
+            struct h1_parser hp;
+            h1_parser_init_response(&hp, IN_CAP);
+            int rc = h1_parse(&hp, p->in, p->in_len);
+            if (rc == H1_AGAIN)
+                break;
+            if (rc == H1_ERROR) {
+                char why[128];
+                snprintf(why, sizeof(why), "invalid response head: %s", hp.error_msg);
+                fail(p, 502, why);
+                return;
+            }
+            if (!take_head(p, &hp))
+                return;
+            if (p->responded) {
+                if (p->bc)
+                    update_events(p);
+                return;
+            }
+            if (!p->in_len)
+                break;
+        }
+    }
+    update_events(p);
+}
+
+void pt_px_on_io(struct px *p, int revents)
+{
+    if ((revents & EV_WRITE) && (!pump_request(p) || !p->bc))
+        return;
+    if (!(revents & EV_READ))
+        return;
+    if (!p->responded) {
+        read_head(p);
+    } else if (p->waiting) {
+        p->waiting = false;
+        update_events(p);
+        pt_req_resume(p->r);
+    } else {
+        update_events(p);
+    }
+}
+
+/* The backend connection's interest: writable while the request waits for
+ * the socket; readable while the head is awaited or the body source waits
+ * (not otherwise: a client that does not read stops the backend). */
+static void update_events(struct px *p)
+{
+    struct pt_conn *c = pt_px_transport(p->bc);
+    int ev = 0;
+    if (p->want_write && !p->responded)
+        ev |= EV_WRITE;
+    if (!p->responded || p->waiting)
+        ev |= EV_READ;
+    pt_conn_set_events(c, ev);
+}
+
+/* ---- the response body (pulled by the client's protocol) ------------------ */
+
+static ssize_t raw_read(struct px *p, char *buf, size_t len)
+{
+    if (p->in_off < p->in_len) {
+        size_t n = p->in_len - p->in_off;
+        if (n > len)
+            n = len;
+        memcpy(buf, p->in + p->in_off, n);
+        p->in_off += n;
+        return (ssize_t)n;
+    }
+    if (!p->bc)
+        return PT_BODY_ERROR;
+    ssize_t n = pt_conn_recv(pt_px_transport(p->bc), buf, len);
+    if (n < 0 && errno == EAGAIN) {
+        p->waiting = true;
+        arm(p, p->pm->o.read_timeout);
+        update_events(p);
+        return PT_BODY_AGAIN;
+    }
+    if (n > 0)
+        arm(p, p->pm->o.read_timeout);
+    return n < 0 ? PT_BODY_ERROR : n;
+}
+
+static ssize_t body_read(struct pt_req *r, char *buf, size_t len)
+{
+    struct px *p = r->handler_ctx;
+    if (!p || p->resp_err)
+        return PT_BODY_ERROR;
+    for (;;) {
+        if (p->resp_done)
+            return 0;
+        size_t want = len;
+        if (!p->resp_chunked && !p->resp_close_delimited && (uint64_t)p->resp_left < want)
+            want = (size_t)p->resp_left;
+        ssize_t n = raw_read(p, buf, want);
+        if (n == PT_BODY_AGAIN)
+            return n;
+        if (n < 0 || (n == 0 && !p->resp_close_delimited)) {
+            abort_response(p, n == 0 ? "backend closed the connection mid-body"
+                                     : "backend connection failed mid-body");
+            return PT_BODY_ERROR;
+        }
+        if (n == 0) { /* close-delimited: the end */
+            p->resp_done = true;
+            exchange_done(p);
+            return 0;
+        }
+        size_t out = (size_t)n;
+        if (p->resp_chunked) {
+            bool done = false;
+            ssize_t used = h1_chunked_decode(p->dechunk, buf, (size_t)n, &out, &done);
+            if (used < 0) {
+                abort_response(p, "invalid chunked response body");
+                return PT_BODY_ERROR;
+            }
+            if (done) {
+                p->resp_done = true;
+                /* Bytes after the last chunk: the connection is not clean. */
+                if ((size_t)used < (size_t)n || p->in_off < p->in_len)
+                    p->resp_keep_alive = false;
+                exchange_done(p);
+            }
+            if (out == 0) {
+                if (p->resp_done)
+                    return 0;
+                continue;
+            }
+            return (ssize_t)out;
+        }
+        if (!p->resp_close_delimited) {
+            p->resp_left -= n;
+            if (p->resp_left == 0) {
+                p->resp_done = true;
+                if (p->in_off < p->in_len)
+                    p->resp_keep_alive = false;
+                exchange_done(p);
+            }
+        }
+        return n;
+    }
+}
+
+static const struct pt_body_ops body_ops = {.read = body_read};
+
+/* ---- the handler's entry ---------------------------------------------------- */
+
+static void on_finish(struct pt_req *r)
+{
+    struct px *p = r->handler_ctx;
+    if (p)
+        pt_px_free(p); /* an exchange cut short closes its connection */
+}
+
+void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_pool *pool)
+{
+    struct px *p = calloc(1, sizeof(*p));
+    if (!p) {
+        pt_respond_error(r, 500, "out of memory");
+        return;
+    }
+    p->r = r;
+    p->pm = pm;
+    p->pool = pool;
+    ev_init(&p->timer, on_timer);
+    p->timer.data = p;
+    r->handler_ctx = p;
+    r->on_finish = on_finish;
+    r->on_body_ready = on_body_ready;
+    arm(p, pm->o.connect_timeout);
+    pt_px_acquire(p);
+}

@@ -1,0 +1,311 @@
+/* Backend connections per worker and upstream (see proxy.h).
+ *
+ * A pool keeps the connections its upstream's requests left open, last in
+ * first out (the warmest socket first), and counts every open one against
+ * proxy-max-conns.  Past that, requests wait in the pool's queue, in
+ * arrival order, and each takes the next connection whose exchange ends:
+ * a handful of TCP (and TLS) connections carry any number of requests one
+ * after another.  Past proxy-max-queue waiting requests: 503.
+ *
+ * An idle connection is watched for reading: the backend closing it (or
+ * sending what nobody asked for) drops it at once, so it is never handed
+ * to a request. */
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/conn.h"
+#include "gateway/log.h"
+#include "gateway/request.h"
+#include "gateway/worker.h"
+
+#define IDLE_TIMEOUT 60.0   /* seconds an unused backend connection is kept */
+
+struct px_conn {
+    struct px_pool *pool;
+    struct px *p;             /* the exchange it carries; NULL when idle */
+    struct px_conn *next_idle;
+    bool idle;
+};
+
+struct px_pool {
+    struct px_pool *next;
+    const struct px_mount *pm;
+    struct pt_worker *w;
+    struct px_conn *idle;     /* LIFO */
+    unsigned n_open;          /* connecting, busy or idle */
+    unsigned next_addr;       /* round robin over the upstream's addresses */
+    struct px *qhead, *qtail;
+    unsigned n_queued;
+};
+
+struct px_worker {
+    struct pt_worker *w;
+    struct px_pool *pools;
+};
+
+static inline struct pt_conn *conn_of(const struct px_conn *bc)
+{
+    return (struct pt_conn *)bc - 1;
+}
+
+struct pt_conn *pt_px_transport(struct px_conn *bc)
+{
+    return conn_of(bc);
+}
+
+/* ---- the transport's session ------------------------------------------ */
+
+static void idle_remove(struct px_conn *bc)
+{
+    struct px_conn **pp = &bc->pool->idle;
+    while (*pp && *pp != bc)
+        pp = &(*pp)->next_idle;
+    if (*pp)
+        *pp = bc->next_idle;
+    bc->next_idle = NULL;
+    bc->idle = false;
+}
+
+static void bc_on_io(struct pt_conn *c, int revents)
+{
+    struct px_conn *bc = c->session;
+    if (c->connecting) {
+        int err = pt_conn_connect_result(c);
+        struct px *p = bc->p;
+        if (err) {
+            bc->p = NULL;
+            if (p) {
+                p->bc = NULL;
+                pt_conn_close(c);
+                pt_px_conn_failed(p, err);
+            } else {
+                pt_conn_close(c);
+            }
+            return;
+        }
+        pt_conn_set_events(c, 0);
+        if (p)
+            pt_px_start(p);
+        return;
+    }
+    if (bc->p) {
+        pt_px_on_io(bc->p, revents);
+        return;
+    }
+    /* Idle: the backend closed it, or sent what nobody asked for. */
+    char b;
+    ssize_t n = pt_conn_recv(c, &b, 1);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    pt_debug("proxy %s: idle backend connection closed", bc->pool->pm->up.name);
+    pt_conn_close(c);
+}
+
+static double bc_timeout(const struct pt_conn *c)
+{
+    const struct px_conn *bc = c->session;
+    return bc->idle ? IDLE_TIMEOUT : 0; /* an exchange keeps its own timer */
+}
+
+static void bc_drain(struct pt_conn *c)
+{
+    struct px_conn *bc = c->session;
+    if (bc->idle)
+        pt_conn_close(c);
+}
+
+static void bc_destroy(struct pt_conn *c)
+{
+    struct px_conn *bc = c->session;
+    if (!bc)
+        return;
+    struct px_pool *pool = bc->pool;
+    if (bc->idle)
+        idle_remove(bc);
+    pool->n_open--;
+    struct px *p = bc->p;
+    bc->p = NULL;
+    c->session = NULL;
+    pt_conn_session_free(c, bc);
+    if (p) {
+        /* Closed under the exchange (the worker stopping). */
+        p->bc = NULL;
+        pt_px_conn_failed(p, ECONNABORTED);
+    }
+}
+
+static const struct pt_conn_ops bc_ops = {
+    .name = "proxy backend",
+    .on_io = bc_on_io,
+    .timeout = bc_timeout,
+    .drain = bc_drain,
+    .destroy = bc_destroy,
+};
+
+/* ---- pools ------------------------------------------------------------- */
+
+void *pt_px_worker_new(struct pt_worker *w)
+{
+    struct px_worker *pw = calloc(1, sizeof(*pw));
+    if (pw)
+        pw->w = w;
+    return pw;
+}
+
+void pt_px_worker_free(struct pt_worker *w, void *state)
+{
+    struct px_worker *pw = state;
+    (void)w;
+    /* The worker closed every connection already (idle ones included). */
+    while (pw && pw->pools) {
+        struct px_pool *next = pw->pools->next;
+        free(pw->pools);
+        pw->pools = next;
+    }
+    free(pw);
+}
+
+struct px_pool *pt_px_pool(struct px_worker *pw, const struct px_mount *pm)
+{
+    for (struct px_pool *pool = pw->pools; pool; pool = pool->next)
+        if (pool->pm == pm)
+            return pool;
+    struct px_pool *pool = calloc(1, sizeof(*pool));
+    if (!pool)
+        return NULL;
+    pool->pm = pm;
+    pool->w = pw->w;
+    pool->next = pw->pools;
+    pw->pools = pool;
+    return pool;
+}
+
+static void attach(struct px *p, struct px_conn *bc)
+{
+    bc->p = p;
+    p->bc = bc;
+}
+
+static void open_conn(struct px *p)
+{
+    struct px_pool *pool = p->pool;
+    const struct pt_upstream *u = &pool->pm->up;
+    const struct pt_upstream_addr *a = &u->addrs[pool->next_addr++ % u->n_addrs];
+    int err;
+    struct pt_conn *c = pt_conn_connect(pool->w, pool->w->conf, (const struct sockaddr *)&a->sa,
+                                        a->len, &bc_ops, sizeof(struct px_conn), &err);
+    if (!c) {
+        pt_px_conn_failed(p, err);
+        return;
+    }
+    struct px_conn *bc = pt_conn_session_alloc(c, sizeof(*bc));
+    if (bc != (void *)(c + 1)) {
+        pt_conn_session_free(c, bc);
+        pt_conn_close(c);
+        pt_px_conn_failed(p, ENOMEM);
+        return;
+    }
+    c->session = bc;
+    bc->pool = pool;
+    pool->n_open++;
+    p->reused = false;
+    attach(p, bc);
+}
+
+static void enqueue(struct px *p)
+{
+    struct px_pool *pool = p->pool;
+    p->qnext = NULL;
+    if (pool->qtail)
+        pool->qtail->qnext = p;
+    else
+        pool->qhead = p;
+    pool->qtail = p;
+    pool->n_queued++;
+    p->queued = true;
+}
+
+void pt_px_unqueue(struct px *p)
+{
+    struct px_pool *pool = p->pool;
+    if (!p->queued)
+        return;
+    struct px **pp = &pool->qhead, *prev = NULL;
+    while (*pp && *pp != p) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
+    }
+    if (*pp)
+        *pp = p->qnext;
+    if (pool->qtail == p)
+        pool->qtail = prev;
+    pool->n_queued--;
+    p->queued = false;
+    p->qnext = NULL;
+}
+
+void pt_px_acquire(struct px *p)
+{
+    struct px_pool *pool = p->pool;
+    const struct pt_proxy_opts *o = &pool->pm->o;
+    if (pool->idle && !p->retried) {
+        struct px_conn *bc = pool->idle;
+        idle_remove(bc);
+        attach(p, bc);
+        p->reused = true;
+        pt_px_start(p);
+        return;
+    }
+    if (pool->n_open < (unsigned)o->max_conns) {
+        open_conn(p);
+        return;
+    }
+    if (pool->n_queued >= (unsigned)o->max_queue) {
+        pt_warn("proxy %s: %u requests waiting for a connection already; 503",
+                pool->pm->up.name, pool->n_queued);
+        pt_resp_header(p->r, "Retry-After", "1");
+        struct pt_req *r = p->r;
+        pt_px_free(p);
+        pt_respond_error(r, 503, "proxy queue full");
+        return;
+    }
+    enqueue(p);
+}
+
+/* The next waiting request takes a connection, from the loop: release()
+ * runs inside another request's body pump. */
+static void serve_queue(struct px_pool *pool)
+{
+    struct px *q = pool->qhead;
+    if (!q)
+        return;
+    pt_px_unqueue(q);
+    ev_timer_stop(pool->w->loop, &q->timer);
+    ev_timer_set(&q->timer, 0., 0.);
+    ev_timer_start(pool->w->loop, &q->timer); /* h1client.c's timer: acquires */
+}
+
+void pt_px_release(struct px *p, bool keep_alive)
+{
+    struct px_conn *bc = p->bc;
+    if (!bc)
+        return;
+    struct px_pool *pool = bc->pool;
+    struct pt_conn *c = conn_of(bc);
+    bc->p = NULL;
+    p->bc = NULL;
+    if (keep_alive && !pool->w->draining) {
+        bc->idle = true;
+        bc->next_idle = pool->idle;
+        pool->idle = bc;
+        c->last_activity = ev_now(pool->w->loop);
+        pt_conn_set_events(c, EV_READ);
+        pt_conn_timer_update(c);
+    } else {
+        pt_conn_close(c);
+    }
+    serve_queue(pool);
+}

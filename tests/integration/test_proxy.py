@@ -1,0 +1,367 @@
+"""http:// mounts: the upstream proxy to HTTP/1.1 backends, driven by real
+clients (raw sockets, curl over HTTP/1.1 and HTTP/2) against a recording
+backend (backend.py) and portico's own file server as a second backend."""
+
+import concurrent.futures
+import socket
+import subprocess
+import time
+
+import pytest
+
+import backend as be
+from pthttp import Conn
+from ptserver import portico_bin
+
+
+@pytest.fixture(scope="module")
+def bk():
+    b = be.Backend()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def ubk(tmp_path_factory):
+    path = be.unix_socket_path(tmp_path_factory.mktemp("unix"))
+    b = be.Backend(unix_path=path)
+    b.path = path
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def srv(portico, bk, ubk):
+    site = portico.site("proxy")
+    site.write("local.txt", "local file\n")
+    mounts = [
+        site.mount("/"),
+        {"mountpoint": "/api", "origin": "http://%s/app" % bk.host},
+        {"mountpoint": "/root", "origin": "http://%s" % bk.host},
+        {"mountpoint": "/one", "origin": "http://%s/app" % bk.host, "proxy-max-conns": 1},
+        {"mountpoint": "/keep", "origin": "http://%s/app" % bk.host,
+         "proxy-preserve-host": 1},
+        {"mountpoint": "/fast", "origin": "http://%s/app" % bk.host,
+         "proxy-read-timeout": 1, "proxy-max-conns": 2},
+        {"mountpoint": "/down", "origin": "http://127.0.0.1:9/x"},
+        {"mountpoint": "/unix", "origin": "http://unix:%s:/u" % ubk.path},
+        {"mountpoint": "/noloc", "origin": "http://%s/app" % bk.host,
+         "proxy-rewrite-location": 0},
+    ]
+    return site.start(vhosts=[site.vhost(mounts=mounts)], log_level="info")
+
+
+def last(b):
+    with b.lock:
+        return b.requests[-1]
+
+
+def curl(args, timeout=30):
+    p = subprocess.run(["curl", "-s", "-S"] + args, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+# ---- requests go upstream as sent --------------------------------------
+
+
+def test_path_and_query_mapped(srv, bk):
+    r = srv.get("/api/x/y.txt?b=2&a=1")
+    assert r.status == 200, r
+    assert last(bk).target == "/app/x/y.txt?b=2&a=1"
+    assert r.text == "ok GET /app/x/y.txt?b=2&a=1"
+
+
+def test_encoded_path_and_query_unchanged(srv, bk):
+    r = srv.get("/api/a%20b/%C3%A9t%C3%A9?q=%41%2b+x&z")
+    assert r.status == 200
+    assert last(bk).target == "/app/a%20b/%C3%A9t%C3%A9?q=%41%2b+x&z"
+
+
+def test_mount_without_prefix(srv, bk):
+    srv.get("/root/p?x")
+    assert last(bk).target == "/p?x"  # the mountpoint is replaced by ""
+    srv.get("/api")
+    assert last(bk).target == "/app"
+
+
+def test_dot_segments_never_leave_the_mount(srv, bk):
+    # The raw path has dot segments: the normalized (matched) path goes,
+    # re-encoded, so the backend cannot resolve it outside /app.
+    r = srv.get("/api/a/%2e%2e/b%20c")
+    assert r.status == 200
+    assert last(bk).target == "/app/b%20c"
+    r = srv.get("/api/a/../b")
+    assert last(bk).target == "/app/b"
+    # Through "/api/../api/x" the raw path does not start as written.
+    srv.get("/api/../api/x?k=v")
+    assert last(bk).target == "/app/x?k=v"
+
+
+def test_head_stays_head(srv, bk):
+    r = srv.get("/api/big?n=5000", method="HEAD")
+    assert r.status == 200
+    assert last(bk).method == "HEAD"
+    assert r.header("Content-Length") == "5000"
+    assert r.body == b""
+
+
+def test_forwarding_headers(srv, bk):
+    r = srv.get("/api/h", headers={"X-Forwarded-For": "203.0.113.9",
+                                   "Via": "1.0 upstream-cdn",
+                                   "Connection": "X-Secret, keep-alive",
+                                   "X-Secret": "hop", "Keep-Alive": "300",
+                                   "Proxy-Connection": "keep-alive", "TE": "trailers",
+                                   "X-Custom": "passes"})
+    assert r.status == 200
+    q = last(bk)
+    assert q.header("Host") == bk.host
+    assert q.header("X-Forwarded-For") == "203.0.113.9, 127.0.0.1"
+    assert q.header("X-Forwarded-Proto") == "http"
+    assert q.header("X-Forwarded-Host") == "localhost"
+    assert q.header("Forwarded") == 'for=127.0.0.1;host="localhost";proto=http'
+    assert q.header("Via") == "1.0 upstream-cdn, 1.1 portico"
+    assert q.header("X-Custom") == "passes"
+    for hop in ("Connection", "X-Secret", "Keep-Alive", "Proxy-Connection", "TE"):
+        assert q.header(hop) is None, hop
+    assert len(q.header_all("Host")) == 1
+
+
+def test_preserve_host(srv, bk):
+    srv.get("/keep/x", host="www.example.test:8443")
+    assert last(bk).header("Host") == "www.example.test:8443"
+
+
+def test_response_headers_pass_in_order(srv, bk):
+    r = srv.get("/api/cookies")
+    assert r.status == 200
+    assert r.header_all("Set-Cookie") == ["a=1", "b=2"]
+    assert r.header("Keep-Alive") is None
+    assert r.header("X-Drop-Me") is None  # named by the backend's Connection
+    assert r.header("Server") == "portico"
+    assert len(r.header_all("Date")) == 1
+
+
+@pytest.mark.parametrize("code", [201, 204, 304, 404, 418, 503])
+def test_status_passes(srv, code):
+    r = srv.get("/api/status?code=%d" % code)
+    assert r.status == code
+    if code in (204, 304):
+        assert r.body == b""
+    else:
+        assert r.text == "status %d" % code
+
+
+# ---- bodies ---------------------------------------------------------------
+
+
+def test_post_content_length(srv, bk):
+    body = be.pattern(200000)
+    r = srv.get("/api/echo", method="POST", body=body,
+                headers={"Content-Type": "application/octet-stream"})
+    assert r.status == 200
+    assert r.body == body
+    q = last(bk)
+    assert q.header("Content-Length") == "200000"
+    assert q.header("Transfer-Encoding") is None
+
+
+def test_post_chunked_request_body(srv, bk):
+    with Conn(srv.port) as c:
+        c.send(b"POST /api/echo HTTP/1.1\r\nHost: localhost\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200
+    assert r.body == b"hello world"
+    q = last(bk)
+    assert q.body == b"hello world"
+    assert q.header("Transfer-Encoding") == "chunked"
+    assert q.header("Content-Length") is None
+
+
+@pytest.mark.parametrize("kind", ["big", "chunked", "eof"])
+def test_response_framings(srv, kind):
+    r = srv.get("/api/%s?n=300000" % kind)
+    assert r.status == 200
+    assert r.body == be.pattern(300000)
+
+
+def test_large_download_streams(srv):
+    rc, out, err = curl(["-o", "-", srv.url("/api/big?n=20000000")])
+    assert rc == 0, err
+    assert len(out) == 20000000
+    assert out == be.pattern(20000000)
+
+
+# ---- connections ------------------------------------------------------------
+
+
+def test_keep_alive_reuse(srv, bk):
+    srv.get("/api/warm")
+    bk.reset()
+    with Conn(srv.port) as c:
+        for i in range(20):
+            c.request("GET", "/api/seq/%d" % i)
+            assert c.read_response().status == 200
+    for i in range(20):
+        assert srv.get("/api/fresh/%d" % i).status == 200
+    with bk.lock:
+        ids = {q.conn_id for q in bk.requests}
+        n = len(bk.requests)
+    assert n == 40
+    assert len(ids) == 1, ids
+
+
+def test_queue_on_one_connection(srv, bk):
+    """proxy-max-conns 1: 30 concurrent clients, one backend connection,
+    every client gets its own answer."""
+    srv.get("/one/warm")
+    bk.reset()
+
+    def one(i):
+        r = srv.get("/one/q/%d" % i)
+        return r.status, r.text
+
+    with concurrent.futures.ThreadPoolExecutor(30) as ex:
+        results = list(ex.map(one, range(30)))
+    for i, (status, text) in enumerate(results):
+        assert status == 200
+        assert text == "ok GET /app/q/%d" % i
+    with bk.lock:
+        assert len({q.conn_id for q in bk.requests}) == 1
+
+
+def test_connection_close_not_reused(srv, bk):
+    bk.reset()
+    assert srv.get("/api/close").text == "closing"
+    assert srv.get("/api/after-close").status == 200
+    with bk.lock:
+        ids = [q.conn_id for q in bk.requests]
+    assert len(set(ids)) == 2
+
+
+def test_stale_idle_connection(srv, bk):
+    """The backend closes a kept-alive connection while it is idle: the
+    next request still succeeds."""
+    assert srv.get("/api/idle-close").status == 200
+    time.sleep(0.5)
+    for i in range(3):
+        assert srv.get("/api/after-idle/%d" % i).status == 200
+
+
+def test_unix_socket_backend(srv, ubk):
+    r = srv.get("/unix/hello?x=1")
+    assert r.status == 200
+    assert last(ubk).target == "/u/hello?x=1"
+    assert last(ubk).header("Host") == "localhost"
+
+
+def test_http2_client(srv, bk):
+    body = be.pattern(70000)
+    p = subprocess.run(["curl", "-s", "-S", "--http2-prior-knowledge", "--data-binary", "@-",
+                        "-H", "Content-Type: application/octet-stream",
+                        srv.url("/api/echo?h2")], input=body, capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == body
+    q = last(bk)
+    assert q.target == "/app/echo?h2"
+    assert q.header("Via") == "2 portico"
+    p = subprocess.run(["curl", "-s", "-S", "--http2-prior-knowledge", "-o", "-",
+                        srv.url("/api/chunked?n=100000")], capture_output=True, timeout=30)
+    assert p.returncode == 0
+    assert p.stdout == be.pattern(100000)
+
+
+# ---- failures ------------------------------------------------------------------
+
+
+def assert_styled(r, status):
+    assert r.status == status
+    assert b'href="/error.css"' in r.body
+
+
+def test_backend_down_502(srv):
+    off = srv.log_size()
+    r = srv.get("/down/x")
+    assert_styled(r, 502)
+    log = srv.wait_log(off, r"proxy 127\.0\.0\.1:9")
+    assert "proxy 127.0.0.1:9" in log and "refused" in log.lower()
+
+
+def test_read_timeout_504(srv):
+    off = srv.log_size()
+    t = time.monotonic()
+    r = srv.get("/fast/slow?t=3")
+    assert_styled(r, 504)
+    assert time.monotonic() - t < 2.5
+    assert "no response in time" in srv.wait_log(off, "no response in time")
+
+
+def test_malformed_head_502(srv):
+    r = srv.get("/api/bad")
+    assert_styled(r, 502)
+
+
+def test_reset_mid_body_aborts(srv):
+    """The backend dies mid-body: the client's response is cut short, never
+    completed as if whole."""
+    with Conn(srv.port) as c:
+        c.request("GET", "/api/reset?n=100000")
+        data = b""
+        c.sock.settimeout(5)
+        try:
+            while True:
+                d = c.sock.recv(65536)
+                if not d:
+                    break
+                data += d
+        except (ConnectionResetError, socket.timeout):
+            pass
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"200 OK" in head
+    assert b"Content-Length: 100000" in head
+    assert len(body) < 100000
+    rc, out, err = curl(["-o", "/dev/null", srv.url("/api/reset?n=100000")])
+    assert rc != 0  # curl sees the truncation (18) or the reset (56)
+    rc, out, err = curl(["--http2-prior-knowledge", "-o", "/dev/null",
+                         srv.url("/api/reset?n=100000")])
+    assert rc != 0
+
+
+def test_early_response_to_upload(srv, bk):
+    body = b"x" * 3000000
+    with Conn(srv.port, timeout=10) as c:
+        c.send(b"POST /api/early HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+               % len(body))
+        try:
+            c.sock.sendall(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        r = c.read_response()
+    assert r.status == 413
+    assert r.body == b"too large"
+    assert srv.get("/api/after-early").status == 200
+
+
+def test_location_rewritten(srv, bk):
+    r = srv.get("/api/redirect", host="front.test")
+    assert r.status == 302
+    assert r.header("Location") == "http://front.test/api/there?x=1"
+    r = srv.get("/noloc/redirect", host="front.test")
+    assert r.header("Location") == "http://%s/app/there?x=1" % bk.host
+
+
+def test_local_files_still_served(srv):
+    r = srv.get("/local.txt")
+    assert r.status == 200 and r.text == "local file\n"
+
+
+def test_unknown_host_is_a_config_error(portico):
+    site = portico.site("proxybad")
+    site.write_config(vhosts=[site.vhost(mounts=[
+        {"mountpoint": "/", "origin": "http://no-such-host.invalid:8080/"}])])
+    p = subprocess.run([portico_bin(), "-t", "-c", str(site.root)], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 1
+    assert "cannot resolve \"no-such-host.invalid\"" in p.stderr
+    assert "10-vhosts:" in p.stderr
