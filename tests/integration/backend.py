@@ -31,13 +31,15 @@ import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
+from fields import Fields
+
 
 def pattern(n):
     unit = bytes(range(256))
     return (unit * (n // 256 + 1))[:n]
 
 
-class Request:
+class Request(Fields):
     def __init__(self, conn_id, method, target, version, headers, body):
         self.conn_id = conn_id
         self.method = method
@@ -45,15 +47,6 @@ class Request:
         self.version = version
         self.headers = headers
         self.body = body
-
-    def header(self, name):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return None
-
-    def header_all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
 
 
 class Backend:

@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from fields import Fields
+
 PROTOCOLS = ["h1", "h2"]
 PY = "/usr/bin/python3"
 
@@ -54,23 +56,13 @@ def proto_args(proto):
     return ["--http1.1"] if proto == "h1" else ["--http2-prior-knowledge"]
 
 
-class Response:
+class Response(Fields):
     def __init__(self, status, version, headers, body, rc):
         self.status = status
         self.version = version
         self.headers = headers      # [(name, value)] of the final response
         self.body = body
         self.rc = rc                # curl's exit code
-
-    def header(self, name, default=None):
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return default
-
-    def header_all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
 
     @property
     def text(self):
@@ -134,6 +126,7 @@ def curl(srv, proto, path, method=None, headers=(), data=None, data_file=None,
 
 
 # ---- processes ------------------------------------------------------------
+
 
 def proc_stat(pid):
     """(state, ppid, pgrp) of a process, or None when it does not exist."""

@@ -15,23 +15,18 @@ import subprocess
 import tempfile
 import urllib.parse
 
+from fields import Fields
+
 CURL = "curl"
 
 
-class CurlResponse:
+class CurlResponse(Fields):
     def __init__(self, rc, version, status, headers, body):
         self.rc = rc
         self.version = version
         self.status = status
         self.headers = headers       # [(name, value)] of the final response
         self.body = body
-
-    def header(self, name, default=None):
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return default
 
     def __repr__(self):
         return "<CurlResponse rc=%d %s %s %d bytes>" % (

@@ -24,6 +24,8 @@ import h2.exceptions
 import h2.settings
 import hpack
 
+from fields import Fields
+
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 # frame types
@@ -82,6 +84,7 @@ def err_name(code):
 
 # -- frame builders -------------------------------------------------------------
 
+
 def frame(ftype, flags, sid, payload=b""):
     return (struct.pack(">I", len(payload))[1:] + bytes([ftype, flags])
             + struct.pack(">I", sid & 0x7fffffff) + payload)
@@ -136,6 +139,7 @@ def request_headers(method="GET", path="/", authority="localhost", scheme="http"
 
 # -- HPACK by hand (for bombs: literal with incremental indexing, indexed) -------
 
+
 def hpack_int(value, prefix_bits, first_byte_flags):
     limit = (1 << prefix_bits) - 1
     if value < limit:
@@ -170,6 +174,7 @@ def hpack_indexed(index):
 
 
 # -- frames received ---------------------------------------------------------------
+
 
 class Frame:
     def __init__(self, ftype, flags, sid, payload):
@@ -467,7 +472,8 @@ class RawH2:
 
 # -- a well-behaved client on python3-h2 -----------------------------------------------
 
-class H2Response:
+
+class H2Response(Fields):
     def __init__(self, sid):
         self.sid = sid
         self.status = None
@@ -480,19 +486,6 @@ class H2Response:
         self.data_frames = 0
         self.reset = None            # RST_STREAM error code
         self.ended = False
-
-    def header(self, name, default=None):
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return default
-
-    def header_all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def has(self, name):
-        return self.header(name) is not None
 
     @property
     def body(self):

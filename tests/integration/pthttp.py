@@ -11,10 +11,12 @@ import re
 import socket
 import time
 
+from fields import Fields
+
 CRLF = b"\r\n"
 
 
-class Response:
+class Response(Fields):
     def __init__(self, version, status, reason, headers, body, raw_head, interim):
         self.version = version
         self.status = status
@@ -23,27 +25,6 @@ class Response:
         self.body = body
         self.raw_head = raw_head
         self.interim = interim          # 1xx responses that came first
-
-    def header(self, name, default=None):
-        name = name.lower()
-        for k, v in self.headers:
-            if k.lower() == name:
-                return v
-        return default
-
-    def header_all(self, name):
-        name = name.lower()
-        return [v for k, v in self.headers if k.lower() == name]
-
-    def has(self, name):
-        return self.header(name) is not None
-
-    def header_index(self, name):
-        name = name.lower()
-        for i, (k, _) in enumerate(self.headers):
-            if k.lower() == name:
-                return i
-        return -1
 
     @property
     def text(self):
