@@ -17,6 +17,22 @@ bool pt_http_name_is(const char *name, size_t len, const char *lit)
     return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
 }
 
+bool pt_http_list_has(const char *list, size_t len, const char *name, size_t nlen)
+{
+    const char *v = list, *end = list + len;
+    while (v < end) {
+        while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+            v++;
+        const char *e = v;
+        while (e < end && *e != ',' && *e != ' ' && *e != '\t')
+            e++;
+        if ((size_t)(e - v) == nlen && strncasecmp(v, name, nlen) == 0)
+            return true;
+        v = e;
+    }
+    return false;
+}
+
 bool pt_http_connection_specific(const char *n, size_t len)
 {
     switch (len) {

@@ -24,6 +24,10 @@ bool pt_http_connection_specific(const char *name, size_t len);
  * TE and Trailer.  Never forwarded by a gateway (CGI output, proxy). */
 bool pt_http_hop_by_hop(const char *name, size_t len);
 
+/* Whether the comma-separated list list[0..len) (a Connection value) has
+ * the token name[0..nlen), case-insensitively. */
+bool pt_http_list_has(const char *list, size_t len, const char *name, size_t nlen);
+
 /* Case-insensitive comparison of a field name with a literal. */
 bool pt_http_name_is(const char *name, size_t len, const char *lit);
 

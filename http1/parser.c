@@ -571,24 +571,16 @@ int h1_parse(struct h1_parser *p, const char *buf, size_t len)
                 i++;
                 break;
             }
-            r->reason.off = (uint32_t)(i + 1);
             if (c == ' ') {
-                st = S_RS_REASON;
-                i++;
-                break;
-            }
-            /* No reason and no space ("HTTP/1.1 200\r\n"): as curl, nginx
-             * and h2o read it. */
-            r->reason.off = (uint32_t)i;
-            if (c == '\r') {
-                st = S_RS_LF;
-                i++;
-            } else if (c == '\n') {
-                p->line_start = ++i;
-                st = S_HDR_START;
+                r->reason.off = (uint32_t)++i;
+            } else if (c == '\r' || c == '\n') {
+                /* No reason and no space ("HTTP/1.1 200\r\n"): as curl,
+                 * nginx and h2o read it.  The line end is S_RS_REASON's. */
+                r->reason.off = (uint32_t)i;
             } else {
                 return fail(p, i, 502, "invalid status code");
             }
+            st = S_RS_REASON;
             break;
         }
 

@@ -250,19 +250,9 @@ static bool named_by_connection(const struct pt_req *r, const char *name, size_t
 {
     for (size_t i = 0; i < r->n_hdrs; i++) {
         const struct pt_hdr *h = &r->hdrs[i];
-        if (!pt_http_name_is(h->name, h->name_len, "connection"))
-            continue;
-        const char *v = h->value, *end = h->value + h->value_len;
-        while (v < end) {
-            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
-                v++;
-            const char *e = v;
-            while (e < end && *e != ',' && *e != ' ' && *e != '\t')
-                e++;
-            if ((size_t)(e - v) == len && strncasecmp(v, name, len) == 0)
-                return true;
-            v = e;
-        }
+        if (pt_http_name_is(h->name, h->name_len, "connection") &&
+            pt_http_list_has(h->value, h->value_len, name, len))
+            return true;
     }
     return false;
 }
@@ -546,19 +536,9 @@ static bool response_field_dropped(const struct px *p, const char *head,
     (void)p;
     for (unsigned i = 0; i < q->n_headers; i++) {
         const struct h1_header *c = &q->headers[i];
-        if (!pt_http_name_is(head + c->name.off, c->name.len, "connection"))
-            continue;
-        const char *v = head + c->value.off, *end = v + c->value.len;
-        while (v < end) {
-            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
-                v++;
-            const char *e = v;
-            while (e < end && *e != ',' && *e != ' ' && *e != '\t')
-                e++;
-            if ((size_t)(e - v) == l && strncasecmp(v, n, l) == 0)
-                return true;
-            v = e;
-        }
+        if (pt_http_name_is(head + c->name.off, c->name.len, "connection") &&
+            pt_http_list_has(head + c->value.off, c->value.len, n, l))
+            return true;
     }
     return false;
 }
