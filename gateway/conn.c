@@ -375,6 +375,15 @@ int pt_conn_peek(struct pt_conn *c, bool *err)
     return n > 0 ? 1 : n == 0 ? 0 : -1;
 }
 
+void pt_conn_shutdown_write(struct pt_conn *c)
+{
+    if (c->ssl) {
+        SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+    shutdown(c->io.fd, SHUT_WR);
+}
+
 void pt_conn_cork(struct pt_conn *c, bool on)
 {
     if (c->corked == on)

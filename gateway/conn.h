@@ -115,6 +115,10 @@ bool pt_conn_pending(const struct pt_conn *c);
  * (or an error: *err set). */
 int pt_conn_peek(struct pt_conn *c, bool *err);
 
+/* Ends our sending side (FIN; a TLS close_notify first), reading goes on:
+ * the half-close a tunnel passes on. */
+void pt_conn_shutdown_write(struct pt_conn *c);
+
 /* TCP_CORK on or off (holds partial segments while more follows). */
 void pt_conn_cork(struct pt_conn *c, bool on);
 

@@ -131,6 +131,11 @@ struct pt_req {
     void (*on_finish)(struct pt_req *r);
     bool body_taken;              /* a handler reads the body (no discard) */
     bool continue_sent;           /* "100 Continue" went out */
+    /* HTTP/1.1 "Connection: upgrade" with an Upgrade field: a handler may
+     * answer 101 with a body source, and the connection becomes a tunnel
+     * (the request body is then the client's raw bytes until it closes,
+     * the response body the handler's until it ends). */
+    bool upgrade;
 
     /* accounting */
     double start;                 /* ev_time() at the first byte */

@@ -78,6 +78,7 @@ struct pt_h1 {
     bool in_dispatch : 1;          /* inside pt_dispatch(): respond synchronously */
     bool served : 1;               /* at least one request seen (h2c preface check) */
     bool peeked : 1;               /* input waits behind the current exchange */
+    bool tunnel : 1;               /* after a 101: raw bytes both ways */
 };
 
 static inline struct pt_conn *conn_of(const struct pt_h1 *h)
@@ -158,9 +159,21 @@ static void h1_respond(struct pt_req *r)
     if (h->close_after)
         h->keep_alive = false;
     bool body = pt_http_status_has_body(r->status) && r->method != PT_M_HEAD && r->body;
+    if (r->status == 101 && r->upgrade && r->body && !h->close_after) {
+        /* Switching protocols: from the end of this head on, the response
+         * body is the handler's bytes until its source ends and the request
+         * body the client's until it closes, unframed. */
+        h->tunnel = true;
+        h->keep_alive = false;
+        body = true;
+        r->resp_length = -1;
+        free(h->chunked);
+        h->chunked = NULL;
+        h->body_left = INT64_MAX;
+    }
     if (!r->body && r->resp_length < 0)
         r->resp_length = 0;
-    if (pt_http_status_has_body(r->status) && r->resp_length < 0) {
+    if (pt_http_status_has_body(r->status) && r->resp_length < 0 && !h->tunnel) {
         if (r->version >= 11)
             h->chunked_out = body;
         else
@@ -197,7 +210,7 @@ static void h1_respond(struct pt_req *r)
         ok = head_add(h, "Content-Length", 14, std.clen, std.clen_len);
     if (ok && h->chunked_out)
         ok = head_add(h, "Transfer-Encoding", 17, "chunked", 7);
-    if (ok && !h->keep_alive)
+    if (ok && !h->keep_alive && !h->tunnel) /* a 101 says "upgrade" itself */
         ok = head_add(h, "Connection", 10, "close", 5);
     else if (ok && r->version == 10)
         ok = head_add(h, "Connection", 10, "keep-alive", 10);
@@ -498,6 +511,7 @@ static int build_request(struct pt_req *r, const struct h1_parser *p, const char
     r->version = q->version;
     r->content_length = q->content_length;
     r->has_body = q->chunked || q->content_length > 0;
+    r->upgrade = q->upgrade && q->version >= 11;
     r->n_hdrs = q->n_headers;
     r->hdrs = pt_pool_alloc(r->pool, (q->n_headers ? q->n_headers : 1) * sizeof(*r->hdrs));
     for (unsigned i = 0; i < q->n_headers; i++) {
@@ -713,7 +727,7 @@ static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len)
             memcpy(buf, h->in->data, n);
         } else {
             if (h->eof)
-                return PT_BODY_ERROR;
+                return h->tunnel ? 0 : PT_BODY_ERROR;
             ssize_t k = pt_conn_recv(c, buf, want);
             if (k < 0) {
                 if (errno == EAGAIN) {
@@ -724,8 +738,12 @@ static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len)
                 return PT_BODY_ERROR;
             }
             if (k == 0) {
-                h->eof = true; /* the body was cut short */
-                return PT_BODY_ERROR;
+                h->eof = true;
+                if (h->tunnel) { /* the client's end of the tunnel */
+                    h->body_left = 0;
+                    return 0;
+                }
+                return PT_BODY_ERROR; /* the body was cut short */
             }
             c->last_activity = ev_now(c->w->loop);
             n = (size_t)k;
@@ -1027,6 +1045,8 @@ static void h1_on_io(struct pt_conn *c, int revents)
 static double h1_timeout(const struct pt_conn *c)
 {
     const struct pt_h1 *h = c->session;
+    if (h->tunnel)
+        return 0; /* the handler keeps the tunnel's idle timeout */
     if (h->state == H1_READING && !h->in) {
         const struct pt_vhost *vh = h->last_vhost ? h->last_vhost : pt_conn_default_vhost(c);
         return vh ? vh->keepalive_timeout : 60;

@@ -178,6 +178,18 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         fail(p, 504, p->body_done ? "no response in time" : "request body not taken in time");
         return;
     }
+    if (p->tunnel) {
+        /* An idle tunnel ends like one that was closed: cleanly. */
+        pt_info("proxy %s: tunnel idle for %ds; closed", upstream_name(p),
+                p->pm->o.read_timeout);
+        p->resp_done = true;
+        exchange_done(p);
+        if (p->waiting) {
+            p->waiting = false;
+            pt_req_resume(p->r);
+        }
+        return;
+    }
     abort_response(p, "backend silent too long");
 }
 
@@ -257,7 +269,8 @@ static bool named_by_connection(const struct pt_req *r, const char *name, size_t
     return false;
 }
 
-/* Fields the proxy writes itself, or that must not cross it. */
+/* Fields the proxy writes itself, or that must not cross it (an Upgrade
+ * being forwarded is written again). */
 static bool request_field_dropped(const struct pt_req *r, const struct pt_hdr *h)
 {
     const char *n = h->name;
@@ -377,6 +390,13 @@ static void build_head(struct px *p)
               pt_pool_printf(r->pool, "for=%s%s%s;host=\"%s\";proto=%s", v6 ? "\"[" : "",
                              r->peer_ip, v6 ? "]\"" : "", hz, proto));
     }
+    if (p->upgrade) {
+        /* WebSocket and other Upgrades: offered to the backend as they
+         * came; its 101 turns the exchange into a tunnel. */
+        const char *up = pt_req_header(r, "upgrade", &vl);
+        field(&b, "Connection", NULL, 0, "", "upgrade");
+        field(&b, "Upgrade", NULL, 0, "", pt_pool_strndup(r->pool, up, vl));
+    }
     v = joined(r, "via", &vl);
     field(&b, "Via", v, vl, ", ",
           r->version == 20 ? "2 portico" : r->version == 10 ? "1.0 portico" : "1.1 portico");
@@ -455,7 +475,7 @@ static bool pump_request(struct px *p)
                 break;
         }
         p->olen = p->ooff = 0;
-        if (p->body_done || p->responded)
+        if (p->body_done || (p->responded && !p->tunnel))
             break; /* an early response: the rest of the body is not sent */
         if (!p->obuf && !(p->obuf = malloc(OUT_CAP))) {
             fail(p, 500, "out of memory");
@@ -482,6 +502,10 @@ static bool pump_request(struct px *p)
         p->body_started = true;
         if (n == 0) {
             p->body_done = true;
+            if (p->tunnel) { /* the client closed its side: pass it on */
+                pt_conn_shutdown_write(pt_px_transport(p->bc));
+                break;
+            }
             if (p->body_chunked) {
                 memcpy(p->obuf, "0\r\n\r\n", 5);
                 p->olen = 5;
@@ -505,7 +529,7 @@ static bool pump_request(struct px *p)
     if (p->bc) {
         /* Waiting for the socket is the backend's slowness to take the
          * request; anything else waits for its answer. */
-        if (!p->responded)
+        if (!p->responded || p->tunnel)
             arm(p, p->want_write ? p->pm->o.send_timeout : p->pm->o.read_timeout);
         update_events(p);
     }
@@ -530,10 +554,11 @@ static bool response_field_dropped(const struct px *p, const char *head,
     const struct h1_header *h = &q->headers[k];
     const char *n = head + h->name.off;
     size_t l = h->name.len;
+    if (p->tunnel && (pt_http_name_is(n, l, "upgrade") || pt_http_name_is(n, l, "connection")))
+        return false; /* a 101 must say what it switches to */
     if (pt_http_hop_by_hop(n, l) || pt_http_name_is(n, l, "content-length") ||
         pt_http_name_is(n, l, "date") || pt_http_name_is(n, l, "server"))
         return true;
-    (void)p;
     for (unsigned i = 0; i < q->n_headers; i++) {
         const struct h1_header *c = &q->headers[i];
         if (pt_http_name_is(head + c->name.off, c->name.len, "connection") &&
@@ -587,7 +612,18 @@ static bool take_head(struct px *p, const struct h1_parser *hp)
     struct pt_req *r = p->r;
     const struct h1_request *q = &hp->req;
     const char *head = p->in;
-    if (q->status < 200) {
+    if (q->status == 101) {
+        if (!p->upgrade) {
+            fail(p, 502, "101 Switching Protocols to a request without Upgrade");
+            return false;
+        }
+        /* The tunnel: the backend's bytes until it closes, the client's
+         * until it closes, each passed on as it comes. */
+        p->tunnel = true;
+        p->resp_close_delimited = true;
+        p->body_done = false;
+        p->body_chunked = false;
+    } else if (q->status < 200) {
         /* 100 Continue is this hop's business; other interim responses
          * (103) are not forwarded yet: dropped. */
         memmove(p->in, p->in + hp->head_len, p->in_len - hp->head_len);
@@ -603,11 +639,14 @@ static bool take_head(struct px *p, const struct h1_parser *hp)
             continue;
         pt_resp_headern(r, head + h->name.off, h->name.len, head + h->value.off, h->value.len);
     }
-    bool no_body = r->method == PT_M_HEAD || !pt_http_status_has_body(q->status);
+    bool no_body = !p->tunnel &&
+                   (r->method == PT_M_HEAD || !pt_http_status_has_body(q->status));
     int64_t length = q->chunked ? -1 : q->content_length;
     p->resp_keep_alive = q->version == 11 ? !q->conn_close
                                           : (q->conn_keep_alive && !q->conn_close);
-    if (no_body) {
+    if (p->tunnel) {
+        p->resp_keep_alive = false;
+    } else if (no_body) {
         p->resp_done = true;
     } else if (q->chunked) {
         p->resp_chunked = true;
@@ -635,6 +674,10 @@ static bool take_head(struct px *p, const struct h1_parser *hp)
     if (p->resp_done)
         exchange_done(p);
     pt_respond(r, status, length, no_body && r->method != PT_M_HEAD ? NULL : &body_ops, p);
+    if (p->tunnel) {
+        arm(p, p->pm->o.read_timeout);
+        return pump_request(p); /* what the client sent already, then more */
+    }
     return true;
 }
 
@@ -706,7 +749,7 @@ static void update_events(struct px *p)
 {
     struct pt_conn *c = pt_px_transport(p->bc);
     int ev = 0;
-    if (p->want_write && !p->responded)
+    if (p->want_write && (!p->responded || p->tunnel))
         ev |= EV_WRITE;
     if (!p->responded || p->waiting)
         ev |= EV_READ;
@@ -821,6 +864,7 @@ void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_pool *p
     p->pool = pool;
     ev_init(&p->timer, on_timer);
     p->timer.data = p;
+    p->upgrade = r->upgrade && pm->o.websocket;
     r->handler_ctx = p;
     r->on_finish = on_finish;
     r->on_body_ready = on_body_ready;

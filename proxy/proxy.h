@@ -61,6 +61,8 @@ struct px {
     bool connected;           /* the backend connection is up */
     bool want_write;          /* the request waits for the socket */
     bool resp_err;            /* the response broke off after its head */
+    bool upgrade;             /* the client's Upgrade is forwarded */
+    bool tunnel;              /* after the backend's 101: raw bytes both ways */
     ev_timer timer;           /* connect / read / send timeout */
 
     /* request */
