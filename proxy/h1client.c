@@ -155,6 +155,11 @@ void pt_px_conn_failed(struct px *p, int err)
     fail(p, err == ETIMEDOUT ? 504 : 502, why);
 }
 
+void pt_px_tls_failed(struct px *p, const char *why)
+{
+    fail(p, 502, why);
+}
+
 static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct px *p = t->data;

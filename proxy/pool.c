@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
 #include "gateway/conn.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
@@ -28,6 +30,7 @@ struct px_conn {
     struct px *p;             /* the exchange it carries; NULL when idle */
     struct px_conn *next_idle;
     bool idle;
+    bool handshaking;         /* TLS with the backend under way */
 };
 
 struct px_pool {
@@ -37,6 +40,7 @@ struct px_pool {
     struct px_conn *idle;     /* LIFO */
     unsigned n_open;          /* connecting, busy or idle */
     unsigned next_addr;       /* round robin over the upstream's addresses */
+    SSL_SESSION *session;     /* TLS: the last session, to resume */
     struct px *qhead, *qtail;
     unsigned n_queued;
 };
@@ -86,6 +90,43 @@ static void bc_on_io(struct pt_conn *c, int revents)
             }
             return;
         }
+        pt_conn_set_events(c, 0);
+        const struct px_mount *pm = bc->pool->pm;
+        if (pm->tls) {
+            static const unsigned char alpn[] = "\x08http/1.1";
+            if (pt_tls_client_start(c, pm->tls, pm->up.host, alpn, sizeof(alpn) - 1,
+                                    &bc->pool->session) < 0) {
+                bc->p = NULL;
+                pt_conn_close(c);
+                if (p) {
+                    p->bc = NULL;
+                    pt_px_conn_failed(p, ENOMEM);
+                }
+                return;
+            }
+            bc->handshaking = true;
+        } else {
+            if (p)
+                pt_px_start(p);
+            return;
+        }
+    }
+    if (bc->handshaking) {
+        char why[256];
+        int rc = pt_tls_client_step(c, why, sizeof(why));
+        if (rc == 0)
+            return;
+        struct px *p = bc->p;
+        if (rc < 0) {
+            bc->p = NULL;
+            pt_conn_close(c);
+            if (p) {
+                p->bc = NULL;
+                pt_px_tls_failed(p, why);
+            }
+            return;
+        }
+        bc->handshaking = false;
         pt_conn_set_events(c, 0);
         if (p)
             pt_px_start(p);
@@ -162,6 +203,8 @@ void pt_px_worker_free(struct pt_worker *w, void *state)
     /* The worker closed every connection already (idle ones included). */
     while (pw && pw->pools) {
         struct px_pool *next = pw->pools->next;
+        if (pw->pools->session)
+            SSL_SESSION_free(pw->pools->session);
         free(pw->pools);
         pw->pools = next;
     }

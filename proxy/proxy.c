@@ -48,6 +48,7 @@ static void proxy_teardown(struct pt_mount *m)
     struct px_mount *pm = m->handler_data;
     if (!pm)
         return;
+    pt_tls_client_put(pm->tls);
     pt_upstream_free(&pm->up);
     free(pm);
     m->handler_data = NULL;
@@ -83,22 +84,34 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
         return -1;
     }
     int bad = 0;
-    if (pm->up.tls)
-        pt_diag_warn(d, p->file, p->line, p->col,
-                     "origin \"%s\": https:// backends are not supported yet; requests "
-                     "to this mount are answered 501", m->origin);
     bad += unsupported(m, d, "proxy-h2", o->h2);
     bad += unsupported(m, d, "proxy-buffering", o->buffering);
-    bad += unsupported(m, d, "proxy-ca", o->ca != NULL);
-    bad += unsupported(m, d, "proxy-client-cert", o->client_cert != NULL);
-    bad += unsupported(m, d, "proxy-client-key", o->client_key != NULL);
+    if (!pm->up.tls && (o->ca || o->client_cert || o->client_key || o->insecure)) {
+        const char *k = o->ca ? "proxy-ca" : o->client_cert ? "proxy-client-cert"
+                      : o->client_key ? "proxy-client-key" : "proxy-insecure";
+        const struct pt_srcpos *kp = pt_mount_key_pos(m, k);
+        pt_diag_warn(d, kp->file, kp->line, kp->col, "\"%s\": only for https:// origins; "
+                     "ignored", k);
+    }
+    if (pm->up.tls && !bad) {
+        struct pt_tls_client_opts to = {
+            .ca = o->ca, .cert = o->client_cert, .key = o->client_key, .insecure = o->insecure,
+        };
+        const struct pt_srcpos *kp = o->ca ? pt_mount_key_pos(m, "proxy-ca")
+                                   : o->client_cert ? pt_mount_key_pos(m, "proxy-client-cert")
+                                   : &m->origin_pos;
+        pm->tls = pt_tls_client_get(&to, d, kp);
+        if (!pm->tls)
+            bad++;
+    }
     char err[256];
-    if (!bad && !pm->up.tls && pt_upstream_resolve(&pm->up, err, sizeof(err)) < 0) {
+    if (!bad && pt_upstream_resolve(&pm->up, err, sizeof(err)) < 0) {
         pt_diag_error(d, p->file, p->line, p->col, "origin \"%s\": cannot resolve \"%s\": %s",
                       m->origin, pm->up.host, err);
         bad++;
     }
     if (bad) {
+        pt_tls_client_put(pm->tls);
         pt_upstream_free(&pm->up);
         free(pm);
         return -1;
@@ -111,9 +124,11 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
     pm->o.max_queue = int_or(m, "proxy-max-queue", o->max_queue, 1024);
     pm->o.rewrite_location = bool_or(m, "proxy-rewrite-location", o->rewrite_location, true);
     pm->o.websocket = bool_or(m, "proxy-websocket", o->websocket, true);
-    if (o->insecure)
-        pt_diag_warn(d, p->file, p->line, p->col,
-                     "proxy-insecure: backend certificates are not verified");
+    if (o->insecure && pm->up.tls) {
+        const struct pt_srcpos *kp = pt_mount_key_pos(m, "proxy-insecure");
+        pt_diag_warn(d, kp->file, kp->line, kp->col,
+                     "proxy-insecure: the certificates of %s are not verified", pm->up.name);
+    }
     m->handler_data = pm;
     return 0;
 }
@@ -121,12 +136,6 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
 static void proxy_handle(struct pt_req *r)
 {
     const struct px_mount *pm = r->mount->handler_data;
-    if (pm->up.tls) {
-        pt_warn("mount %s: proxying to %s is not implemented yet", r->mount->mountpoint,
-                r->mount->origin);
-        pt_respond_error(r, 501, "https:// backends not implemented");
-        return;
-    }
     struct px_worker *pw = pt_handler_state(r);
     struct px_pool *pool = pw ? pt_px_pool(pw, pm) : NULL;
     if (!pool) {

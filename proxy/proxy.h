@@ -17,6 +17,7 @@
 #include <ev.h>
 
 #include "gateway/handler.h"
+#include "gateway/tls_client.h"
 #include "proxy/upstream.h"
 
 extern const struct pt_handler pt_handler_proxy;
@@ -46,6 +47,7 @@ struct pt_proxy_opts {
 struct px_mount {
     struct pt_upstream up;
     struct pt_proxy_opts o;   /* with defaults applied */
+    struct pt_tls_client_ctx *tls; /* https: the shared client context */
 };
 
 /* One request being proxied. */
@@ -106,6 +108,8 @@ void pt_px_start(struct px *p);
 void pt_px_on_io(struct px *p, int revents);
 /* bc failed before or while carrying p (refused, reset). err: errno. */
 void pt_px_conn_failed(struct px *p, int err);
+/* The TLS handshake with the backend failed: why says how. */
+void pt_px_tls_failed(struct px *p, const char *why);
 /* Frees p (the exchange is over). */
 void pt_px_free(struct px *p);
 

@@ -50,7 +50,7 @@ class Request(Fields):
 
 
 class Backend:
-    def __init__(self, unix_path=None):
+    def __init__(self, unix_path=None, tls_ctx=None):
         if unix_path:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.bind(unix_path)
@@ -61,6 +61,8 @@ class Backend:
             self.sock.bind(("127.0.0.1", 0))
             self.port = self.sock.getsockname()[1]
         self.sock.listen(256)
+        self.tls_ctx = tls_ctx     # an ssl.SSLContext: serve TLS
+        self.resumed = []          # per TLS connection: session reused?
         self.requests = []
         self.connections = 0
         self.lock = threading.Lock()
@@ -76,6 +78,7 @@ class Backend:
         with self.lock:
             self.requests = []
             self.connections = 0
+            self.resumed = []
 
     def close(self):
         self.stopping = True
@@ -137,6 +140,10 @@ class Backend:
     def _serve(self, c, cid):
         buf = b""
         try:
+            if self.tls_ctx:
+                c = self.tls_ctx.wrap_socket(c, server_side=True)
+                with self.lock:
+                    self.resumed.append(c.session_reused)
             while True:
                 head, buf = self._read_until(c, buf, b"\r\n\r\n")
                 if head is None:
@@ -166,7 +173,7 @@ class Backend:
                 if not keep or "close" in conn:
                     return
         except (ConnectionError, OSError, ValueError):
-            return
+            return  # ssl.SSLError is an OSError: a refused handshake
         finally:
             try:
                 c.close()
