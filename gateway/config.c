@@ -633,6 +633,61 @@ static const struct pt_key *find_key(const struct pt_key *keys, const char *name
     return NULL;
 }
 
+/* One origin string: its handler and target.  Returns the handler or
+ * NULL (reported). */
+static const struct pt_handler *origin_handler(struct loader *ld, const char *origin,
+                                               size_t *slen)
+{
+    const struct pt_handler *h = pt_handler_for_origin(origin, slen);
+    if (!h)
+        err_value(ld, "\"origin\": \"%s\": unknown origin scheme (expected %s)", origin,
+                  pt_handler_schemes());
+    else if (origin[*slen] == '\0')
+        err_value(ld, "\"origin\": \"%s\": origin has nothing after the scheme", origin);
+    else
+        return h;
+    return NULL;
+}
+
+/* "origin": ["http://a:1", "http://b:2"], for handlers that balance. */
+static void origin_list(struct loader *ld, json_t *v, struct pt_mount *m)
+{
+    size_t i, slen;
+    json_t *e;
+    char what[96];
+    if (json_array_size(v) == 0) {
+        err_value(ld, "\"origin\": an empty list");
+        return;
+    }
+    m->origins = xcalloc(json_array_size(v) * sizeof(*m->origins));
+    m->origins_pos = xcalloc(json_array_size(v) * sizeof(*m->origins_pos));
+    json_array_foreach(v, i, e) {
+        push_index(ld, i);
+        locate(ld, false, &m->origins_pos[i]);
+        if (!json_is_string(e)) {
+            err_value(ld, "\"origin\": element %zu must be a string, got %s", i,
+                      describe(e, what, sizeof what));
+        } else {
+            const char *o = json_string_value(e);
+            const struct pt_handler *h = origin_handler(ld, o, &slen);
+            if (h && i == 0 && !pt_handler_takes_origin_list(h))
+                err_value(ld, "\"origin\": %s mounts take one origin, not a list",
+                          h->schemes[0]);
+            else if (h && i > 0 && h != m->handler)
+                err_value(ld, "\"origin\": \"%s\" is not a %s origin like the first",
+                          o, m->handler ? m->handler->schemes[0] : "?");
+            else if (h && i == 0)
+                m->handler = h;
+            m->origins[m->n_origins++] = xstrdup(o);
+        }
+        pop(ld);
+    }
+    if (m->n_origins && m->handler) {
+        m->origin = xstrdup(m->origins[0]);
+        m->origin_pos = m->origins_pos[0];
+    }
+}
+
 /* The origin picks the handler, whose keys the rest of the object may
  * use: it is read first. */
 static void check_origin(struct loader *ld, json_t *o, struct pt_mount *m)
@@ -647,21 +702,17 @@ static void check_origin(struct loader *ld, json_t *o, struct pt_mount *m)
     push_key(ld, "origin");
     /* The handler reports its own problems here at setup. */
     locate(ld, false, &m->origin_pos);
-    if (get_str(ld, v, &m->origin) == 0) {
-        const struct pt_handler *h = pt_handler_for_origin(m->origin, &slen);
-        if (!h)
-            err_value(ld, "\"origin\": \"%s\": unknown origin scheme (expected %s)",
-                      m->origin, pt_handler_schemes());
-        else if (m->origin[slen] == '\0')
-            err_value(ld, "\"origin\": \"%s\": origin has nothing after the scheme",
-                      m->origin);
-        else {
-            m->handler = h;
-            m->handler_slot = pt_handler_slot(h);
-            m->target = xstrdup(m->origin + slen);
-            if (h->opts_size)
-                m->opts = xcalloc(h->opts_size);
-        }
+    if (json_is_array(v)) {
+        origin_list(ld, v, m);
+    } else if (get_str(ld, v, &m->origin) == 0) {
+        m->handler = origin_handler(ld, m->origin, &slen);
+    }
+    if (m->handler && m->origin) {
+        pt_handler_for_origin(m->origin, &slen);
+        m->handler_slot = pt_handler_slot(m->handler);
+        m->target = xstrdup(m->origin + slen);
+        if (m->handler->opts_size)
+            m->opts = xcalloc(m->handler->opts_size);
     }
     pop(ld);
 }
@@ -1127,6 +1178,10 @@ static void mount_free(struct pt_mount *m, bool teardown)
     free(m->origin);
     free(m->target);
     free(m->keypos);
+    for (size_t i = 0; i < m->n_origins; i++)
+        free(m->origins[i]);
+    free(m->origins);
+    free(m->origins_pos);
 }
 
 void pt_keys_free(const struct pt_key *keys, void *obj)

@@ -68,8 +68,11 @@ struct pt_keypos {
 struct pt_mount {
     char *mountpoint; /* normalized: leading '/', no trailing '/' except "/" */
     size_t mountpoint_len;
-    char *origin;     /* as written */
+    char *origin;     /* as written (the first, when a list) */
     char *target;     /* origin past its scheme */
+    char **origins;   /* a list of origins (handlers that take one), or NULL */
+    struct pt_srcpos *origins_pos;
+    size_t n_origins;
     const struct pt_handler *handler; /* chosen by the origin's scheme */
     int handler_slot; /* in the handler registry (per-worker state) */
     void *opts;       /* the handler's options, from its keys */

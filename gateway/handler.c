@@ -76,6 +76,11 @@ const struct pt_handler *pt_handler_for_origin(const char *origin, size_t *schem
     return best;
 }
 
+bool pt_handler_takes_origin_list(const struct pt_handler *h)
+{
+    return HAS(h, flags) && (h->flags & PT_HANDLER_ORIGIN_LIST);
+}
+
 const char *pt_handler_schemes(void)
 {
     return scheme_list;

@@ -28,6 +28,7 @@
 #ifndef PT_HANDLER_H
 #define PT_HANDLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gateway/config.h"
@@ -52,7 +53,12 @@ struct pt_handler {
     void *(*worker_init)(struct pt_worker *w);
     void (*worker_dispose)(struct pt_worker *w, void *state);
     void (*handle)(struct pt_req *r);
+    unsigned flags;                 /* PT_HANDLER_* */
 };
+
+/* "origin" may be a list of origins of this handler's schemes
+ * (m->origins; m->origin is the first). */
+#define PT_HANDLER_ORIGIN_LIST 0x1u
 
 /* Adds h to the registry (at start, before any config is loaded or worker
  * runs).  Returns 0, or -1 after logging why (ABI version, a scheme taken
@@ -62,6 +68,9 @@ int pt_handler_register(const struct pt_handler *h);
 /* The handler whose scheme begins origin (case-insensitive), or NULL.
  * *scheme_len: the length of that scheme. */
 const struct pt_handler *pt_handler_for_origin(const char *origin, size_t *scheme_len);
+
+/* Whether h takes a list of origins. */
+bool pt_handler_takes_origin_list(const struct pt_handler *h);
 
 /* "file://, cgi://, ..." for messages (static storage). */
 const char *pt_handler_schemes(void);

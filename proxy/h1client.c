@@ -46,7 +46,7 @@ static const struct pt_body_ops body_ops;
 
 static const char *upstream_name(const struct px *p)
 {
-    return p->pm->up.name;
+    return pt_px_upstream(p->pool)->name;
 }
 
 /* ---- timers ------------------------------------------------------------ */
@@ -150,6 +150,22 @@ void pt_px_conn_failed(struct px *p, int err)
         pt_px_acquire(p);
         return;
     }
+    if (!p->connected && p->pm->n_ups > 1 && err != ENOMEM && err != ECONNABORTED) {
+        /* The origin cannot be reached: skip it for a while, and try the
+         * next healthy one for this request. */
+        pt_px_backoff(p->pool);
+        struct px_pool *next = ++p->tries < p->pm->n_ups ? pt_px_choose(p->route) : NULL;
+        if (next) {
+            if (p->bc)
+                pt_px_release(p, false);
+            p->pool = next;
+            p->head_off = 0;
+            free(p->head);
+            p->head = NULL;
+            pt_px_acquire(p);
+            return;
+        }
+    }
     char why[128];
     snprintf(why, sizeof(why), "%s%s", p->connected ? "" : "connect: ", strerror(err));
     fail(p, err == ETIMEDOUT ? 504 : 502, why);
@@ -176,7 +192,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         return;
     }
     if (!p->connected) {
-        fail(p, 504, "connect timed out");
+        pt_px_conn_failed(p, ETIMEDOUT); /* backs the origin off, tries another */
         return;
     }
     if (!p->responded) {
@@ -210,7 +226,7 @@ static char *upstream_target(struct px *p, size_t *len)
 {
     struct pt_req *r = p->r;
     const struct pt_mount *m = r->mount;
-    const struct pt_upstream *u = &p->pm->up;
+    const struct pt_upstream *u = pt_px_upstream(p->pool);
     const char *t = r->target, *auth;
     size_t tlen = r->target_len, alen;
     if (t && tlen && t[0] != '/')
@@ -369,7 +385,7 @@ static void build_head(struct px *p)
     if (pm->o.preserve_host && host && hlen)
         put(&b, host, hlen);
     else
-        puts_(&b, pm->up.host_header);
+        puts_(&b, pt_px_upstream(p->pool)->host_header);
     put(&b, "\r\n", 2);
     for (size_t i = 0; i < r->n_hdrs; i++) {
         const struct pt_hdr *h = &r->hdrs[i];
@@ -579,7 +595,7 @@ static bool rewrite_location(struct px *p, const char *name, size_t nlen, const 
                              size_t vlen)
 {
     struct pt_req *r = p->r;
-    const struct pt_upstream *u = &p->pm->up;
+    const struct pt_upstream *u = pt_px_upstream(p->pool);
     if (!p->pm->o.rewrite_location ||
         !(pt_http_name_is(name, nlen, "location") ||
           pt_http_name_is(name, nlen, "content-location")))
@@ -857,8 +873,15 @@ static void on_finish(struct pt_req *r)
         pt_px_free(p); /* an exchange cut short closes its connection */
 }
 
-void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_pool *pool)
+void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_route *route)
 {
+    struct px_pool *pool = pt_px_choose(route);
+    if (!pool) {
+        pt_warn("proxy %s: every origin of %s is backed off; 502", pm->ups[0].name,
+                r->mount->mountpoint);
+        pt_respond_error(r, 502, "no healthy backend");
+        return;
+    }
     struct px *p = calloc(1, sizeof(*p));
     if (!p) {
         pt_respond_error(r, 500, "out of memory");
@@ -866,6 +889,7 @@ void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_pool *p
     }
     p->r = r;
     p->pm = pm;
+    p->route = route;
     p->pool = pool;
     ev_init(&p->timer, on_timer);
     p->timer.data = p;

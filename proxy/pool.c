@@ -34,8 +34,8 @@ struct px_conn {
 };
 
 struct px_pool {
-    struct px_pool *next;
     const struct px_mount *pm;
+    const struct pt_upstream *u;
     struct pt_worker *w;
     struct px_conn *idle;     /* LIFO */
     unsigned n_open;          /* connecting, busy or idle */
@@ -43,11 +43,22 @@ struct px_pool {
     SSL_SESSION *session;     /* TLS: the last session, to resume */
     struct px *qhead, *qtail;
     unsigned n_queued;
+    double down_until;        /* backed off until then (ev_now) */
+    double backoff;           /* seconds of the last back-off, 0: healthy */
+};
+
+/* A mount's origins on one worker. */
+struct px_route {
+    struct px_route *next;
+    const struct px_mount *pm;
+    unsigned rr;
+    size_t n_pools;
+    struct px_pool pools[];
 };
 
 struct px_worker {
     struct pt_worker *w;
-    struct px_pool *pools;
+    struct px_route *routes;
 };
 
 static inline struct pt_conn *conn_of(const struct px_conn *bc)
@@ -91,10 +102,11 @@ static void bc_on_io(struct pt_conn *c, int revents)
             return;
         }
         pt_conn_set_events(c, 0);
+        bc->pool->backoff = 0; /* reachable again */
         const struct px_mount *pm = bc->pool->pm;
         if (pm->tls) {
             static const unsigned char alpn[] = "\x08http/1.1";
-            if (pt_tls_client_start(c, pm->tls, pm->up.host, alpn, sizeof(alpn) - 1,
+            if (pt_tls_client_start(c, pm->tls, bc->pool->u->host, alpn, sizeof(alpn) - 1,
                                     &bc->pool->session) < 0) {
                 bc->p = NULL;
                 pt_conn_close(c);
@@ -141,7 +153,7 @@ static void bc_on_io(struct pt_conn *c, int revents)
     ssize_t n = pt_conn_recv(c, &b, 1);
     if (n < 0 && errno == EAGAIN)
         return;
-    pt_debug("proxy %s: idle backend connection closed", bc->pool->pm->up.name);
+    pt_debug("proxy %s: idle backend connection closed", bc->pool->u->name);
     pt_conn_close(c);
 }
 
@@ -201,29 +213,63 @@ void pt_px_worker_free(struct pt_worker *w, void *state)
     struct px_worker *pw = state;
     (void)w;
     /* The worker closed every connection already (idle ones included). */
-    while (pw && pw->pools) {
-        struct px_pool *next = pw->pools->next;
-        if (pw->pools->session)
-            SSL_SESSION_free(pw->pools->session);
-        free(pw->pools);
-        pw->pools = next;
+    while (pw && pw->routes) {
+        struct px_route *next = pw->routes->next;
+        for (size_t i = 0; i < pw->routes->n_pools; i++)
+            if (pw->routes->pools[i].session)
+                SSL_SESSION_free(pw->routes->pools[i].session);
+        free(pw->routes);
+        pw->routes = next;
     }
     free(pw);
 }
 
-struct px_pool *pt_px_pool(struct px_worker *pw, const struct px_mount *pm)
+struct px_route *pt_px_route(struct px_worker *pw, const struct px_mount *pm)
 {
-    for (struct px_pool *pool = pw->pools; pool; pool = pool->next)
-        if (pool->pm == pm)
-            return pool;
-    struct px_pool *pool = calloc(1, sizeof(*pool));
-    if (!pool)
+    for (struct px_route *rt = pw->routes; rt; rt = rt->next)
+        if (rt->pm == pm)
+            return rt;
+    struct px_route *rt = calloc(1, sizeof(*rt) + pm->n_ups * sizeof(rt->pools[0]));
+    if (!rt)
         return NULL;
-    pool->pm = pm;
-    pool->w = pw->w;
-    pool->next = pw->pools;
-    pw->pools = pool;
-    return pool;
+    rt->pm = pm;
+    rt->n_pools = pm->n_ups;
+    for (size_t i = 0; i < pm->n_ups; i++) {
+        rt->pools[i].pm = pm;
+        rt->pools[i].u = &pm->ups[i];
+        rt->pools[i].w = pw->w;
+    }
+    rt->next = pw->routes;
+    pw->routes = rt;
+    return rt;
+}
+
+struct px_pool *pt_px_choose(struct px_route *rt)
+{
+    double now = ev_now(rt->pools[0].w->loop);
+    for (size_t k = 0; k < rt->n_pools; k++) {
+        struct px_pool *pool = &rt->pools[rt->rr++ % rt->n_pools];
+        if (pool->down_until <= now)
+            return pool;
+    }
+    return NULL;
+}
+
+const struct pt_upstream *pt_px_upstream(const struct px_pool *pool)
+{
+    return pool->u;
+}
+
+void pt_px_backoff(struct px_pool *pool)
+{
+    double now = ev_now(pool->w->loop);
+    if (pool->down_until > now)
+        return; /* backed off already (several requests saw it fail) */
+    pool->backoff = pool->backoff ? pool->backoff * 2 : 1;
+    if (pool->backoff > 30)
+        pool->backoff = 30;
+    pool->down_until = now + pool->backoff;
+    pt_warn("proxy %s: not reachable; skipped for %gs", pool->u->name, pool->backoff);
 }
 
 static void attach(struct px *p, struct px_conn *bc)
@@ -235,7 +281,7 @@ static void attach(struct px *p, struct px_conn *bc)
 static void open_conn(struct px *p)
 {
     struct px_pool *pool = p->pool;
-    const struct pt_upstream *u = &pool->pm->up;
+    const struct pt_upstream *u = pool->u;
     const struct pt_upstream_addr *a = &u->addrs[pool->next_addr++ % u->n_addrs];
     int err;
     struct pt_conn *c = pt_conn_connect(pool->w, pool->w->conf, (const struct sockaddr *)&a->sa,
@@ -308,7 +354,7 @@ void pt_px_acquire(struct px *p)
     }
     if (pool->n_queued >= (unsigned)o->max_queue) {
         pt_warn("proxy %s: %u requests waiting for a connection already; 503",
-                pool->pm->up.name, pool->n_queued);
+                pool->u->name, pool->n_queued);
         pt_resp_header(p->r, "Retry-After", "1");
         struct pt_req *r = p->r;
         pt_px_free(p);

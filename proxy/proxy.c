@@ -49,7 +49,9 @@ static void proxy_teardown(struct pt_mount *m)
     if (!pm)
         return;
     pt_tls_client_put(pm->tls);
-    pt_upstream_free(&pm->up);
+    for (size_t i = 0; i < pm->n_ups; i++)
+        pt_upstream_free(&pm->ups[i]);
+    free(pm->ups);
     free(pm);
     m->handler_data = NULL;
 }
@@ -66,6 +68,40 @@ static bool unsupported(const struct pt_mount *m, struct pt_diag *d, const char 
     return true;
 }
 
+/* Parses and resolves every origin of the mount (one, or a list whose
+ * members share scheme and path).  Returns the count of errors. */
+static int set_up_origins(struct pt_mount *m, struct px_mount *pm, struct pt_diag *d)
+{
+    size_t n = m->n_origins ? m->n_origins : 1;
+    pm->ups = calloc(n, sizeof(*pm->ups));
+    if (!pm->ups)
+        return 1;
+    pm->n_ups = n;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *origin = m->n_origins ? m->origins[i] : m->origin;
+        const struct pt_srcpos *p = m->n_origins ? &m->origins_pos[i] : &m->origin_pos;
+        struct pt_upstream *u = &pm->ups[i];
+        const char *why = NULL;
+        char err[256];
+        if (pt_upstream_parse(u, origin, &why) < 0) {
+            pt_diag_error(d, p->file, p->line, p->col, "origin \"%s\": %s", origin,
+                          why ? why : "out of memory");
+            bad++;
+        } else if (i && (u->tls != pm->ups[0].tls || strcmp(u->prefix, pm->ups[0].prefix))) {
+            pt_diag_error(d, p->file, p->line, p->col,
+                          "origin \"%s\": the origins of one mount must share the scheme "
+                          "and the path (\"%s\")", origin, m->origins[0]);
+            bad++;
+        } else if (pt_upstream_resolve(u, err, sizeof(err)) < 0) {
+            pt_diag_error(d, p->file, p->line, p->col,
+                          "origin \"%s\": cannot resolve \"%s\": %s", origin, u->host, err);
+            bad++;
+        }
+    }
+    return bad;
+}
+
 static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
 {
     const struct pt_srcpos *p = &m->origin_pos;
@@ -75,25 +111,19 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
         pt_diag_error(d, p->file, p->line, p->col, "out of memory");
         return -1;
     }
-    const char *why = NULL;
-    if (pt_upstream_parse(&pm->up, m->origin, &why) < 0) {
-        pt_diag_error(d, p->file, p->line, p->col, "origin \"%s\": %s", m->origin,
-                      why ? why : "out of memory");
-        pt_upstream_free(&pm->up);
-        free(pm);
-        return -1;
-    }
-    int bad = 0;
+    m->handler_data = pm; /* for proxy_teardown on failure */
+    int bad = set_up_origins(m, pm, d);
     bad += unsupported(m, d, "proxy-h2", o->h2);
     bad += unsupported(m, d, "proxy-buffering", o->buffering);
-    if (!pm->up.tls && (o->ca || o->client_cert || o->client_key || o->insecure)) {
+    bool tls = pm->n_ups && pm->ups[0].tls;
+    if (!tls && (o->ca || o->client_cert || o->client_key || o->insecure)) {
         const char *k = o->ca ? "proxy-ca" : o->client_cert ? "proxy-client-cert"
                       : o->client_key ? "proxy-client-key" : "proxy-insecure";
         const struct pt_srcpos *kp = pt_mount_key_pos(m, k);
         pt_diag_warn(d, kp->file, kp->line, kp->col, "\"%s\": only for https:// origins; "
                      "ignored", k);
     }
-    if (pm->up.tls && !bad) {
+    if (tls && !bad) {
         struct pt_tls_client_opts to = {
             .ca = o->ca, .cert = o->client_cert, .key = o->client_key, .insecure = o->insecure,
         };
@@ -104,16 +134,8 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
         if (!pm->tls)
             bad++;
     }
-    char err[256];
-    if (!bad && pt_upstream_resolve(&pm->up, err, sizeof(err)) < 0) {
-        pt_diag_error(d, p->file, p->line, p->col, "origin \"%s\": cannot resolve \"%s\": %s",
-                      m->origin, pm->up.host, err);
-        bad++;
-    }
     if (bad) {
-        pt_tls_client_put(pm->tls);
-        pt_upstream_free(&pm->up);
-        free(pm);
+        proxy_teardown(m);
         return -1;
     }
     pm->o = *o;
@@ -124,12 +146,11 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
     pm->o.max_queue = int_or(m, "proxy-max-queue", o->max_queue, 1024);
     pm->o.rewrite_location = bool_or(m, "proxy-rewrite-location", o->rewrite_location, true);
     pm->o.websocket = bool_or(m, "proxy-websocket", o->websocket, true);
-    if (o->insecure && pm->up.tls) {
+    if (o->insecure && tls) {
         const struct pt_srcpos *kp = pt_mount_key_pos(m, "proxy-insecure");
         pt_diag_warn(d, kp->file, kp->line, kp->col,
-                     "proxy-insecure: the certificates of %s are not verified", pm->up.name);
+                     "proxy-insecure: the certificates of %s are not verified", m->origin);
     }
-    m->handler_data = pm;
     return 0;
 }
 
@@ -137,12 +158,12 @@ static void proxy_handle(struct pt_req *r)
 {
     const struct px_mount *pm = r->mount->handler_data;
     struct px_worker *pw = pt_handler_state(r);
-    struct px_pool *pool = pw ? pt_px_pool(pw, pm) : NULL;
-    if (!pool) {
+    struct px_route *route = pw ? pt_px_route(pw, pm) : NULL;
+    if (!route) {
         pt_respond_error(r, 500, "out of memory");
         return;
     }
-    pt_px_handle(r, pm, pool);
+    pt_px_handle(r, pm, route);
 }
 
 static const char *const proxy_schemes[] = {"http://", "https://", NULL};
@@ -159,4 +180,5 @@ const struct pt_handler pt_handler_proxy = {
     .worker_init = pt_px_worker_new,
     .worker_dispose = pt_px_worker_free,
     .handle = proxy_handle,
+    .flags = PT_HANDLER_ORIGIN_LIST,
 };

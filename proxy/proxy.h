@@ -25,6 +25,7 @@ extern const struct pt_handler pt_handler_proxy;
 struct pt_conn;
 struct pt_req;
 struct px_pool;
+struct px_route;
 struct px_conn;
 
 /* The proxy keys of a mount (m->opts). */
@@ -45,7 +46,8 @@ struct pt_proxy_opts {
 
 /* What setup() made for a mount. */
 struct px_mount {
-    struct pt_upstream up;
+    struct pt_upstream *ups;  /* its origins: one, or several (round robin) */
+    size_t n_ups;
     struct pt_proxy_opts o;   /* with defaults applied */
     struct pt_tls_client_ctx *tls; /* https: the shared client context */
 };
@@ -54,7 +56,9 @@ struct px_mount {
 struct px {
     struct pt_req *r;
     const struct px_mount *pm;
-    struct px_pool *pool;
+    struct px_route *route;   /* the mount's origins on this worker */
+    struct px_pool *pool;     /* the origin chosen */
+    unsigned tries;           /* origins tried (connect failures move on) */
     struct px_conn *bc;       /* the backend connection, once we have one */
     struct px *qnext;         /* in the pool's queue */
     bool queued;
@@ -90,7 +94,16 @@ struct px {
 struct px_worker;
 void *pt_px_worker_new(struct pt_worker *w);
 void pt_px_worker_free(struct pt_worker *w, void *state);
-struct px_pool *pt_px_pool(struct px_worker *pw, const struct px_mount *pm);
+/* The mount's origins on this worker (made on first use). */
+struct px_route *pt_px_route(struct px_worker *pw, const struct px_mount *pm);
+/* The next origin in round robin that is not backed off, or NULL. */
+struct px_pool *pt_px_choose(struct px_route *rt);
+/* The origin of a pool (for its Host, SNI and log lines). */
+const struct pt_upstream *pt_px_upstream(const struct px_pool *pool);
+/* Passive health: a connect to the pool's origin failed (refused, timed
+ * out): it is skipped for a back-off, 1 s doubling to 30 s.  A success
+ * clears it. */
+void pt_px_backoff(struct px_pool *pool);
 /* Finds the request a connection: idle, new, or a place in the queue. */
 void pt_px_acquire(struct px *p);
 /* The exchange on bc is over: keep_alive puts it back (serving the queue
@@ -101,7 +114,7 @@ void pt_px_unqueue(struct px *p);
 
 /* h1client.c */
 /* Proxies r through pool (the handler's entry). */
-void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_pool *pool);
+void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_route *route);
 /* bc is connected (or reused): send the request. */
 void pt_px_start(struct px *p);
 /* Events on bc while it carries p. */

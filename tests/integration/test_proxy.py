@@ -3,6 +3,7 @@ clients (raw sockets, curl over HTTP/1.1 and HTTP/2) against a recording
 backend (backend.py) and portico's own file server as a second backend."""
 
 import concurrent.futures
+import re
 import socket
 import subprocess
 import time
@@ -22,6 +23,13 @@ def bk():
 
 
 @pytest.fixture(scope="module")
+def bk2():
+    b = be.Backend()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
 def ubk(tmp_path_factory):
     path = be.unix_socket_path(tmp_path_factory.mktemp("unix"))
     b = be.Backend(unix_path=path)
@@ -31,7 +39,7 @@ def ubk(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def srv(portico, bk, ubk):
+def srv(portico, bk, bk2, ubk):
     site = portico.site("proxy")
     site.write("local.txt", "local file\n")
     mounts = [
@@ -47,6 +55,9 @@ def srv(portico, bk, ubk):
         {"mountpoint": "/unix", "origin": "http://unix:%s:/u" % ubk.path},
         {"mountpoint": "/noloc", "origin": "http://%s/app" % bk.host,
          "proxy-rewrite-location": 0},
+        {"mountpoint": "/rr", "origin": ["http://%s/app" % bk.host, "http://%s/app" % bk2.host]},
+        {"mountpoint": "/half", "origin": ["http://127.0.0.1:9/app", "http://%s/app" % bk2.host]},
+        {"mountpoint": "/alldown", "origin": ["http://127.0.0.1:9/", "http://127.0.0.1:7/"]},
     ]
     return site.start(vhosts=[site.vhost(mounts=mounts)], log_level="info")
 
@@ -365,3 +376,58 @@ def test_unknown_host_is_a_config_error(portico):
     assert p.returncode == 1
     assert "cannot resolve \"no-such-host.invalid\"" in p.stderr
     assert "10-vhosts:" in p.stderr
+
+
+# ---- several origins --------------------------------------------------------------
+
+
+def test_round_robin(srv, bk, bk2):
+    bk.reset()
+    bk2.reset()
+    for i in range(10):
+        assert srv.get("/rr/x/%d" % i).status == 200
+    with bk.lock, bk2.lock:
+        assert len(bk.requests) == 5 and len(bk2.requests) == 5
+        assert bk.requests[0].header("Host") == bk.host
+        assert bk2.requests[0].header("Host") == bk2.host
+
+
+def test_dead_origin_is_skipped(srv, bk2):
+    """One origin refuses: requests still succeed (the dead one is backed
+    off, and the request that met it goes to the other)."""
+    off = srv.log_size()
+    bk2.reset()
+    for i in range(8):
+        r = srv.get("/half/y/%d" % i)
+        assert r.status == 200, r
+    with bk2.lock:
+        assert len(bk2.requests) == 8
+    assert "127.0.0.1:9: not reachable; skipped for 1s" in srv.wait_log(off, "skipped for")
+
+
+def test_all_origins_down_502(srv):
+    off = srv.log_size()
+    assert srv.get("/alldown/a").status == 502
+    r = srv.get("/alldown/b")
+    assert_styled(r, 502)
+    assert "backed off" in srv.wait_log(off, "backed off")
+
+
+def test_origin_list_only_for_proxies(portico):
+    site = portico.site("proxylist")
+    site.write_config(vhosts=[site.vhost(mounts=[
+        {"mountpoint": "/", "origin": ["file:///tmp", "file:///srv"]},
+        {"mountpoint": "/p", "origin": ["http://127.0.0.1:1/", "cgi:///bin/true"]}])])
+    p = subprocess.run([portico_bin(), "-t", "-c", str(site.root)], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 1
+    assert "file:// mounts take one origin, not a list" in p.stderr
+    assert "\"cgi:///bin/true\" is not a http:// origin like the first" in p.stderr
+    # Checked when the mount is set up (the rest of the file being valid):
+    site.write_config(vhosts=[site.vhost(mounts=[
+        {"mountpoint": "/q", "origin": ["http://127.0.0.1:1/a", "http://127.0.0.1:2/b"]}])])
+    p = subprocess.run([portico_bin(), "-t", "-c", str(site.root)], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 1
+    assert re.search(r"10-vhosts:\d+:\d+: error: origin \"http://127.0.0.1:2/b\": the origins "
+                     r"of one mount must share the scheme and the path", p.stderr), p.stderr

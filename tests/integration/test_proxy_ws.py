@@ -44,7 +44,12 @@ class EchoServer:
         self.loop.run_forever()
 
     def close(self):
+        async def stop():
+            self.server.close()
+            await self.server.wait_closed()
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")
