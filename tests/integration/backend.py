@@ -22,6 +22,10 @@ serves every test:
   /bad               a malformed status line
   /idle-close        answers keep-alive, then closes the idle connection
                      after 0.2 s (a stale pooled connection)
+  /stream?n=N        N pattern bytes written 64 KiB at a time, as the
+                     socket takes them (never built whole)
+  /slowsink          reads a Content-Length body 64 KiB per 10 ms, then
+                     answers with the count
   anything else      200 "ok <method> <target>"
 """
 
@@ -164,6 +168,21 @@ class Backend:
                               b"Connection: close\r\n\r\ntoo large")
                     time.sleep(0.2)
                     return
+                if path.endswith("/slowsink"):
+                    n = int(dict((k.lower(), v) for k, v in headers)["content-length"])
+                    got = len(buf)
+                    while got < n:
+                        d = c.recv(65536)
+                        if not d:
+                            return
+                        got += len(d)
+                        time.sleep(0.01)
+                    req = Request(cid, method, target, version, headers, b"")
+                    with self.lock:
+                        self.requests.append(req)
+                    self._send(c, 200, b"%d" % got)
+                    buf = b""
+                    continue
                 body, buf = self._read_body(c, buf, headers)
                 req = Request(cid, method, target, version, headers, body)
                 with self.lock:
@@ -199,6 +218,14 @@ class Backend:
         n = int(q.get("n", ["0"])[0])
         if path.endswith("/echo"):
             self._send(c, 200, req.body, [("Content-Type", "application/octet-stream")], head)
+        elif path.endswith("/stream"):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+            unit = pattern(65536)
+            left = n
+            while left > 0 and not head:
+                k = min(left, 65536)
+                c.sendall(unit[:k])
+                left -= k
         elif path.endswith("/big"):
             self._send(c, 200, pattern(n), [("Content-Type", "application/octet-stream")], head)
         elif path.endswith("/chunked"):

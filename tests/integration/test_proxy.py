@@ -3,6 +3,7 @@ clients (raw sockets, curl over HTTP/1.1 and HTTP/2) against a recording
 backend (backend.py) and portico's own file server as a second backend."""
 
 import concurrent.futures
+import os
 import re
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 import backend as be
 from pthttp import Conn
-from ptserver import portico_bin
+from ptserver import portico_bin, sanitize_enabled
 
 
 @pytest.fixture(scope="module")
@@ -431,3 +432,50 @@ def test_origin_list_only_for_proxies(portico):
     assert p.returncode == 1
     assert re.search(r"10-vhosts:\d+:\d+: error: origin \"http://127.0.0.1:2/b\": the origins "
                      r"of one mount must share the scheme and the path", p.stderr), p.stderr
+
+
+# ---- memory: data moves only as fast as the receiver takes it ----------------
+
+
+def rss_kb(pid):
+    for ln in open("/proc/%d/status" % pid):
+        if ln.startswith("VmRSS:"):
+            return int(ln.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+asan_rss = pytest.mark.skipif(sanitize_enabled(), reason="ASan's quarantine inflates RSS")
+
+
+@asan_rss
+def test_slow_client_download_bounded(srv):
+    """A 400 MB response to a client that reads slowly: portico holds a
+    few buffers, not the response."""
+    before = rss_kb(srv.pid)
+    with Conn(srv.port, rcvbuf=65536) as c:
+        c.request("GET", "/api/stream?n=400000000")
+        got = 0
+        for _ in range(20):
+            d = c.sock.recv(65536)
+            got += len(d)
+            time.sleep(0.05)
+        during = rss_kb(srv.pid)
+    assert got > 0
+    assert during - before < 4096, (before, during)
+
+
+@asan_rss
+def test_upload_to_slow_backend_bounded(srv, tmp_path):
+    """A fast client uploads 100 MB to a backend that takes 6.4 MB/s:
+    the upload proceeds at the backend's pace, in bounded memory."""
+    data = os.urandom(1 << 20) * 100
+    f = tmp_path / "up.bin"
+    f.write_bytes(data)
+    before = rss_kb(srv.pid)
+    p = subprocess.Popen(["curl", "-sS", "--data-binary", "@%s" % f, srv.url("/api/slowsink")],
+                         stdout=subprocess.PIPE)
+    time.sleep(1.5)
+    during = rss_kb(srv.pid)
+    p.kill()
+    p.communicate()
+    assert during - before < 4096, (before, during)
