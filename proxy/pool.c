@@ -35,7 +35,7 @@ struct px_conn {
 
 struct px_pool {
     const struct px_mount *pm;
-    const struct pt_upstream *u;
+    struct pt_upstream *u;    /* its addresses change under the resolver */
     struct pt_worker *w;
     struct px_conn *idle;     /* LIFO */
     unsigned n_open;          /* connecting, busy or idle */
@@ -281,11 +281,14 @@ static void attach(struct px *p, struct px_conn *bc)
 static void open_conn(struct px *p)
 {
     struct px_pool *pool = p->pool;
-    const struct pt_upstream *u = pool->u;
-    const struct pt_upstream_addr *a = &u->addrs[pool->next_addr++ % u->n_addrs];
+    struct pt_upstream_addr a;
+    if (!pt_upstream_pick(pool->u, pool->next_addr++, &a)) {
+        pt_px_conn_failed(p, EADDRNOTAVAIL);
+        return;
+    }
     int err;
-    struct pt_conn *c = pt_conn_connect(pool->w, pool->w->conf, (const struct sockaddr *)&a->sa,
-                                        a->len, &bc_ops, sizeof(struct px_conn), &err);
+    struct pt_conn *c = pt_conn_connect(pool->w, pool->w->conf, (const struct sockaddr *)&a.sa,
+                                        a.len, &bc_ops, sizeof(struct px_conn), &err);
     if (!c) {
         pt_px_conn_failed(p, err);
         return;

@@ -35,6 +35,7 @@ struct pt_proxy_opts {
     int send_timeout;         /* proxy-send-timeout: between bytes */
     int max_conns;            /* proxy-max-conns, per worker */
     int max_queue;            /* proxy-max-queue, per worker */
+    int resolve_interval;     /* proxy-resolve-interval, seconds; 0: never */
     bool preserve_host;       /* proxy-preserve-host */
     bool rewrite_location;    /* proxy-rewrite-location (default on) */
     bool h2;                  /* proxy-h2 */

@@ -1,6 +1,7 @@
 /* Proxy origins: parsing and address lookup (see upstream.h). */
 #include "proxy/upstream.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ static int set_prefix(struct pt_upstream *u, const char *p, const char **why)
 int pt_upstream_parse(struct pt_upstream *u, const char *origin, const char **why)
 {
     memset(u, 0, sizeof(*u));
+    pthread_mutex_init(&u->lock, NULL);
     const char *rest;
     if (strncasecmp(origin, "https://", 8) == 0) {
         u->tls = true;
@@ -138,28 +140,21 @@ int pt_upstream_parse(struct pt_upstream *u, const char *origin, const char **wh
     return set_prefix(u, auth + alen, why);
 }
 
-int pt_upstream_resolve(struct pt_upstream *u, char *why, size_t size)
+/* Looks the host up into a new array.  Returns 0, or -1 with why. */
+static int lookup(const struct pt_upstream *u, struct pt_upstream_addr **out, size_t *count,
+                  char *why, size_t size)
 {
-    if (u->unix_socket) {
-        u->addrs = calloc(1, sizeof(*u->addrs));
-        if (!u->addrs)
-            return -1;
-        struct sockaddr_un *sun = (struct sockaddr_un *)&u->addrs[0].sa;
-        sun->sun_family = AF_UNIX;
-        memcpy(sun->sun_path, u->host, strlen(u->host) + 1);
-        u->addrs[0].len = (socklen_t)sizeof(*sun);
-        u->n_addrs = 1;
-        return 0;
-    }
     char host[256], port[8];
     size_t hl = strlen(u->host);
-    if (u->host[0] == '[') { /* getaddrinfo wants the bare address */
+    const char *h = u->host;
+    if (h[0] == '[') { /* getaddrinfo wants the bare address */
+        h++;
         hl -= 2;
-        memcpy(host, u->host + 1, hl < sizeof(host) ? hl : sizeof(host) - 1);
-    } else {
-        memcpy(host, u->host, hl < sizeof(host) ? hl : sizeof(host) - 1);
     }
-    host[hl < sizeof(host) ? hl : sizeof(host) - 1] = '\0';
+    if (hl >= sizeof(host))
+        hl = sizeof(host) - 1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
     snprintf(port, sizeof(port), "%d", u->port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
     struct addrinfo *res = NULL;
@@ -171,29 +166,101 @@ int pt_upstream_resolve(struct pt_upstream *u, char *why, size_t size)
     size_t n = 0;
     for (struct addrinfo *a = res; a; a = a->ai_next)
         n++;
-    u->addrs = calloc(n ? n : 1, sizeof(*u->addrs));
-    if (!u->addrs) {
+    struct pt_upstream_addr *addrs = calloc(n ? n : 1, sizeof(*addrs));
+    if (!addrs) {
         freeaddrinfo(res);
         snprintf(why, size, "out of memory");
         return -1;
     }
+    n = 0;
     for (struct addrinfo *a = res; a; a = a->ai_next) {
-        if (a->ai_addrlen > sizeof(u->addrs[0].sa))
+        if (a->ai_addrlen > sizeof(addrs[0].sa))
             continue;
-        memcpy(&u->addrs[u->n_addrs].sa, a->ai_addr, a->ai_addrlen);
-        u->addrs[u->n_addrs].len = a->ai_addrlen;
-        u->n_addrs++;
+        memcpy(&addrs[n].sa, a->ai_addr, a->ai_addrlen);
+        addrs[n].len = a->ai_addrlen;
+        n++;
     }
     freeaddrinfo(res);
-    if (!u->n_addrs) {
+    if (!n) {
+        free(addrs);
         snprintf(why, size, "no usable address");
         return -1;
     }
+    *out = addrs;
+    *count = n;
     return 0;
+}
+
+/* Publishes a new address list; true if it differs from the old one. */
+static bool publish(struct pt_upstream *u, struct pt_upstream_addr *addrs, size_t n)
+{
+    pthread_mutex_lock(&u->lock);
+    struct pt_upstream_addr *old = u->addrs;
+    bool changed = n != u->n_addrs || (old && memcmp(old, addrs, n * sizeof(*addrs)) != 0);
+    u->addrs = addrs;
+    u->n_addrs = n;
+    pthread_mutex_unlock(&u->lock);
+    free(old);
+    return changed;
+}
+
+int pt_upstream_resolve(struct pt_upstream *u, char *why, size_t size)
+{
+    if (u->unix_socket) {
+        struct pt_upstream_addr *a = calloc(1, sizeof(*a));
+        if (!a) {
+            snprintf(why, size, "out of memory");
+            return -1;
+        }
+        struct sockaddr_un *sun = (struct sockaddr_un *)&a->sa;
+        sun->sun_family = AF_UNIX;
+        memcpy(sun->sun_path, u->host, strlen(u->host) + 1);
+        a->len = (socklen_t)sizeof(*sun);
+        publish(u, a, 1);
+        return 0;
+    }
+    struct pt_upstream_addr *addrs;
+    size_t n;
+    if (lookup(u, &addrs, &n, why, size) < 0)
+        return -1;
+    publish(u, addrs, n);
+    return 0;
+}
+
+bool pt_upstream_refresh(struct pt_upstream *u, char *why, size_t size, bool *changed)
+{
+    struct pt_upstream_addr *addrs;
+    size_t n;
+    *changed = false;
+    if (lookup(u, &addrs, &n, why, size) < 0)
+        return false;
+    *changed = publish(u, addrs, n);
+    return true;
+}
+
+bool pt_upstream_pick(struct pt_upstream *u, size_t i, struct pt_upstream_addr *out)
+{
+    pthread_mutex_lock(&u->lock);
+    bool ok = u->n_addrs > 0;
+    if (ok)
+        *out = u->addrs[i % u->n_addrs];
+    pthread_mutex_unlock(&u->lock);
+    return ok;
+}
+
+bool pt_upstream_is_name(const struct pt_upstream *u)
+{
+    unsigned char tmp[16];
+    if (u->unix_socket || u->host[0] == '[')
+        return false;
+    return inet_pton(AF_INET, u->host, tmp) != 1 && inet_pton(AF_INET6, u->host, tmp) != 1;
 }
 
 void pt_upstream_free(struct pt_upstream *u)
 {
+    if (u->interval > 0)
+        pt_resolver_remove(u);
+    pthread_mutex_destroy(&u->lock);
     free(u->name);
     free(u->host);
     free(u->host_header);

@@ -5,6 +5,7 @@ backend (backend.py) and portico's own file server as a second backend."""
 import concurrent.futures
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -479,3 +480,60 @@ def test_upload_to_slow_backend_bounded(srv, tmp_path):
     p.kill()
     p.communicate()
     assert during - before < 4096, (before, during)
+
+
+# ---- names re-resolved while running -----------------------------------------------
+
+
+def test_moving_backend_followed(portico, bk, tmp_path):
+    """The origin's name moves from one backend to another (its hosts
+    entry changes): portico follows it within proxy-resolve-interval,
+    without a restart.  portico runs in its own mount namespace with a
+    private /etc/hosts, so the machine's is never touched."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a private /etc/hosts")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 app.portico-test\n")
+    site = portico.site("proxymove")
+    site.write_config(vhosts=[site.vhost(mounts=[
+        {"mountpoint": "/", "origin": "http://app.portico-test:%d" % bk.port,
+         "proxy-resolve-interval": 1, "proxy-max-conns": 1}])])
+    log = open(site.root / "stderr.log", "wb")
+    p = subprocess.Popen(["unshare", "-m", "sh", "-c",
+                          "mount --bind %s /etc/hosts && exec %s -c %s -l info"
+                          % (hosts, portico_bin(), site.root)], stderr=log)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", site.port), 0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and p.poll() is None, \
+                    (site.root / "stderr.log").read_text()
+                time.sleep(0.05)
+        from pthttp import fetch
+        assert fetch(site.port, "/a").text == "ok GET /a"
+        # Move the name to 127.0.0.2, where nothing listens on bk's port:
+        # once re-resolved, new connections go there and are refused.
+        hosts.write_text("127.0.0.1 localhost\n127.0.0.2 app.portico-test\n")
+        deadline = time.monotonic() + 8
+        moved = False
+        while time.monotonic() < deadline:
+            text = (site.root / "stderr.log").read_text()
+            if "app.portico-test:%d: new addresses" % bk.port in text:
+                moved = True
+                break
+            time.sleep(0.1)
+        assert moved, (site.root / "stderr.log").read_text()
+        # The pooled connection still goes to the old address; a request
+        # on a new one goes to the new address.
+        r = fetch(site.port, "/close")  # the backend closes: the pool is empty
+        assert r.status == 200
+        r = fetch(site.port, "/b")
+        assert r.status == 502
+        assert "127.0.0.2" not in r.text
+    finally:
+        p.terminate()
+        p.wait(10)
+        log.close()
