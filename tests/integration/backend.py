@@ -26,6 +26,8 @@ serves every test:
                      socket takes them (never built whole)
   /slowsink          reads a Content-Length body 64 KiB per 10 ms, then
                      answers with the count
+  /continue          "100 Continue", then the final answer
+  /hugehead          a response head larger than any proxy takes
   anything else      200 "ok <method> <target>"
 """
 
@@ -259,6 +261,11 @@ class Backend:
         elif path.endswith("/redirect"):
             self._send(c, 302, b"", [("Location", "http://%s/app/there?x=1" % self.host)], head,
                        reason="Found")
+        elif path.endswith("/continue"):
+            c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._send(c, 200, b"after continue", (), head)
+        elif path.endswith("/hugehead"):
+            self._send(c, 200, b"x", [("X-Big", "y" * 60000)], head)
         elif path.endswith("/bad"):
             c.sendall(b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n")
             return False

@@ -537,3 +537,68 @@ def test_moving_backend_followed(portico, bk, tmp_path):
         p.terminate()
         p.wait(10)
         log.close()
+
+
+# ---- edges --------------------------------------------------------------------------
+
+
+def test_expect_continue_end_to_end(srv, bk):
+    body = be.pattern(2000000)
+    p = subprocess.run(["curl", "-sS", "-H", "Expect: 100-continue", "--data-binary", "@-",
+                        srv.url("/api/echo")], input=body, capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == body
+    assert last(bk).header("Expect") is None  # handled on each hop
+
+
+def test_pipelined_requests(srv, bk):
+    with Conn(srv.port) as c:
+        c.send(b"".join(b"GET /api/p/%d HTTP/1.1\r\nHost: localhost\r\n\r\n" % i
+                        for i in range(10)))
+        for i in range(10):
+            r = c.read_response()
+            assert r.text == "ok GET /app/p/%d" % i
+
+
+def test_client_gone_while_queued(srv, bk):
+    """proxy-max-conns 1: requests wait behind a slow one; their clients
+    leave; the queue forgets them and later requests are served."""
+    slow = Conn(srv.port)
+    slow.request("GET", "/one/slow?t=1")
+    waiting = []
+    for i in range(5):
+        c = Conn(srv.port)
+        c.request("GET", "/one/q%d" % i)
+        waiting.append(c)
+    time.sleep(0.2)
+    for c in waiting:
+        c.close()
+    assert slow.read_response().status == 200
+    slow.close()
+    assert srv.get("/one/after").status == 200
+    assert srv.alive()
+
+
+def test_h2_request_body_without_length(srv, bk):
+    """An HTTP/2 request body of unknown length goes upstream chunked."""
+    p = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-H",
+                        "Transfer-Encoding: chunked", "--data-binary", "@-",
+                        srv.url("/api/echo")], input=b"streamed body", capture_output=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == b"streamed body"
+    q = last(bk)
+    assert q.body == b"streamed body"
+    assert (q.header("Transfer-Encoding") == "chunked") != (q.header("Content-Length") == "13")
+
+
+def test_backend_100_continue_then_final(srv):
+    r = srv.get("/api/continue")
+    assert r.status == 200
+    assert r.text == "after continue"
+    assert not r.interim
+
+
+def test_huge_response_head_502(srv):
+    r = srv.get("/api/hugehead")
+    assert_styled(r, 502)
