@@ -142,6 +142,18 @@ void pt_respond(struct pt_req *r, int status, int64_t length,
     r->proto->respond(r);
 }
 
+void pt_respond_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n)
+{
+    if (r->responded || status < 102 || status > 199 || !r->proto->interim)
+        return;
+    struct pt_hdr *ok = pt_pool_alloc(r->pool, (n ? n : 1) * sizeof(*ok));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (field_ok(hdrs[i].name, hdrs[i].name_len, hdrs[i].value, hdrs[i].value_len))
+            ok[k++] = hdrs[i];
+    r->proto->interim(r, status, ok, k);
+}
+
 void pt_req_resume(struct pt_req *r)
 {
     r->proto->resume(r);
@@ -185,6 +197,8 @@ const char *pt_status_reason(int status)
     switch (status) {
     case 100: return "Continue";
     case 101: return "Switching Protocols";
+    case 102: return "Processing";
+    case 103: return "Early Hints";
     case 200: return "OK";
     case 201: return "Created";
     case 202: return "Accepted";

@@ -64,6 +64,9 @@ struct pt_proto {
     void (*resume)(struct pt_req *r);
     /* Request body, pulled: see pt_req_body_read(). */
     ssize_t (*body_read)(struct pt_req *r, char *buf, size_t len);
+    /* An interim (1xx) response before the final one: see
+     * pt_respond_interim(). */
+    void (*interim)(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n);
 };
 
 struct pt_req {
@@ -168,6 +171,12 @@ void pt_resp_header_ref(struct pt_req *r, const char *name, size_t nlen,
  * be NULL for an empty body.  Adds the vhost's and the mount's `headers`. */
 void pt_respond(struct pt_req *r, int status, int64_t length,
                 const struct pt_body_ops *body, void *ctx);
+
+/* Sends an interim response (102..199 but 101, e.g. 103 Early Hints)
+ * ahead of the final one, where the client's protocol can carry it
+ * (HTTP/1.1, HTTP/2; an HTTP/1.0 client gets nothing).  Fields are
+ * checked like response fields; invalid ones are dropped. */
+void pt_respond_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n);
 
 /* A response whose body is a buffer owned by the pool (or static). */
 void pt_respond_buf(struct pt_req *r, int status, const char *content_type,

@@ -94,7 +94,9 @@ struct pt_h2 {
 static void h2_respond(struct pt_req *r);
 static void h2_resume(struct pt_req *r);
 static ssize_t h2_body_read(struct pt_req *r, char *buf, size_t len);
-static const struct pt_proto h2_proto = {"HTTP/2", h2_respond, h2_resume, h2_body_read};
+static void h2_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n);
+static const struct pt_proto h2_proto = {"HTTP/2", h2_respond, h2_resume, h2_body_read,
+                                         h2_interim};
 
 static bool h2_flush(struct pt_h2 *h2)
 {
@@ -581,6 +583,30 @@ static void h2_respond(struct pt_req *r)
     if (s->discard) /* bytes held for a reader that never came */
         pt_h2_buf_drop(&h2->io, s->id, &s->body);
     schedule_flush(h2);
+}
+
+/* A non-final HEADERS frame (RFC 9113 8.1). */
+static void h2_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n)
+{
+    struct pt_h2_stream *s = r->proto_ctx;
+    struct pt_pool *p = r->pool;
+    nghttp2_nv *nva = pt_pool_alloc(p, (n + 1) * sizeof(*nva));
+    char *st = pt_pool_alloc(p, 4);
+    size_t k = 0;
+    nva[k++] = nv(":status", 7, st, pt_fmt_u64(st, (uint64_t)status));
+    for (size_t i = 0; i < n; i++) {
+        if (pt_http_connection_specific(hdrs[i].name, hdrs[i].name_len))
+            continue;
+        char *lower = pt_pool_alloc(p, hdrs[i].name_len + 1);
+        for (size_t j = 0; j < hdrs[i].name_len; j++) {
+            char ch = hdrs[i].name[j];
+            lower[j] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+        }
+        char *v = pt_pool_strndup(p, hdrs[i].value, hdrs[i].value_len);
+        nva[k++] = nv(lower, hdrs[i].name_len, v, hdrs[i].value_len);
+    }
+    nghttp2_submit_headers(s->h2->io.session, NGHTTP2_FLAG_NONE, s->id, NULL, nva, k, NULL);
+    schedule_flush(s->h2);
 }
 
 static void h2_resume(struct pt_req *r)

@@ -86,6 +86,8 @@ enum {
     H1F_UPGRADE_HDR  = 0x02, /* an Upgrade header was seen */
     H1F_TE           = 0x04, /* a Transfer-Encoding header was seen */
     H1F_RESPONSE     = 0x08, /* parsing a response head */
+    H1F_CHUNKED      = 0x10, /* "chunked" was listed (it may not stay final) */
+    H1F_TE_OTHER     = 0x20, /* a coding other than chunked (responses only) */
 };
 
 void h1_parser_init(struct h1_parser *p, size_t max_head, size_t max_target)
@@ -190,8 +192,11 @@ static int apply_content_length(struct h1_parser *p, size_t pos,
     return H1_AGAIN;
 }
 
-/* Only "chunked" as the final (here: only) coding is supported; the codings
- * may be spread over several Transfer-Encoding lines. */
+/* The codings may be spread over several Transfer-Encoding lines, so the
+ * framing they imply is only known when the head ends: each element updates
+ * it as if it were the last.  A request may only use "chunked" (anything
+ * else is a 501 at once); a response ending in another coding runs to the
+ * close (RFC 9112 6.3).  finish_head() checks the combination. */
 static int apply_transfer_encoding(struct h1_parser *p, size_t pos,
                                    const unsigned char *v, size_t n)
 {
@@ -202,12 +207,18 @@ static int apply_transfer_encoding(struct h1_parser *p, size_t pos,
     size_t el_len, i = 0;
     while (next_elem(v, n, &i, &el, &el_len)) {
         if (el_len == 0) return fail(p, pos, 400, "invalid Transfer-Encoding");
-        /* A response could end with another coding (then the body runs to
-         * the close); we would have to forward it undecoded: refused. */
-        if (!EQ_LIT(el, el_len, "chunked"))
+        if (EQ_LIT(el, el_len, "chunked")) {
+            if (p->flags & H1F_CHUNKED) return fail(p, pos, 400, "chunked applied twice");
+            p->flags |= H1F_CHUNKED;
+            p->req.chunked = true;
+            p->req.close_delimited = false;
+        } else if (p->flags & H1F_RESPONSE) {
+            p->flags |= H1F_TE_OTHER;
+            p->req.chunked = false;
+            p->req.close_delimited = true;
+        } else {
             return fail(p, pos, 501, "unsupported transfer coding");
-        if (p->req.chunked) return fail(p, pos, 400, "chunked applied twice");
-        p->req.chunked = true;
+        }
     }
     return H1_AGAIN;
 }
@@ -332,6 +343,10 @@ static int finish_head(struct h1_parser *p, size_t end)
         return fail(p, end, 400, "missing Host");
     if ((p->flags & H1F_TE) && r->content_length >= 0)
         return fail(p, end, 400, "Transfer-Encoding with Content-Length");
+    /* "gzip, chunked": de-chunked, the body would still be gzip-coded and
+     * the caller has no way to undo or pass on that coding. */
+    if (r->chunked && (p->flags & H1F_TE_OTHER))
+        return fail(p, end, 501, "unsupported transfer coding");
     r->upgrade = (p->flags & H1F_CONN_UPGRADE) && (p->flags & H1F_UPGRADE_HDR) &&
                  r->upgrade_proto.len > 0;
     p->head_len = end;

@@ -1,8 +1,15 @@
 /* Strict, incremental HTTP/1.x head parser (RFC 9112) and chunked body
- * decoder.  Heads are requests (the server) or, after
- * h1_parser_init_response(), responses (the proxy's client): the same
- * field rules and framing checks apply to both.  Pure functions over caller-owned buffers: no I/O, no
+ * decoder.  Pure functions over caller-owned buffers: no I/O, no
  * allocation, so they are unit-tested directly.
+ *
+ * Two modes, one parser:
+ *  - requests (the server), after h1_parser_init(): request line, then
+ *    fields; errors carry the 4xx/5xx to answer.
+ *  - responses (the proxy's client), after h1_parser_init_response():
+ *    status line, then fields; every error is the gateway's 502.
+ * The field-line code, limits and framing checks are shared; only the
+ * rules that differ by direction (Host, Expect, codings other than
+ * chunked) depend on the mode.
  *
  * Incremental: the caller calls h1_parse() each time more bytes arrive,
  * passing the whole head received so far (same start, longer length).  The
@@ -42,7 +49,13 @@ struct h1_request {
 
     /* Derived while parsing (the caller needs no second pass). */
     int64_t content_length;      /* -1 when absent */
-    bool chunked;                /* Transfer-Encoding: chunked */
+    bool chunked;                /* Transfer-Encoding ends in chunked */
+    bool close_delimited;        /* response: Transfer-Encoding ends in another
+                                  * coding: the body, still so coded, runs to
+                                  * the close (RFC 9112 6.3).  Not set for a
+                                  * response with neither Transfer-Encoding
+                                  * nor Content-Length, whose body also runs
+                                  * to the close. */
     bool conn_close;             /* Connection: close */
     bool conn_keep_alive;        /* Connection: keep-alive */
     bool expect_continue;        /* Expect: 100-continue */
@@ -68,28 +81,34 @@ struct h1_parser {
     /* results */
     struct h1_request req;
     size_t head_len;             /* on H1_DONE: bytes of the head, incl. final CRLF */
-    int error_status;            /* on H1_ERROR: 400, 414, 431, 501 or 505 */
+    int error_status;            /* on H1_ERROR: 400, 414, 431, 501 or 505;
+                                  * always 502 in response mode */
     const char *error_msg;       /* on H1_ERROR: static text for logs */
 };
 
 /* max_head / max_target of 0 select the defaults (16384 / 8192). */
 void h1_parser_init(struct h1_parser *p, size_t max_head, size_t max_target);
 
-/* For a response head: "HTTP/1.x SP 3DIGIT [SP reason] CRLF" (a missing
- * space and reason is accepted), then fields as for requests (no Host
- * rules; Transfer-Encoding other than chunked, or with Content-Length, is
- * refused: the proxy cannot forward such a body safely).  Errors have
- * error_status 502.  No leading empty lines are skipped. */
+/* For a response head: "HTTP/1.x SP 3DIGIT SP [reason] CRLF", status
+ * 100..999.  "HTTP/1.1 200\r\n", without the space, is accepted (as curl,
+ * nginx and h2o do) with an empty reason.  Then fields as for requests,
+ * without the Host and Expect rules.  Framing (RFC 9112 6.3):
+ *  - Transfer-Encoding ending in chunked: chunked.  Other codings before
+ *    it are refused (we would be left with a coding nobody decodes).
+ *  - Transfer-Encoding ending in another coding: close_delimited.
+ *  - Transfer-Encoding with Content-Length: refused rather than "TE wins":
+ *    a backend sending both is broken or being used to smuggle.
+ * Errors have error_status 502.  No leading empty lines are skipped. */
 void h1_parser_init_response(struct h1_parser *p, size_t max_head);
 
 /* Returns H1_DONE when the head is complete, H1_AGAIN when more bytes are
- * needed, H1_ERROR with error_status/error_msg set.  Leading empty lines
- * before the request line are skipped (RFC 9112 2.2); they count towards
- * head_len and max_head.  Line ends are CRLF or a bare LF; a bare CR is an
- * error.  A request line without a version ("GET /") is a 400; a
- * well-formed version other than 1.0/1.1 is a 505.  Transfer-Encoding other
- * than a single final "chunked" is a 501.  Once H1_DONE or H1_ERROR is
- * returned, later calls return the same. */
+ * needed, H1_ERROR with error_status/error_msg set.  Line ends are CRLF or
+ * a bare LF; a bare CR is an error.  Once H1_DONE or H1_ERROR is returned,
+ * later calls return the same.  Request mode only: leading empty lines
+ * before the request line are skipped (RFC 9112 2.2; they count towards
+ * head_len and max_head); a request line without a version ("GET /") is a
+ * 400; a well-formed version other than 1.0/1.1 is a 505;
+ * Transfer-Encoding other than a single final "chunked" is a 501. */
 int h1_parse(struct h1_parser *p, const char *buf, size_t len);
 
 /* Convenience for callers: pointer/length of a span. */

@@ -41,7 +41,9 @@
 static void h1_respond(struct pt_req *r);
 static void h1_resume(struct pt_req *r);
 static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len);
-static const struct pt_proto h1_proto = {"HTTP/1.1", h1_respond, h1_resume, h1_body_read};
+static void h1_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n);
+static const struct pt_proto h1_proto = {"HTTP/1.1", h1_respond, h1_resume, h1_body_read,
+                                         h1_interim};
 
 /* Retained input: a partial head, pipelined requests, or body bytes. */
 struct pt_inbuf {
@@ -241,6 +243,35 @@ static void h1_respond(struct pt_req *r)
         c->want_write = true;
         update_events(h);
     }
+}
+
+/* 1xx heads go out at once, ahead of the final head (which is appended
+ * to the same buffer, so the order holds even if the socket is full). */
+static void h1_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n)
+{
+    struct pt_h1 *h = r->proto_ctx;
+    struct pt_conn *c = conn_of(h);
+    if (r->version < 11 || h->head_sent)
+        return;
+    pt_conn_out_reserve(c);
+    char line[32];
+    const char *reason = pt_status_reason(status);
+    int len = snprintf(line, sizeof(line), "HTTP/1.1 %03d ", status);
+    size_t need = (size_t)len + strlen(reason) + 4;
+    for (size_t i = 0; i < n; i++)
+        need += hdrs[i].name_len + hdrs[i].value_len + 4;
+    if (need > pt_conn_out_space(c))
+        return; /* interim responses are advisory: dropped */
+    pt_conn_out_put(c, line, (size_t)len);
+    pt_conn_out_put(c, reason, strlen(reason));
+    pt_conn_out_put(c, "\r\n", 2);
+    for (size_t i = 0; i < n; i++)
+        head_add(h, hdrs[i].name, hdrs[i].name_len, hdrs[i].value, hdrs[i].value_len);
+    pt_conn_out_put(c, "\r\n", 2);
+    if (pt_conn_out_flush(c) < 0)
+        return; /* the next write finds the error */
+    c->want_write = c->out_len > c->out_off;
+    update_events(h);
 }
 
 static void h1_resume(struct pt_req *r)

@@ -646,7 +646,22 @@ static bool take_head(struct px *p, const struct h1_parser *hp)
         p->body_chunked = false;
     } else if (q->status < 200) {
         /* 100 Continue is this hop's business; other interim responses
-         * (103) are not forwarded yet: dropped. */
+         * (103 Early Hints) go on to the client, hop-by-hop fields out. */
+        if (q->status != 100) {
+            struct pt_hdr *hs = pt_pool_alloc(r->pool, (q->n_headers + 1) * sizeof(*hs));
+            size_t k = 0;
+            for (unsigned i = 0; i < q->n_headers; i++) {
+                if (response_field_dropped(p, head, q, i))
+                    continue;
+                const struct h1_header *h = &q->headers[i];
+                hs[k].name = pt_pool_strndup(r->pool, head + h->name.off, h->name.len);
+                hs[k].name_len = h->name.len;
+                hs[k].value = pt_pool_strndup(r->pool, head + h->value.off, h->value.len);
+                hs[k].value_len = h->value.len;
+                k++;
+            }
+            pt_respond_interim(r, q->status, hs, k);
+        }
         memmove(p->in, p->in + hp->head_len, p->in_len - hp->head_len);
         p->in_len -= hp->head_len;
         return true;

@@ -27,6 +27,7 @@ serves every test:
   /slowsink          reads a Content-Length body 64 KiB per 10 ms, then
                      answers with the count
   /continue          "100 Continue", then the final answer
+  /hints             "103 Early Hints" with a Link, then the final answer
   /hugehead          a response head larger than any proxy takes
   anything else      200 "ok <method> <target>"
 """
@@ -261,6 +262,12 @@ class Backend:
         elif path.endswith("/redirect"):
             self._send(c, 302, b"", [("Location", "http://%s/app/there?x=1" % self.host)], head,
                        reason="Found")
+        elif path.endswith("/hints"):
+            c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n"
+                      b"Keep-Alive: timeout=5\r\n\r\n")
+            time.sleep(0.05)
+            self._send(c, 200, b"with hints", [("Link", "</style.css>; rel=preload; as=style")],
+                       head)
         elif path.endswith("/continue"):
             c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             self._send(c, 200, b"after continue", (), head)

@@ -602,3 +602,26 @@ def test_backend_100_continue_then_final(srv):
 def test_huge_response_head_502(srv):
     r = srv.get("/api/hugehead")
     assert_styled(r, 502)
+
+
+def test_early_hints_forwarded_h1(srv):
+    r = srv.get("/api/hints")
+    assert r.status == 200 and r.text == "with hints"
+    assert len(r.interim) == 1, r.interim
+    hint = r.interim[0]
+    assert hint.status == 103
+    assert hint.header("Link") == "</style.css>; rel=preload; as=style"
+    assert hint.header("Keep-Alive") is None
+    # HTTP/1.0 clients cannot take interim responses: none is sent.
+    r = srv.get("/api/hints", version="HTTP/1.0")
+    assert r.status == 200 and not r.interim
+
+
+def test_early_hints_forwarded_h2(srv):
+    p = subprocess.run(["curl", "-sS", "-v", "--http2-prior-knowledge", srv.url("/api/hints")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "with hints"
+    err = p.stderr
+    assert "< HTTP/2 103" in err
+    assert err.index("< HTTP/2 103") < err.index("< HTTP/2 200")
