@@ -633,6 +633,12 @@ static bool take_head(struct px *p, const struct h1_parser *hp)
     struct pt_req *r = p->r;
     const struct h1_request *q = &hp->req;
     const char *head = p->in;
+    if (q->close_delimited) {
+        /* Transfer-Encoding ending in another coding (gzip): the body
+         * would reach the client still coded; nginx refuses it too. */
+        fail(p, 502, "unsupported Transfer-Encoding in the response");
+        return false;
+    }
     if (q->status == 101) {
         if (!p->upgrade) {
             fail(p, 502, "101 Switching Protocols to a request without Upgrade");

@@ -262,6 +262,10 @@ class Backend:
         elif path.endswith("/redirect"):
             self._send(c, 302, b"", [("Location", "http://%s/app/there?x=1" % self.host)], head,
                        reason="Found")
+        elif path.endswith("/gzipte"):
+            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n"
+                      b"\x1f\x8b not really")
+            return False
         elif path.endswith("/hints"):
             c.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n"
                       b"Keep-Alive: timeout=5\r\n\r\n")

@@ -625,3 +625,10 @@ def test_early_hints_forwarded_h2(srv):
     err = p.stderr
     assert "< HTTP/2 103" in err
     assert err.index("< HTTP/2 103") < err.index("< HTTP/2 200")
+
+
+def test_transfer_coded_response_refused(srv):
+    # a body whose Transfer-Encoding is not chunked would reach the client
+    # still coded: 502, as nginx does
+    r = srv.get("/api/gzipte")
+    assert_styled(r, 502)
