@@ -216,116 +216,6 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 
 /* ---- the request -------------------------------------------------------- */
 
-/* The upstream path: the client's path and query exactly as sent, with the
- * mountpoint replaced by the origin's path.  When the raw path does not
- * begin with the mountpoint as written, or holds anything that a backend
- * could resolve differently from us (dot segments, encoded dots), the
- * normalized path that was matched is sent instead, re-encoded: never a
- * path that would leave the mount at the backend. */
-static char *upstream_target(struct px *p, size_t *len)
-{
-    struct pt_req *r = p->r;
-    const struct pt_mount *m = r->mount;
-    const struct pt_upstream *u = pt_px_upstream(p->pool);
-    const char *t = r->target, *auth;
-    size_t tlen = r->target_len, alen;
-    if (t && tlen && t[0] != '/')
-        t = pt_http_origin_form(r->pool, t, tlen, &tlen, &auth, &alen);
-    size_t plen = t ? strcspn(t, "?") : 0;
-    if (plen > tlen)
-        plen = tlen;
-    const char *q = t && plen < tlen ? t + plen : NULL; /* "?..." */
-    size_t qlen = q ? tlen - plen : 0;
-    size_t mlen = m->mountpoint_len == 1 ? 0 : m->mountpoint_len;
-    bool raw = t && plen >= mlen && memcmp(t, m->mountpoint, mlen) == 0 &&
-               (plen == mlen || t[mlen] == '/');
-    for (size_t i = 0; raw && i < plen; i++) {
-        /* "/." begins a dot segment; "%2e" may spell one. */
-        if ((t[i] == '/' && i + 1 < plen && t[i + 1] == '.') ||
-            (t[i] == '%' && i + 2 < plen && t[i + 1] == '2' && (t[i + 2] | 32) == 'e'))
-            raw = false;
-    }
-    const char *rest;
-    size_t rlen;
-    char *enc = NULL;
-    if (raw) {
-        rest = t + mlen;
-        rlen = plen - mlen;
-    } else {
-        enc = pt_pool_alloc(r->pool, 3 * r->rest_len + 1);
-        rlen = pt_path_encode(enc, r->rest, r->rest_len);
-        rest = enc;
-        if (!q && r->query) {
-            q = r->query - 1;
-            qlen = r->query_len + 1;
-        }
-    }
-    char *out = pt_pool_alloc(r->pool, u->prefix_len + rlen + 3 * qlen + 2);
-    char *o = out;
-    memcpy(o, u->prefix, u->prefix_len);
-    o += u->prefix_len;
-    memcpy(o, rest, rlen);
-    o += rlen;
-    if (o == out)
-        *o++ = '/';
-    if (q) {
-        *o++ = '?';
-        o += pt_query_encode(o, q + 1, qlen - 1);
-    }
-    *o = '\0';
-    *len = (size_t)(o - out);
-    return out;
-}
-
-/* Whether the client's Connection header names this field (it is then
- * hop-by-hop too). */
-static bool named_by_connection(const struct pt_req *r, const char *name, size_t len)
-{
-    for (size_t i = 0; i < r->n_hdrs; i++) {
-        const struct pt_hdr *h = &r->hdrs[i];
-        if (pt_http_name_is(h->name, h->name_len, "connection") &&
-            pt_http_list_has(h->value, h->value_len, name, len))
-            return true;
-    }
-    return false;
-}
-
-/* Fields the proxy writes itself, or that must not cross it (an Upgrade
- * being forwarded is written again). */
-static bool request_field_dropped(const struct pt_req *r, const struct pt_hdr *h)
-{
-    const char *n = h->name;
-    size_t l = h->name_len;
-    return pt_http_hop_by_hop(n, l) || pt_http_name_is(n, l, "host") ||
-           pt_http_name_is(n, l, "content-length") || pt_http_name_is(n, l, "expect") ||
-           pt_http_name_is(n, l, "x-forwarded-for") || pt_http_name_is(n, l, "x-forwarded-proto") ||
-           pt_http_name_is(n, l, "x-forwarded-host") || pt_http_name_is(n, l, "forwarded") ||
-           pt_http_name_is(n, l, "via") || named_by_connection(r, n, l);
-}
-
-/* All values of a field, joined with ", " (NULL when absent). */
-static const char *joined(const struct pt_req *r, const char *name, size_t *len)
-{
-    char *out = NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < r->n_hdrs; i++) {
-        const struct pt_hdr *h = &r->hdrs[i];
-        if (!pt_http_name_is(h->name, h->name_len, name))
-            continue;
-        char *o = pt_pool_alloc(r->pool, n + h->value_len + 3);
-        if (n) {
-            memcpy(o, out, n);
-            memcpy(o + n, ", ", 2);
-            n += 2;
-        }
-        memcpy(o + n, h->value, h->value_len);
-        n += h->value_len;
-        out = o;
-    }
-    *len = n;
-    return out;
-}
-
 struct buf {
     char *p;
     size_t len, cap;
@@ -368,59 +258,29 @@ static void field(struct buf *b, const char *name, const char *v1, size_t l1, co
 static void build_head(struct px *p)
 {
     struct pt_req *r = p->r;
-    const struct px_mount *pm = p->pm;
+    struct px_fields f;
     struct buf b = {0};
-    size_t tlen;
-    char *target = upstream_target(p, &tlen);
+    pt_px_request_fields(p, &f);
     put(&b, r->method_str, r->method_len);
     put(&b, " ", 1);
-    put(&b, target, tlen);
+    put(&b, f.target, f.target_len);
     puts_(&b, " HTTP/1.1\r\nHost: ");
-    size_t hlen = 0;
-    const char *host = pt_req_header(r, "host", &hlen);
-    if (!host) {
-        host = r->authority;
-        hlen = r->authority_len;
-    }
-    if (pm->o.preserve_host && host && hlen)
-        put(&b, host, hlen);
-    else
-        puts_(&b, pt_px_upstream(p->pool)->host_header);
+    put(&b, f.authority, f.authority_len);
     put(&b, "\r\n", 2);
-    for (size_t i = 0; i < r->n_hdrs; i++) {
-        const struct pt_hdr *h = &r->hdrs[i];
-        if (request_field_dropped(r, h))
-            continue;
-        put(&b, h->name, h->name_len);
+    for (size_t i = 0; i < f.n; i++) {
+        put(&b, f.v[i].name, f.v[i].name_len);
         put(&b, ": ", 2);
-        put(&b, h->value, h->value_len);
+        put(&b, f.v[i].value, f.v[i].value_len);
         put(&b, "\r\n", 2);
-    }
-    /* Who asked, as nginx's $proxy_add_x_forwarded_for: appended. */
-    size_t vl;
-    const char *v = joined(r, "x-forwarded-for", &vl);
-    field(&b, "X-Forwarded-For", v, vl, ", ", r->peer_ip);
-    const char *proto = r->tls ? "https" : "http";
-    field(&b, "X-Forwarded-Proto", NULL, 0, "", proto);
-    if (host && hlen) {
-        char *hz = pt_pool_strndup(r->pool, host, hlen);
-        field(&b, "X-Forwarded-Host", NULL, 0, "", hz);
-        v = joined(r, "forwarded", &vl);
-        bool v6 = strchr(r->peer_ip, ':') != NULL;
-        field(&b, "Forwarded", v, vl, ", ",
-              pt_pool_printf(r->pool, "for=%s%s%s;host=\"%s\";proto=%s", v6 ? "\"[" : "",
-                             r->peer_ip, v6 ? "]\"" : "", hz, proto));
     }
     if (p->upgrade) {
         /* WebSocket and other Upgrades: offered to the backend as they
          * came; its 101 turns the exchange into a tunnel. */
+        size_t vl;
         const char *up = pt_req_header(r, "upgrade", &vl);
         field(&b, "Connection", NULL, 0, "", "upgrade");
         field(&b, "Upgrade", NULL, 0, "", pt_pool_strndup(r->pool, up, vl));
     }
-    v = joined(r, "via", &vl);
-    field(&b, "Via", v, vl, ", ",
-          r->version == 20 ? "2 portico" : r->version == 10 ? "1.0 portico" : "1.1 portico");
     if (r->has_body && r->content_length >= 0) {
         char cl[32];
         snprintf(cl, sizeof(cl), "%lld", (long long)r->content_length);
@@ -589,43 +449,6 @@ static bool response_field_dropped(const struct px *p, const char *head,
     return false;
 }
 
-/* Location, Content-Location and Refresh pointing at the origin point at
- * the mount on the client's host instead (proxy-rewrite-location). */
-static bool rewrite_location(struct px *p, const char *name, size_t nlen, const char *v,
-                             size_t vlen)
-{
-    struct pt_req *r = p->r;
-    const struct pt_upstream *u = pt_px_upstream(p->pool);
-    if (!p->pm->o.rewrite_location ||
-        !(pt_http_name_is(name, nlen, "location") ||
-          pt_http_name_is(name, nlen, "content-location")))
-        return false;
-    char origin[320];
-    int olen = snprintf(origin, sizeof(origin), "%s://%s%s", u->tls ? "https" : "http",
-                        u->host_header, u->prefix);
-    if (olen <= 0 || (size_t)olen >= sizeof(origin) || vlen < (size_t)olen ||
-        strncasecmp(v, origin, (size_t)olen) != 0 ||
-        (vlen > (size_t)olen && v[olen] != '/' && v[olen] != '?'))
-        return false;
-    size_t hlen = 0;
-    const char *host = pt_req_header(r, "host", &hlen);
-    if (!host) {
-        host = r->authority;
-        hlen = r->authority_len;
-    }
-    if (!host || !hlen)
-        return false;
-    const struct pt_mount *m = r->mount;
-    size_t mlen = m->mountpoint_len == 1 ? 0 : m->mountpoint_len;
-    const char *rest = v + olen;
-    size_t rlen = vlen - (size_t)olen;
-    char *out = pt_pool_printf(r->pool, "%s://%.*s%.*s%.*s%s", r->tls ? "https" : "http",
-                               (int)hlen, host, (int)mlen, m->mountpoint, (int)rlen, rest,
-                               mlen == 0 && rlen == 0 ? "/" : "");
-    pt_resp_headern(r, name, nlen, out, strlen(out));
-    return true;
-}
-
 /* A complete head is in p->in[0..head_len): hand it to the client.  Returns
  * false if p is gone. */
 static bool take_head(struct px *p, const struct h1_parser *hp)
@@ -676,10 +499,8 @@ static bool take_head(struct px *p, const struct h1_parser *hp)
         const struct h1_header *h = &q->headers[i];
         if (response_field_dropped(p, head, q, i))
             continue;
-        if (rewrite_location(p, head + h->name.off, h->name.len, head + h->value.off,
-                             h->value.len))
-            continue;
-        pt_resp_headern(r, head + h->name.off, h->name.len, head + h->value.off, h->value.len);
+        pt_px_response_field(p, head + h->name.off, h->name.len, head + h->value.off,
+                             h->value.len);
     }
     bool no_body = !p->tunnel &&
                    (r->method == PT_M_HEAD || !pt_http_status_has_body(q->status));

@@ -23,6 +23,7 @@
 extern const struct pt_handler pt_handler_proxy;
 
 struct pt_conn;
+struct pt_hdr;
 struct pt_req;
 struct px_pool;
 struct px_route;
@@ -90,6 +91,20 @@ struct px {
     int64_t resp_left;        /* Content-Length bytes still to come */
     void *dechunk;            /* struct h1_chunked when chunked */
 };
+
+/* request.c: what goes upstream and what comes back, for any protocol */
+struct px_fields {
+    const char *target;       /* the upstream path and query */
+    size_t target_len;
+    const char *authority;    /* Host / :authority */
+    size_t authority_len;
+    struct pt_hdr *v;         /* every other field, in order */
+    size_t n;
+};
+void pt_px_request_fields(struct px *p, struct px_fields *f);
+/* A response field from the backend: dropped (framing, Date, Server),
+ * rewritten (Location) or passed on. */
+void pt_px_response_field(struct px *p, const char *n, size_t nl, const char *v, size_t vl);
 
 /* pool.c */
 struct px_worker;
