@@ -159,6 +159,11 @@ void pt_req_resume(struct pt_req *r)
     r->proto->resume(r);
 }
 
+void pt_req_body_keep(struct pt_req *r)
+{
+    r->body_taken = true;
+}
+
 ssize_t pt_req_body_read(struct pt_req *r, char *buf, size_t len)
 {
     return r->proto->body_read(r, buf, len);

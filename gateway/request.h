@@ -196,6 +196,12 @@ void pt_respond_error(struct pt_req *r, int status, const char *note);
  * "Expect: 100-continue". */
 ssize_t pt_req_body_read(struct pt_req *r, char *buf, size_t len);
 
+/* The handler will read the request body, later than its dispatch call
+ * (a proxy connecting to its backend first): the protocol keeps what has
+ * arrived and reads no more until pt_req_body_read(), instead of dropping
+ * a body nobody asked for. */
+void pt_req_body_keep(struct pt_req *r);
+
 /* Wakes the protocol after the body source returned PT_BODY_AGAIN. */
 void pt_req_resume(struct pt_req *r);
 

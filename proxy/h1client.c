@@ -74,6 +74,9 @@ void pt_px_free(struct px *p)
         pt_px_unqueue(p);
     if (p->bc)
         pt_px_release(p, false);
+    if (p->h2c)
+        pt_px_h2_detach(p);
+    free(p->rbuf.data);
     ev_timer_stop(r->loop, &p->timer);
     if (r->handler_ctx == p) {
         r->handler_ctx = NULL;
@@ -105,6 +108,8 @@ static void abort_response(struct px *p, const char *why)
     p->resp_err = true;
     if (p->bc)
         pt_px_release(p, false);
+    if (p->h2c)
+        pt_px_h2_detach(p);
     disarm(p);
     if (p->waiting) {
         p->waiting = false;
@@ -133,6 +138,8 @@ static bool idempotent(const struct pt_req *r)
 
 void pt_px_conn_failed(struct px *p, int err)
 {
+    if (p->h2c)
+        pt_px_h2_detach(p);
     if (p->responded) {
         abort_response(p, strerror(err));
         return;
@@ -185,7 +192,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         fail(p, 504, "no backend connection free in time");
         return;
     }
-    if (!p->bc && !p->responded) {
+    if (!p->bc && !p->h2c && !p->responded) {
         /* Our turn in the queue (pool.c set a zero timeout). */
         arm(p, p->pm->o.connect_timeout);
         pt_px_acquire(p);
@@ -420,7 +427,9 @@ static bool pump_request(struct px *p)
 static void on_body_ready(struct pt_req *r)
 {
     struct px *p = r->handler_ctx;
-    if (p && p->bc && !p->want_write)
+    if (p && p->h2c)
+        pt_px_h2_body_ready(p);
+    else if (p && p->bc && !p->want_write)
         pump_request(p);
 }
 
@@ -736,6 +745,8 @@ void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_route *
     ev_init(&p->timer, on_timer);
     p->timer.data = p;
     p->upgrade = r->upgrade && pm->o.websocket;
+    if (r->has_body || p->upgrade)
+        pt_req_body_keep(r); /* read once the backend is connected */
     r->handler_ctx = p;
     r->on_finish = on_finish;
     r->on_body_ready = on_body_ready;

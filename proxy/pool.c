@@ -25,28 +25,6 @@
 
 #define IDLE_TIMEOUT 60.0   /* seconds an unused backend connection is kept */
 
-struct px_conn {
-    struct px_pool *pool;
-    struct px *p;             /* the exchange it carries; NULL when idle */
-    struct px_conn *next_idle;
-    bool idle;
-    bool handshaking;         /* TLS with the backend under way */
-};
-
-struct px_pool {
-    const struct px_mount *pm;
-    struct pt_upstream *u;    /* its addresses change under the resolver */
-    struct pt_worker *w;
-    struct px_conn *idle;     /* LIFO */
-    unsigned n_open;          /* connecting, busy or idle */
-    unsigned next_addr;       /* round robin over the upstream's addresses */
-    SSL_SESSION *session;     /* TLS: the last session, to resume */
-    struct px *qhead, *qtail;
-    unsigned n_queued;
-    double down_until;        /* backed off until then (ev_now) */
-    double backoff;           /* seconds of the last back-off, 0: healthy */
-};
-
 /* A mount's origins on one worker. */
 struct px_route {
     struct px_route *next;
@@ -278,17 +256,22 @@ static void attach(struct px *p, struct px_conn *bc)
     p->bc = bc;
 }
 
+struct pt_conn *pt_px_connect(struct px_pool *pool, const struct pt_conn_ops *ops, int *err)
+{
+    struct pt_upstream_addr a;
+    if (!pt_upstream_pick(pool->u, pool->next_addr++, &a)) {
+        *err = EADDRNOTAVAIL;
+        return NULL;
+    }
+    return pt_conn_connect(pool->w, pool->w->conf, (const struct sockaddr *)&a.sa, a.len, ops,
+                           ops == &bc_ops ? sizeof(struct px_conn) : 0, err);
+}
+
 static void open_conn(struct px *p)
 {
     struct px_pool *pool = p->pool;
-    struct pt_upstream_addr a;
-    if (!pt_upstream_pick(pool->u, pool->next_addr++, &a)) {
-        pt_px_conn_failed(p, EADDRNOTAVAIL);
-        return;
-    }
     int err;
-    struct pt_conn *c = pt_conn_connect(pool->w, pool->w->conf, (const struct sockaddr *)&a.sa,
-                                        a.len, &bc_ops, sizeof(struct px_conn), &err);
+    struct pt_conn *c = pt_px_connect(pool, &bc_ops, &err);
     if (!c) {
         pt_px_conn_failed(p, err);
         return;
@@ -343,15 +326,17 @@ void pt_px_acquire(struct px *p)
 {
     struct px_pool *pool = p->pool;
     const struct pt_proxy_opts *o = &pool->pm->o;
-    if (pool->idle && !p->retried) {
+    if (o->h2 && !pool->h2_refused) {
+        if (pt_px_h2_acquire(p))
+            return;
+    } else if (pool->idle && !p->retried) {
         struct px_conn *bc = pool->idle;
         idle_remove(bc);
         attach(p, bc);
         p->reused = true;
         pt_px_start(p);
         return;
-    }
-    if (pool->n_open < (unsigned)o->max_conns) {
+    } else if (pool->n_open < (unsigned)o->max_conns) {
         open_conn(p);
         return;
     }
@@ -369,7 +354,7 @@ void pt_px_acquire(struct px *p)
 
 /* The next waiting request takes a connection, from the loop: release()
  * runs inside another request's body pump. */
-static void serve_queue(struct px_pool *pool)
+void pt_px_serve_queue(struct px_pool *pool)
 {
     struct px *q = pool->qhead;
     if (!q)
@@ -399,5 +384,5 @@ void pt_px_release(struct px *p, bool keep_alive)
     } else {
         pt_conn_close(c);
     }
-    serve_queue(pool);
+    pt_px_serve_queue(pool);
 }

@@ -114,7 +114,6 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
     }
     m->handler_data = pm; /* for proxy_teardown on failure */
     int bad = set_up_origins(m, pm, d);
-    bad += unsupported(m, d, "proxy-h2", o->h2);
     bad += unsupported(m, d, "proxy-buffering", o->buffering);
     bool tls = pm->n_ups && pm->ups[0].tls;
     if (!tls && (o->ca || o->client_cert || o->client_key || o->insecure)) {

@@ -18,11 +18,13 @@
 
 #include "gateway/handler.h"
 #include "gateway/tls_client.h"
+#include "h2/session.h"
 #include "proxy/upstream.h"
 
 extern const struct pt_handler pt_handler_proxy;
 
 struct pt_conn;
+struct pt_conn_ops;
 struct pt_hdr;
 struct pt_req;
 struct px_pool;
@@ -54,6 +56,34 @@ struct px_mount {
     struct pt_tls_client_ctx *tls; /* https: the shared client context */
 };
 
+/* A backend HTTP/1.1 connection: the session of its transport. */
+struct px_conn {
+    struct px_pool *pool;
+    struct px *p;             /* the exchange it carries; NULL when idle */
+    struct px_conn *next_idle;
+    bool idle;
+    bool handshaking;         /* TLS with the backend under way */
+};
+
+struct px_h2conn;
+
+/* One origin of a mount, on one worker. */
+struct px_pool {
+    const struct px_mount *pm;
+    struct pt_upstream *u;    /* its addresses change under the resolver */
+    struct pt_worker *w;
+    struct px_conn *idle;     /* LIFO */
+    struct px_h2conn *h2conns; /* proxy-h2: the connections streams share */
+    unsigned n_open;          /* connecting, busy or idle */
+    unsigned next_addr;       /* round robin over the upstream's addresses */
+    SSL_SESSION *session;     /* TLS: the last session, to resume */
+    struct px *qhead, *qtail;
+    unsigned n_queued;
+    double down_until;        /* backed off until then (ev_now) */
+    double backoff;           /* seconds of the last back-off, 0: healthy */
+    bool h2_refused;          /* proxy-h2, but ALPN said http/1.1: HTTP/1 */
+};
+
 /* One request being proxied. */
 struct px {
     struct pt_req *r;
@@ -81,6 +111,17 @@ struct px {
     bool body_started;        /* some of it was read from the client */
     char *obuf;               /* request body bytes on their way */
     size_t olen, ooff;
+
+    /* proxy-h2: a stream of a shared connection (h2client.c) */
+    struct px_h2conn *h2c;    /* NULL when the stream is over */
+    struct px *snext;         /* the connection's streams or pending list */
+    int32_t sid;              /* 0: not submitted yet */
+    struct pt_h2_buf rbuf;    /* response DATA not yet taken by the client */
+    bool rbuf_eof;            /* END_STREAM received */
+    bool deferred;            /* the request body source said AGAIN */
+    int status;               /* :status of the head being received */
+    struct pt_hdr *rh;        /* its fields */
+    size_t n_rh, cap_rh;
 
     /* response */
     char *in;                 /* response head, then what followed it */
@@ -127,6 +168,11 @@ void pt_px_acquire(struct px *p);
 void pt_px_release(struct px *p, bool keep_alive);
 /* The request leaves the queue (its client went away). */
 void pt_px_unqueue(struct px *p);
+/* A connection has room again: the next waiting request takes it. */
+void pt_px_serve_queue(struct px_pool *pool);
+/* The transport of an outgoing connection to pool's origin, connecting;
+ * NULL with *err set. */
+struct pt_conn *pt_px_connect(struct px_pool *pool, const struct pt_conn_ops *ops, int *err);
 
 /* h1client.c */
 /* Proxies r through pool (the handler's entry). */
@@ -144,5 +190,15 @@ void pt_px_free(struct px *p);
 
 /* A backend connection's transport (for pool.c and h1client.c). */
 struct pt_conn *pt_px_transport(struct px_conn *bc);
+
+/* h2client.c: proxy-h2 */
+/* Puts p on a connection of its pool that has a free stream (joining one
+ * still being set up) or opens one; false when every connection is full
+ * and proxy-max-conns are open (p is then queued). */
+bool pt_px_h2_acquire(struct px *p);
+/* p leaves its connection (its stream cancelled if still open). */
+void pt_px_h2_detach(struct px *p);
+/* The client has more request body for p's stream. */
+void pt_px_h2_body_ready(struct px *p);
 
 #endif

@@ -57,6 +57,7 @@ def srv(portico, bk, bk2, ubk):
         {"mountpoint": "/unix", "origin": "http://unix:%s:/u" % ubk.path},
         {"mountpoint": "/noloc", "origin": "http://%s/app" % bk.host,
          "proxy-rewrite-location": 0},
+        {"mountpoint": "/post", "origin": "http://%s/app" % bk.host},
         {"mountpoint": "/rr", "origin": ["http://%s/app" % bk.host, "http://%s/app" % bk2.host]},
         {"mountpoint": "/half", "origin": ["http://127.0.0.1:9/app", "http://%s/app" % bk2.host]},
         {"mountpoint": "/alldown", "origin": ["http://127.0.0.1:9/", "http://127.0.0.1:7/"]},
@@ -632,3 +633,12 @@ def test_transfer_coded_response_refused(srv):
     # still coded: 502, as nginx does
     r = srv.get("/api/gzipte")
     assert_styled(r, 502)
+
+
+def test_body_kept_while_connecting(srv, bk):
+    """The first request of a mount waits for a new backend connection: the
+    body bytes that came with its head are kept for it, not dropped."""
+    for i, body in enumerate([b"hello", be.pattern(100000)]):
+        r = srv.get("/post/echo" if i == 0 else "/post/echo?second", method="POST", body=body)
+        assert r.status == 200
+        assert r.body == body
