@@ -73,6 +73,7 @@ def srv(portico, hb, nghttpd, h1tls, certs):
     mounts = [
         site.mount("/"),
         {"mountpoint": "/h2", "origin": "http://127.0.0.1:%d/app" % hb.port, "proxy-h2": 1},
+        {"mountpoint": "/join", "origin": "http://127.0.0.1:%d/app" % hb.port, "proxy-h2": 1},
         {"mountpoint": "/ng", "origin": "http://127.0.0.1:%d/app" % nghttpd["plain"],
          "proxy-h2": 1},
         {"mountpoint": "/ngs", "origin": "https://localhost:%d/app" % nghttpd["tls"],
@@ -191,3 +192,26 @@ def test_goaway_drains_to_a_new_connection(srv, hb):
         assert hb.connections == 1  # one new connection after the GOAWAY
         ids = [s.conn_id for s in hb.streams]
     assert len(set(ids[1:])) == 1
+
+
+def test_requests_join_a_connection_being_set_up(srv, hb):
+    """The first 30 requests of a mount arrive together: they wait for the
+    one connection being set up and all join it as streams."""
+    hb.reset()
+    import socket
+    conns = []
+    for i in range(30):  # all sent before any answer can come
+        c = socket.create_connection(("127.0.0.1", srv.port))
+        c.sendall(b"GET /join/j%d HTTP/1.1\r\nHost: localhost\r\n\r\n" % i)
+        conns.append(c)
+    for i, c in enumerate(conns):
+        c.settimeout(10)
+        data = b""
+        while b"ok h2 GET /app/j%d" % i not in data:
+            d = c.recv(65536)
+            assert d, data
+            data += d
+        c.close()
+    with hb.lock:
+        assert hb.connections == 1
+        assert len(hb.streams) == 30
