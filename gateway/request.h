@@ -139,6 +139,7 @@ struct pt_req {
      * (the request body is then the client's raw bytes until it closes,
      * the response body the handler's until it ends). */
     bool upgrade;
+    const char *upgrade_proto;    /* HTTP/2 extended CONNECT: its :protocol */
 
     /* accounting */
     double start;                 /* ev_time() at the first byte */

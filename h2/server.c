@@ -62,7 +62,7 @@ struct pt_h2_stream {
     struct pt_h2_stream *prev, *next;
     size_t header_bytes;
     size_t cap_hdrs;
-    const char *method, *path, *authority, *scheme;
+    const char *method, *path, *authority, *scheme, *protocol;
     size_t method_len, path_len, authority_len;
     struct pt_h2_buf body;  /* request body received, not yet read */
     bool body_eof;          /* END_STREAM seen */
@@ -216,7 +216,13 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
         pt_respond_error(r, 431, "header list too large");
         return;
     }
-    if (r->method == PT_M_CONNECT || !s->path) {
+    if (r->method == PT_M_CONNECT && s->protocol && s->path) {
+        /* Extended CONNECT (RFC 8441, "websocket"): the stream is the
+         * tunnel; a handler that supports it answers 200 and streams both
+         * ways (the proxy), others refuse the method. */
+        r->upgrade = true;
+        r->upgrade_proto = s->protocol;
+    } else if (r->method == PT_M_CONNECT || !s->path) {
         r->vhost = pt_conn_default_vhost(h2->io.c);
         pt_respond_error(r, 501, "CONNECT is not supported");
         return;
@@ -374,6 +380,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
             s->authority_len = valuelen;
         } else if (namelen == 7 && memcmp(name, ":scheme", 7) == 0) {
             s->scheme = v;
+        } else if (namelen == 9 && memcmp(name, ":protocol", 9) == 0) {
+            s->protocol = v; /* RFC 8441 extended CONNECT */
         }
         return 0;
     }
@@ -834,6 +842,7 @@ static void h2_start(struct pt_conn *c, const char *data, size_t len)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)g->h2_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)g->max_header_size},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
     nghttp2_submit_settings(h2->io.session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
     nghttp2_session_set_local_window_size(h2->io.session, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);

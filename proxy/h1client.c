@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "gateway/config.h"
 #include "gateway/conn.h"
@@ -262,13 +263,36 @@ static void field(struct buf *b, const char *name, const char *v1, size_t l1, co
     put(b, "\r\n", 2);
 }
 
+/* A random Sec-WebSocket-Key (16 bytes, base64). */
+static const char *websocket_key(struct pt_req *r)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned char k[18] = {0};
+    if (getrandom(k, 16, 0) != 16)
+        memset(k, 0x5a, 16);
+    char *out = pt_pool_alloc(r->pool, 25), *o = out;
+    for (int i = 0; i < 18; i += 3) {
+        uint32_t v = (uint32_t)k[i] << 16 | (uint32_t)k[i + 1] << 8 | k[i + 2];
+        *o++ = b64[v >> 18 & 63];
+        *o++ = b64[v >> 12 & 63];
+        *o++ = b64[v >> 6 & 63];
+        *o++ = b64[v & 63];
+    }
+    out[22] = out[23] = '=';
+    out[24] = '\0';
+    return out;
+}
+
 static void build_head(struct px *p)
 {
     struct pt_req *r = p->r;
     struct px_fields f;
     struct buf b = {0};
     pt_px_request_fields(p, &f);
-    put(&b, r->method_str, r->method_len);
+    if (p->upgrade && r->version == 20)
+        puts_(&b, "GET"); /* RFC 8441: an extended CONNECT is a GET upgrade in HTTP/1.1 */
+    else
+        put(&b, r->method_str, r->method_len);
     put(&b, " ", 1);
     put(&b, f.target, f.target_len);
     puts_(&b, " HTTP/1.1\r\nHost: ");
@@ -282,11 +306,23 @@ static void build_head(struct px *p)
     }
     if (p->upgrade) {
         /* WebSocket and other Upgrades: offered to the backend as they
-         * came; its 101 turns the exchange into a tunnel. */
-        size_t vl;
-        const char *up = pt_req_header(r, "upgrade", &vl);
+         * came; its 101 turns the exchange into a tunnel.  From an HTTP/2
+         * client (RFC 8441) the protocol is the :protocol, and the key an
+         * HTTP/1.1 server wants is made up here (nothing checks its
+         * answer: the client's stream is the tunnel). */
+        size_t vl = 0;
+        const char *up = r->version == 20 ? r->upgrade_proto : pt_req_header(r, "upgrade", &vl);
+        if (r->version == 20)
+            vl = strlen(up);
         field(&b, "Connection", NULL, 0, "", "upgrade");
         field(&b, "Upgrade", NULL, 0, "", pt_pool_strndup(r->pool, up, vl));
+        if (r->version == 20 && !pt_req_header(r, "sec-websocket-key", NULL))
+            field(&b, "Sec-WebSocket-Key", NULL, 0, "", websocket_key(r));
+        p->body_done = true; /* the tunnel's bytes come after the 101 */
+        put(&b, "\r\n", 2);
+        p->head = b.p;
+        p->head_len = b.len;
+        return;
     }
     if (r->has_body && r->content_length >= 0) {
         char cl[32];
@@ -444,6 +480,8 @@ static bool response_field_dropped(const struct px *p, const char *head,
     const struct h1_header *h = &q->headers[k];
     const char *n = head + h->name.off;
     size_t l = h->name.len;
+    if (p->tunnel && p->r->version == 20 && pt_http_name_is(n, l, "sec-websocket-accept"))
+        return true; /* RFC 8441: nothing to accept, the stream is open */
     if (p->tunnel && (pt_http_name_is(n, l, "upgrade") || pt_http_name_is(n, l, "connection")))
         return false; /* a 101 must say what it switches to */
     if (pt_http_hop_by_hop(n, l) || pt_http_name_is(n, l, "content-length") ||
@@ -543,6 +581,8 @@ static bool take_head(struct px *p, const struct h1_parser *hp)
         p->resp_keep_alive = false; /* it answered before taking the body */
     disarm(p);
     int status = q->status;
+    if (p->tunnel && r->version == 20)
+        status = 200; /* RFC 8441: the extended CONNECT succeeded */
     if (p->resp_done)
         exchange_done(p);
     pt_respond(r, status, length, no_body && r->method != PT_M_HEAD ? NULL : &body_ops, p);

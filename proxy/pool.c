@@ -326,7 +326,7 @@ void pt_px_acquire(struct px *p)
 {
     struct px_pool *pool = p->pool;
     const struct pt_proxy_opts *o = &pool->pm->o;
-    if (o->h2 && !pool->h2_refused) {
+    if (o->h2 && !pool->h2_refused && !p->upgrade) { /* tunnels: HTTP/1.1 */
         if (pt_px_h2_acquire(p))
             return;
     } else if (pool->idle && !p->retried) {
