@@ -8,8 +8,14 @@
 # requests/s, the proxy's CPU time per request, and how many connections
 # it held open to the backend in the middle of the run.
 #
+# Then HTTP/2: h2load (h2c, -c10 -m10) -> portico -> backend, with the
+# backend spoken to over HTTP/1.1 (nginx) and over HTTP/2 (proxy-h2 to
+# nghttpd serving the same file): req/s, portico's CPU per request,
+# backend connections.
+#
 # Environment: BENCH_DURATION (10), BENCH_WARMUP (2), BENCH_CONNS (50),
-# BENCH_PROXIES ("portico nginx haproxy"), PORTICO_BIN, BENCH_KEEP=1.
+# BENCH_PROXIES ("portico nginx haproxy"), BENCH_H2_REQS (200000),
+# PORTICO_BIN, BENCH_KEEP=1.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -153,3 +159,48 @@ if [ -n "${RPS[portico]:-}" ]; then
             "$(awk -v a="${CPU_US[portico]}" -v b="${CPU_US[$o]}" 'BEGIN{printf "%.2f", a/b}')"
     done
 fi
+
+# -- HTTP/2 to portico, HTTP/1.1 or HTTP/2 to the backend ----------------------
+command -v h2load >/dev/null || { echo "bench: h2load not installed: HTTP/2 part skipped"; exit 0; }
+command -v nghttpd >/dev/null || { echo "bench: nghttpd not installed: HTTP/2 part skipped"; exit 0; }
+H2PORT=$(free_port)
+mkdir -p "$TMP/nghttpd"
+cp "$DOC/1k.txt" "$TMP/nghttpd/"
+taskset -c $CLIENT_CPU nghttpd --no-tls -d "$TMP/nghttpd" "$H2PORT" > /dev/null 2>&1 &
+PID[nghttpd]=$!
+wait_port "$H2PORT" || die "nghttpd did not start"
+N=${BENCH_H2_REQS:-200000}
+echo
+echo "=== HTTP/2 clients (h2load -n $N -c10 -m10, h2c) through portico ==="
+for mode in h1 h2; do
+    d=$TMP/portico-$mode
+    mkdir -p "$d/conf.d"
+    port=$(free_port)
+    echo '{"global": {"count-threads": 1}}' > "$d/conf"
+    if [ $mode = h1 ]; then
+        origin="\"origin\": \"http://127.0.0.1:$BPORT\""
+        bport=$BPORT
+    else
+        origin="\"origin\": \"http://127.0.0.1:$H2PORT\", \"proxy-h2\": 1"
+        bport=$H2PORT
+    fi
+    printf '{"vhosts": [{"name": "localhost", "port": %s, "interface": "127.0.0.1",\n  "mounts": [{"mountpoint": "/", %s}]}]}\n' \
+        "$port" "$origin" > "$d/conf.d/bench"
+    taskset -c $SERVER_CPU "$PORTICO" -c "$d" -l error 2> "$d/stderr.log" &
+    PID[p$mode]=$!
+    wait_port "$port" || die "portico ($mode upstream) did not start"
+    taskset -c "$CLIENT_CPU" h2load -n 2000 -c 10 -m 10 "http://127.0.0.1:$port/1k.txt" > /dev/null
+    t0=$(cpu_ticks "${PID[p$mode]}")
+    (sleep 1; ss -Htn state established "( dport = :$bport )" | wc -l > "$TMP/h2conns-$mode") &
+    sampler=$!
+    out=$(taskset -c "$CLIENT_CPU" h2load -n "$N" -c 10 -m 10 "http://127.0.0.1:$port/1k.txt")
+    t1=$(cpu_ticks "${PID[p$mode]}")
+    ok=$(echo "$out" | awk '/^requests:/ {print $8}')
+    rps=$(echo "$out" | awk '/^finished in/ {print $4}')
+    cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="${ok:-0}" \
+        'BEGIN { printf "%.2f", (n > 0) ? d / hz * 1e6 / n : 0 }')
+    wait "$sampler"
+    printf 'HTTP/%s upstream: %10s req/s  %7s us CPU/req  %s succeeded  %s backend connection(s)\n' \
+        "${mode#h}" "$rps" "$cpu" "$ok" "$(cat "$TMP/h2conns-$mode")"
+    stop_server "p$mode"
+done
