@@ -151,16 +151,13 @@ static void submit(struct px_h2conn *h, struct px *p)
              r->method_str, (int)f.target_len, f.target, sid);
 }
 
+static struct px *pop_pending(struct px_h2conn *h);
+
 /* The connection is ready: every request that waited joins it at once. */
 static void join_pending(struct px_h2conn *h)
 {
-    while (h->pending) {
-        struct px *p = h->pending;
-        h->pending = p->snext;
-        p->snext = NULL;
-        h->n_pending--;
+    for (struct px *p; (p = pop_pending(h));)
         submit(h, p);
-    }
     pt_h2_io_schedule_flush(&h->io);
 }
 
@@ -374,16 +371,27 @@ void pt_px_h2_detach(struct px *p)
 
 /* ---- the connection ------------------------------------------------------------ */
 
+/* The next request waiting for h, off its list (NULL: none). */
+static struct px *pop_pending(struct px_h2conn *h)
+{
+    struct px *p = h->pending;
+    if (p) {
+        h->pending = p->snext;
+        h->n_pending--;
+        p->snext = NULL;
+        p->h2c = NULL;
+    }
+    return p;
+}
+
 static void fail_all(struct px_h2conn *h, int err)
 {
-    while (h->pending || h->streams) {
-        struct px *p = h->pending ? h->pending : h->streams;
-        if (p == h->pending) {
-            h->pending = p->snext;
-            h->n_pending--;
-        } else {
-            h->streams = p->snext;
-        }
+    h->going_away = true; /* retries go to another connection */
+    for (struct px *p; (p = pop_pending(h));)
+        pt_px_conn_failed(p, err);
+    while (h->streams) {
+        struct px *p = h->streams;
+        h->streams = p->snext;
         p->snext = NULL;
         p->h2c = NULL;
         pt_px_conn_failed(p, err);
@@ -460,27 +468,15 @@ static void h2c_on_io(struct pt_conn *c, int revents)
                 pt_warn("proxy %s: the backend did not agree to HTTP/2 (ALPN); using "
                         "HTTP/1.1", name_of(h));
                 h->pool->h2_refused = true;
-                while (h->pending) {
-                    struct px *p = h->pending;
-                    h->pending = p->snext;
-                    h->n_pending--;
-                    p->snext = NULL;
-                    p->h2c = NULL;
+                for (struct px *p; (p = pop_pending(h));)
                     pt_px_acquire(p);
-                }
                 pt_conn_close(c);
                 return;
             }
         }
         if (rc < 0) {
-            while (h->pending) {
-                struct px *p = h->pending;
-                h->pending = p->snext;
-                h->n_pending--;
-                p->snext = NULL;
-                p->h2c = NULL;
+            for (struct px *p; (p = pop_pending(h));)
                 pt_px_tls_failed(p, why);
-            }
             pt_conn_close(c);
             return;
         }
