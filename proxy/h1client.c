@@ -88,6 +88,7 @@ void pt_px_free(struct px *p)
     free(p->obuf);
     free(p->in);
     free(p->dechunk);
+    pt_px_spool_free(p);
     free(p);
 }
 
@@ -145,7 +146,7 @@ void pt_px_conn_failed(struct px *p, int err)
         abort_response(p, strerror(err));
         return;
     }
-    if (p->reused && !p->retried && idempotent(p->r) && !p->body_started) {
+    if (p->reused && !p->retried && idempotent(p->r) && pt_px_body_rewind(p)) {
         /* A kept-alive connection the backend had closed: once more, on a
          * fresh one. */
         pt_info("proxy %s: reused connection failed (%s); retrying on a new one",
@@ -324,9 +325,9 @@ static void build_head(struct px *p)
         p->head_len = b.len;
         return;
     }
-    if (r->has_body && r->content_length >= 0) {
+    if (r->has_body && p->body_length >= 0) {
         char cl[32];
-        snprintf(cl, sizeof(cl), "%lld", (long long)r->content_length);
+        snprintf(cl, sizeof(cl), "%lld", (long long)p->body_length);
         field(&b, "Content-Length", NULL, 0, "", cl);
     } else if (r->has_body) {
         field(&b, "Transfer-Encoding", NULL, 0, "", "chunked");
@@ -407,7 +408,7 @@ static bool pump_request(struct px *p)
         }
         char *data = p->obuf + (p->body_chunked ? 10 : 0);
         size_t room = OUT_CAP - (p->body_chunked ? CHUNK_ROOM : 0);
-        ssize_t n = pt_req_body_read(p->r, data, room);
+        ssize_t n = pt_px_body_read(p, data, room);
         if (n == PT_BODY_AGAIN)
             break; /* on_body_ready brings us back */
         if (n < 0) {
@@ -463,7 +464,9 @@ static bool pump_request(struct px *p)
 static void on_body_ready(struct pt_req *r)
 {
     struct px *p = r->handler_ctx;
-    if (p && p->h2c)
+    if (p && p->spooling)
+        pt_px_spool_pump(p);
+    else if (p && p->h2c)
         pt_px_h2_body_ready(p);
     else if (p && p->bc && !p->want_write)
         pump_request(p);
@@ -785,11 +788,20 @@ void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_route *
     ev_init(&p->timer, on_timer);
     p->timer.data = p;
     p->upgrade = r->upgrade && pm->o.websocket;
+    p->body_length = r->content_length;
     if (r->has_body || p->upgrade)
         pt_req_body_keep(r); /* read once the backend is connected */
     r->handler_ctx = p;
     r->on_finish = on_finish;
     r->on_body_ready = on_body_ready;
-    arm(p, pm->o.connect_timeout);
+    if (pm->o.buffering && r->has_body && !p->upgrade)
+        pt_px_spool_start(p); /* then pt_px_begin() */
+    else
+        pt_px_begin(p);
+}
+
+void pt_px_begin(struct px *p)
+{
+    arm(p, p->pm->o.connect_timeout);
     pt_px_acquire(p);
 }

@@ -86,7 +86,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t sid, uint8_t *buf, si
     (void)sid;
     (void)ud;
     struct px *p = source->ptr;
-    ssize_t n = pt_req_body_read(p->r, (char *)buf, len);
+    ssize_t n = pt_px_body_read(p, (char *)buf, len);
     if (n == PT_BODY_AGAIN) {
         p->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
@@ -125,9 +125,9 @@ static void submit(struct px_h2conn *h, struct px *p)
         }
         nva[k++] = nv(lower, x->name_len, x->value, x->value_len);
     }
-    if (r->has_body && r->content_length >= 0) {
+    if (r->has_body && p->body_length >= 0) {
         char *cl = pt_pool_alloc(r->pool, 24);
-        nva[k++] = nv("content-length", 14, cl, pt_fmt_u64(cl, (uint64_t)r->content_length));
+        nva[k++] = nv("content-length", 14, cl, pt_fmt_u64(cl, (uint64_t)p->body_length));
     }
     nghttp2_data_provider dp = {.source.ptr = p, .read_callback = read_body};
     p->body_done = !r->has_body;
@@ -282,7 +282,7 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void 
         if (code == NGHTTP2_NO_ERROR && p->rbuf_eof) {
             wake(p);
         } else if (!p->responded) {
-            if (code == NGHTTP2_REFUSED_STREAM && !p->retried && !p->body_started) {
+            if (code == NGHTTP2_REFUSED_STREAM && !p->retried && pt_px_body_rewind(p)) {
                 /* Refused (GOAWAY, or too many streams): once more,
                  * elsewhere. */
                 p->retried = true;

@@ -25,6 +25,7 @@ static const struct pt_key proxy_keys[] = {
     { "proxy-h2", PT_KEY_BOOL, O(h2), 0, 0 },
     { "proxy-websocket", PT_KEY_BOOL, O(websocket), 0, 0 },
     { "proxy-buffering", PT_KEY_BOOL, O(buffering), 0, 0 },
+    { "proxy-buffering-max", PT_KEY_INT, O(buffering_max), 1, INT_MAX },
     { "proxy-insecure", PT_KEY_BOOL, O(insecure), 0, 0 },
     { "proxy-ca", PT_KEY_STR, O(ca), 0, 0 },
     { "proxy-client-cert", PT_KEY_STR, O(client_cert), 0, 0 },
@@ -55,18 +56,6 @@ static void proxy_teardown(struct pt_mount *m)
     free(pm->ups);
     free(pm);
     m->handler_data = NULL;
-}
-
-/* Keys of what this proxy cannot do yet: refused at load, never ignored. */
-static bool unsupported(const struct pt_mount *m, struct pt_diag *d, const char *key,
-                        bool set)
-{
-    if (!set)
-        return false;
-    const struct pt_srcpos *p = pt_mount_key_pos(m, key);
-    pt_diag_error(d, p->file, p->line, p->col, "\"%s\": not supported by this build yet",
-                  key);
-    return true;
 }
 
 /* Parses and resolves every origin of the mount (one, or a list whose
@@ -114,7 +103,6 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
     }
     m->handler_data = pm; /* for proxy_teardown on failure */
     int bad = set_up_origins(m, pm, d);
-    bad += unsupported(m, d, "proxy-buffering", o->buffering);
     bool tls = pm->n_ups && pm->ups[0].tls;
     if (!tls && (o->ca || o->client_cert || o->client_key || o->insecure)) {
         const char *k = o->ca ? "proxy-ca" : o->client_cert ? "proxy-client-cert"
@@ -144,6 +132,7 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
     pm->o.send_timeout = int_or(m, "proxy-send-timeout", o->send_timeout, 60);
     pm->o.max_conns = int_or(m, "proxy-max-conns", o->max_conns, 32);
     pm->o.max_queue = int_or(m, "proxy-max-queue", o->max_queue, 1024);
+    pm->o.buffering_max = int_or(m, "proxy-buffering-max", o->buffering_max, 16 << 20);
     pm->o.resolve_interval = int_or(m, "proxy-resolve-interval", o->resolve_interval, 30);
     for (size_t i = 0; i < pm->n_ups && pm->o.resolve_interval > 0; i++)
         if (pt_upstream_is_name(&pm->ups[i]))

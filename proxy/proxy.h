@@ -7,12 +7,17 @@
  *               waiting for one
  *   h1client.c  one request over an HTTP/1.1 backend connection: the
  *               request re-serialized, bodies streamed both ways with
- *               backpressure, the response head parsed and handed on */
+ *               backpressure, the response head parsed and handed on
+ *   h2client.c  proxy-h2: requests as streams of shared HTTP/2 connections
+ *   request.c   the fields that go upstream and come back
+ *   spool.c     proxy-buffering: the request body read before sending
+ *   resolver.c  names looked up again off the workers */
 #ifndef PT_PROXY_H
 #define PT_PROXY_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <ev.h>
 
@@ -44,6 +49,7 @@ struct pt_proxy_opts {
     bool h2;                  /* proxy-h2 */
     bool websocket;           /* proxy-websocket (default on) */
     bool buffering;           /* proxy-buffering */
+    int buffering_max;        /* proxy-buffering-max, bytes */
     bool insecure;            /* proxy-insecure */
     char *ca, *client_cert, *client_key;
 };
@@ -101,6 +107,7 @@ struct px {
     bool resp_err;            /* the response broke off after its head */
     bool upgrade;             /* the client's Upgrade is forwarded */
     bool tunnel;              /* after the backend's 101: raw bytes both ways */
+    bool spooling;            /* proxy-buffering: reading the body first */
     ev_timer timer;           /* connect / read / send timeout */
 
     /* request */
@@ -109,6 +116,8 @@ struct px {
     bool body_chunked;        /* request body sent with chunked framing */
     bool body_done;           /* the whole request body went out */
     bool body_started;        /* some of it was read from the client */
+    int64_t body_length;      /* what goes upstream; -1: unknown (chunked) */
+    struct px_spool *spool;   /* proxy-buffering: the body read beforehand */
     char *obuf;               /* request body bytes on their way */
     size_t olen, ooff;
 
@@ -177,6 +186,9 @@ struct pt_conn *pt_px_connect(struct px_pool *pool, const struct pt_conn_ops *op
 /* h1client.c */
 /* Proxies r through pool (the handler's entry). */
 void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_route *route);
+/* The request is ready to go (its body spooled if asked): find it a
+ * connection, under the connect timeout. */
+void pt_px_begin(struct px *p);
 /* bc is connected (or reused): send the request. */
 void pt_px_start(struct px *p);
 /* Events on bc while it carries p. */
@@ -190,6 +202,20 @@ void pt_px_free(struct px *p);
 
 /* A backend connection's transport (for pool.c and h1client.c). */
 struct pt_conn *pt_px_transport(struct px_conn *bc);
+
+/* spool.c: proxy-buffering */
+/* Reads r's whole body before p goes on to pt_px_begin(); false when p
+ * was answered (and freed) at once. */
+bool pt_px_spool_start(struct px *p);
+/* More body from the client. */
+void pt_px_spool_pump(struct px *p);
+void pt_px_spool_free(struct px *p);
+/* The request body for the backend: the spool's, or the client's as it
+ * comes (pt_req_body_read). */
+ssize_t pt_px_body_read(struct px *p, char *buf, size_t len);
+/* Makes the body sendable again for a retry: true when nothing of it was
+ * read yet, or it is spooled (rewound). */
+bool pt_px_body_rewind(struct px *p);
 
 /* h2client.c: proxy-h2 */
 /* Puts p on a connection of its pool that has a free stream (joining one

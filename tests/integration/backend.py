@@ -137,12 +137,13 @@ class Backend:
                 body += buf[:size]
                 buf = buf[size + 2:]
         n = int(cl[0]) if cl else 0
-        while len(buf) < n:
-            d = c.recv(65536)
+        acc = bytearray(buf)  # bytes += would copy the whole body each time
+        while len(acc) < n:
+            d = c.recv(1 << 20)
             if not d:
                 raise ConnectionError("body cut short")
-            buf += d
-        return buf[:n], buf[n:]
+            acc += d
+        return bytes(acc[:n]), bytes(acc[n:])
 
     def _serve(self, c, cid):
         buf = b""

@@ -61,6 +61,10 @@ def srv(portico, bk, bk2, ubk):
         {"mountpoint": "/rr", "origin": ["http://%s/app" % bk.host, "http://%s/app" % bk2.host]},
         {"mountpoint": "/half", "origin": ["http://127.0.0.1:9/app", "http://%s/app" % bk2.host]},
         {"mountpoint": "/alldown", "origin": ["http://127.0.0.1:9/", "http://127.0.0.1:7/"]},
+        {"mountpoint": "/buf", "origin": "http://%s/app" % bk.host, "proxy-buffering": 1,
+         "proxy-buffering-max": 300000},
+        {"mountpoint": "/bigbuf", "origin": "http://%s/app" % bk.host, "proxy-buffering": 1,
+         "proxy-buffering-max": 200 << 20},
     ]
     return site.start(vhosts=[site.vhost(mounts=mounts)], log_level="info")
 
@@ -642,3 +646,97 @@ def test_body_kept_while_connecting(srv, bk):
         r = srv.get("/post/echo" if i == 0 else "/post/echo?second", method="POST", body=body)
         assert r.status == 200
         assert r.body == body
+
+
+# ---- proxy-buffering: the request body read before the backend is asked ------------
+
+
+def test_buffered_chunked_body_goes_with_length(srv, bk):
+    """A chunked upload larger than the in-memory part (64 KiB) reaches the
+    backend whole, with a Content-Length and no chunked framing."""
+    body = be.pattern(200000)
+    p = subprocess.run(["curl", "-sS", "-H", "Transfer-Encoding: chunked", "-H",
+                        "Content-Type: application/octet-stream", "--data-binary", "@-",
+                        srv.url("/buf/echo")], input=body, capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == body
+    q = last(bk)
+    assert q.header("Content-Length") == "200000"
+    assert q.header("Transfer-Encoding") is None
+    assert q.body == body
+
+
+def test_buffered_backend_asked_only_after_whole_body(srv, bk):
+    bk.reset()
+    with Conn(srv.port) as c:
+        c.send(b"POST /buf/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nhello")
+        time.sleep(0.5)
+        with bk.lock:
+            assert bk.connections == 0 and not bk.requests  # nothing went upstream yet
+        c.send(b"world")
+        r = c.read_response()
+    assert r.status == 200
+    assert r.body == b"helloworld"
+    assert last(bk).header("Content-Length") == "10"
+
+
+def test_buffered_body_over_the_limit_413(srv, bk):
+    bk.reset()
+    # announced too large: refused before any body byte is read
+    with Conn(srv.port) as c:
+        c.send(b"POST /buf/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300001\r\n\r\n")
+        r = c.read_response()
+    assert_styled(r, 413)
+    # chunked, found too large on the way
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                        "Transfer-Encoding: chunked", "--data-binary", "@-",
+                        srv.url("/buf/echo")], input=be.pattern(400000), capture_output=True,
+                       timeout=30)
+    assert p.stdout == b"413"
+    with bk.lock:
+        assert bk.connections == 0
+    assert "larger than proxy-buffering-max" in srv.log()
+
+
+def test_buffered_client_gone_midway(srv, bk):
+    bk.reset()
+    with Conn(srv.port) as c:
+        c.send(b"POST /buf/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 200000\r\n\r\n"
+               + be.pattern(100000))
+        time.sleep(0.2)
+    time.sleep(0.3)
+    assert srv.get("/buf/echo", method="POST", body=b"after").body == b"after"
+    with bk.lock:
+        assert len(bk.requests) == 1
+
+
+def test_buffered_body_retried_on_stale_connection(srv, bk):
+    """A spooled body can be sent again: a PUT whose reused connection the
+    backend had closed is retried with its body."""
+    srv.get("/buf/idle-close")
+    time.sleep(0.5)  # the backend closed the kept-alive connection
+    body = be.pattern(5000)
+    r = srv.get("/buf/echo", method="PUT", body=body)
+    assert r.status == 200
+    assert r.body == body
+
+
+@asan_rss
+def test_buffered_large_upload_bounded(srv, bk, tmp_path):
+    """20 MB buffered: the part beyond 64 KiB goes to a temporary file, not
+    to memory, and all of it reaches the backend."""
+    data = os.urandom(1 << 20) * 20
+    f = tmp_path / "up.bin"
+    f.write_bytes(data)
+    before = rss_kb(srv.pid)
+    peak = [before]
+    p = subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                          "--data-binary", "@%s" % f, srv.url("/bigbuf/sink")],
+                         stdout=subprocess.PIPE)
+    while p.poll() is None:
+        peak.append(rss_kb(srv.pid))
+        time.sleep(0.05)
+    out, _ = p.communicate()
+    assert out == b"200"
+    assert len(last(bk).body) == len(data)
+    assert max(peak) - before < 4096, (before, max(peak))
