@@ -42,6 +42,13 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         return;
     }
     double deadline = c->last_activity + timeout;
+    if (deadline <= now + 0.001 && c->ops->expired && c->ops->expired(c)) {
+        c->last_activity = now;
+        timeout = c->ops->timeout(c);
+        t->repeat = timeout > 0 ? timeout : c->conf->g.timeout_secs;
+        ev_timer_again(loop, t);
+        return;
+    }
     if (deadline <= now + 0.001) {
         char ip[46];
         uint16_t port;

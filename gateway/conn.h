@@ -35,6 +35,9 @@ struct pt_conn_ops {
     void (*on_io)(struct pt_conn *c, int revents);
     /* Seconds of inactivity allowed in the current state; 0: no limit. */
     double (*timeout)(const struct pt_conn *c);
+    /* Optional: that time has passed.  Return true when the session acted
+     * and keeps the connection (a PING sent): the wait starts again. */
+    bool (*expired)(struct pt_conn *c);
     /* Worker stopping: close when idle, else finish what is in flight. */
     void (*drain)(struct pt_conn *c);
     /* Frees session state; called once from pt_conn_close() or

@@ -10,6 +10,11 @@
  * streams finish, new ones go elsewhere, and the streams the backend
  * refused are retried once on a new connection.
  *
+ * An idle connection is kept for proxy-keepalive-timeout and, every
+ * proxy-ping-interval, sent a PING: a backend (or a middlebox) that has
+ * silently dropped it does not ACK within proxy-read-timeout, and the
+ * connection is closed before a request is given to it.
+ *
  * Backpressure: response DATA is held per stream (pt_h2_buf) and the
  * stream's window reopened only as the client takes it; the request body
  * is pulled from the client only when nghttp2 can send it. */
@@ -30,7 +35,6 @@
 #include "gateway/request.h"
 #include "gateway/worker.h"
 
-#define IDLE_TIMEOUT 60.0      /* seconds an unused connection is kept */
 #define STREAM_WINDOW (1 << 20)
 #define CONN_WINDOW (8 << 20)
 #define DEFAULT_STREAMS 100    /* until the backend's SETTINGS say */
@@ -42,7 +46,9 @@ struct px_h2conn {
     struct px *streams;       /* exchanges with a stream on it */
     struct px *pending;       /* waiting for it to be ready */
     unsigned n_streams, n_pending;
+    double idle_since;        /* ev_now when the last stream ended */
     bool ready, going_away, handshaking;
+    bool ping_out;            /* a PING awaits its ACK */
 };
 
 static const struct pt_body_ops body_ops;
@@ -60,6 +66,20 @@ static void unlink_px(struct px **list, struct px *p)
     if (*list)
         *list = p->snext;
     p->snext = NULL;
+}
+
+static bool idle(const struct px_h2conn *h)
+{
+    return h->ready && !h->n_streams && !h->n_pending;
+}
+
+/* Call after a stream or a waiting request left h. */
+static void note_idle(struct px_h2conn *h)
+{
+    if (idle(h)) {
+        h->idle_since = ev_now(h->pool->w->loop);
+        pt_conn_timer_update(h->io.c);
+    }
 }
 
 static unsigned max_streams(const struct px_h2conn *h)
@@ -226,6 +246,10 @@ static void wake(struct px *p)
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
 {
     struct px_h2conn *h = ud;
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        h->ping_out = false;
+        return 0;
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY) {
         h->going_away = true;
         pt_info("proxy %s: GOAWAY (last stream %d): draining", name_of(h),
@@ -302,6 +326,7 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code, void 
         }
     }
     pt_px_serve_queue(h->pool);
+    note_idle(h);
     return 0;
 }
 
@@ -356,6 +381,7 @@ void pt_px_h2_detach(struct px *p)
     if (!p->sid) {
         unlink_px(&h->pending, p);
         h->n_pending--;
+        note_idle(h);
         return;
     }
     /* The client went away, or the exchange failed: the stream is
@@ -420,6 +446,7 @@ static bool start_session(struct px_h2conn *h)
     h->ready = true;
     h->pool->backoff = 0;
     join_pending(h);
+    note_idle(h);
     return true;
 }
 
@@ -496,10 +523,43 @@ static void h2c_on_io(struct pt_conn *c, int revents)
     pt_h2_io_flush(&h->io);
 }
 
+/* Idle: until the next PING, the ACK's deadline, or the end of
+ * proxy-keepalive-timeout, whichever comes first (from the last byte). */
 static double h2c_timeout(const struct pt_conn *c)
 {
     const struct px_h2conn *h = c->session;
-    return h->ready && !h->n_streams && !h->n_pending ? IDLE_TIMEOUT : 0;
+    if (!idle(h))
+        return 0; /* each stream has its own timer */
+    const struct pt_proxy_opts *o = &h->pool->pm->o;
+    double t = h->idle_since + o->keepalive_timeout - c->last_activity;
+    double ping = h->ping_out ? o->read_timeout : o->ping_interval;
+    if (ping > 0 && ping < t)
+        t = ping;
+    return t > 0.001 ? t : 0.001;
+}
+
+static bool h2c_expired(struct pt_conn *c)
+{
+    struct px_h2conn *h = c->session;
+    const struct pt_proxy_opts *o = &h->pool->pm->o;
+    if (!idle(h) || h->going_away)
+        return false;
+    if (h->ping_out) {
+        pt_warn("proxy %s: no PING ACK from the idle backend connection in %ds; closing",
+                name_of(h), o->read_timeout);
+        return false;
+    }
+    if (o->ping_interval <= 0 ||
+        ev_now(c->w->loop) >= h->idle_since + o->keepalive_timeout - 0.001) {
+        pt_debug("proxy %s: idle HTTP/2 connection closed", name_of(h));
+        return false;
+    }
+    uint8_t data[8] = "portico";
+    if (nghttp2_submit_ping(h->io.session, NGHTTP2_FLAG_NONE, data) != 0)
+        return false;
+    h->ping_out = true;
+    pt_h2_io_schedule_flush(&h->io); /* not now: a failed write would free c */
+    return true;
 }
 
 static void h2c_drain(struct pt_conn *c)
@@ -534,6 +594,7 @@ static const struct pt_conn_ops h2c_ops = {
     .name = "proxy HTTP/2 backend",
     .on_io = h2c_on_io,
     .timeout = h2c_timeout,
+    .expired = h2c_expired,
     .drain = h2c_drain,
     .destroy = h2c_destroy,
 };

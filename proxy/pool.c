@@ -23,7 +23,6 @@
 #include "gateway/request.h"
 #include "gateway/worker.h"
 
-#define IDLE_TIMEOUT 60.0   /* seconds an unused backend connection is kept */
 
 /* A mount's origins on one worker. */
 struct px_route {
@@ -138,7 +137,7 @@ static void bc_on_io(struct pt_conn *c, int revents)
 static double bc_timeout(const struct pt_conn *c)
 {
     const struct px_conn *bc = c->session;
-    return bc->idle ? IDLE_TIMEOUT : 0; /* an exchange keeps its own timer */
+    return bc->idle ? bc->pool->pm->o.keepalive_timeout : 0; /* an exchange keeps its own timer */
 }
 
 static void bc_drain(struct pt_conn *c)

@@ -20,6 +20,8 @@ static const struct pt_key proxy_keys[] = {
     { "proxy-max-conns", PT_KEY_INT, O(max_conns), 1, 65535 },
     { "proxy-max-queue", PT_KEY_INT, O(max_queue), 0, 1000000 },
     { "proxy-resolve-interval", PT_KEY_INT, O(resolve_interval), 0, 86400 },
+    { "proxy-keepalive-timeout", PT_KEY_INT, O(keepalive_timeout), 1, 86400 },
+    { "proxy-ping-interval", PT_KEY_INT, O(ping_interval), 0, 86400 },
     { "proxy-preserve-host", PT_KEY_BOOL, O(preserve_host), 0, 0 },
     { "proxy-rewrite-location", PT_KEY_BOOL, O(rewrite_location), 0, 0 },
     { "proxy-h2", PT_KEY_BOOL, O(h2), 0, 0 },
@@ -132,6 +134,8 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
     pm->o.send_timeout = int_or(m, "proxy-send-timeout", o->send_timeout, 60);
     pm->o.max_conns = int_or(m, "proxy-max-conns", o->max_conns, 32);
     pm->o.max_queue = int_or(m, "proxy-max-queue", o->max_queue, 1024);
+    pm->o.keepalive_timeout = int_or(m, "proxy-keepalive-timeout", o->keepalive_timeout, 60);
+    pm->o.ping_interval = int_or(m, "proxy-ping-interval", o->ping_interval, 30);
     pm->o.buffering_max = int_or(m, "proxy-buffering-max", o->buffering_max, 16 << 20);
     pm->o.resolve_interval = int_or(m, "proxy-resolve-interval", o->resolve_interval, 30);
     for (size_t i = 0; i < pm->n_ups && pm->o.resolve_interval > 0; i++)

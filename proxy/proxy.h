@@ -44,6 +44,8 @@ struct pt_proxy_opts {
     int max_conns;            /* proxy-max-conns, per worker */
     int max_queue;            /* proxy-max-queue, per worker */
     int resolve_interval;     /* proxy-resolve-interval, seconds; 0: never */
+    int keepalive_timeout;    /* proxy-keepalive-timeout: idle connections kept */
+    int ping_interval;        /* proxy-ping-interval (proxy-h2); 0: never */
     bool preserve_host;       /* proxy-preserve-host */
     bool rewrite_location;    /* proxy-rewrite-location (default on) */
     bool h2;                  /* proxy-h2 */

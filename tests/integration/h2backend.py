@@ -1,7 +1,11 @@
 """A small HTTP/2 (h2c, prior knowledge) backend on python3-h2 for the
 proxy-h2 tests: it records each stream (connection id, method, path,
 fields, body) and answers "/echo" with the request body, "/reset" with
-RST_STREAM, "/goaway" and then GOAWAY (the connection drains), anything else with "ok h2 <method> <path>"."""
+RST_STREAM, "/goaway" and then GOAWAY (the connection drains), "/freeze"
+and then nothing more on that connection (a backend gone silent: PINGs go
+unanswered), "/trailers" with trailer fields after the body, anything else
+with "ok h2 <method> <path>".  It counts the PINGs it receives and the
+connections that ended, and keeps each request's trailers."""
 
 import socket
 import threading
@@ -24,6 +28,7 @@ class Stream(Fields):
         self.authority = pseudo.get(":authority")
         self.scheme = pseudo.get(":scheme")
         self.body = b""
+        self.trailers = []
 
 
 class H2Backend:
@@ -36,6 +41,8 @@ class H2Backend:
         self.streams = []
         self.connections = 0
         self.max_concurrent = 0
+        self.pings = 0
+        self.closed = 0
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -44,6 +51,8 @@ class H2Backend:
             self.streams = []
             self.connections = 0
             self.max_concurrent = 0
+            self.pings = 0
+            self.closed = 0
 
     def close(self):
         try:
@@ -69,11 +78,14 @@ class H2Backend:
         conn.initiate_connection()
         c.sendall(conn.data_to_send())
         open_streams = {}
+        frozen = False
         try:
             while True:
                 data = c.recv(65536)
                 if not data:
                     return
+                if frozen:
+                    continue
                 for ev in conn.receive_data(data):
                     if isinstance(ev, h2.events.RequestReceived):
                         open_streams[ev.stream_id] = Stream(cid, ev.headers)
@@ -82,16 +94,24 @@ class H2Backend:
                     elif isinstance(ev, h2.events.DataReceived):
                         open_streams[ev.stream_id].body += ev.data
                         conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                    elif isinstance(ev, h2.events.TrailersReceived):
+                        open_streams[ev.stream_id].trailers = list(ev.headers)
+                    elif isinstance(ev, h2.events.PingReceived):
+                        with self.lock:
+                            self.pings += 1
                     elif isinstance(ev, h2.events.StreamEnded):
                         s = open_streams.pop(ev.stream_id)
                         with self.lock:
                             self.streams.append(s)
                         self._answer(conn, ev.stream_id, s)
+                        frozen = frozen or s.path.endswith("/freeze")
                 c.sendall(conn.data_to_send())
         except (OSError, h2.exceptions.ProtocolError):
             return
         finally:
             c.close()
+            with self.lock:
+                self.closed += 1
 
     def _answer(self, conn, sid, s):
         if s.path.endswith("/reset"):
@@ -106,7 +126,10 @@ class H2Backend:
         step = conn.max_outbound_frame_size
         for i in range(0, len(body), step):
             conn.send_data(sid, body[i:i + step])
-        conn.end_stream(sid)
+        if s.path.endswith("/trailers"):
+            conn.send_headers(sid, [("grpc-status", "0"), ("x-sum", "abc")], end_stream=True)
+        else:
+            conn.end_stream(sid)
         if s.path.endswith("/goaway"):
             # Drain: no stream after this one will be served here.
             conn.close_connection(last_stream_id=sid)

@@ -740,3 +740,21 @@ def test_buffered_large_upload_bounded(srv, bk, tmp_path):
     assert out == b"200"
     assert len(last(bk).body) == len(data)
     assert max(peak) - before < 4096, (before, max(peak))
+
+
+def test_keepalive_timeout_h1(portico):
+    """proxy-keepalive-timeout: an idle backend connection is closed after
+    it, and the next request opens a new one."""
+    b = be.Backend()
+    try:
+        site = portico.site("proxyka")
+        s = site.start(vhosts=[site.vhost(mounts=[
+            {"mountpoint": "/", "origin": "http://%s" % b.host, "proxy-keepalive-timeout": 1}])])
+        assert s.get("/a").status == 200
+        assert s.get("/b").status == 200
+        assert b.connections == 1
+        time.sleep(1.6)
+        assert s.get("/c").status == 200
+        assert b.connections == 2
+    finally:
+        b.close()

@@ -68,7 +68,14 @@ def h1tls(certs):
 
 
 @pytest.fixture(scope="module")
-def srv(portico, hb, nghttpd, h1tls, certs):
+def hb2():
+    b = H2Backend()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def srv(portico, hb, hb2, nghttpd, h1tls, certs):
     site = portico.site("proxyh2")
     mounts = [
         site.mount("/"),
@@ -80,6 +87,12 @@ def srv(portico, hb, nghttpd, h1tls, certs):
          "proxy-h2": 1, "proxy-ca": certs.ca},
         {"mountpoint": "/fallback", "origin": "https://localhost:%d/app" % h1tls.port,
          "proxy-h2": 1, "proxy-ca": certs.ca},
+        {"mountpoint": "/ping", "origin": "http://127.0.0.1:%d/app" % hb2.port, "proxy-h2": 1,
+         "proxy-ping-interval": 1},
+        {"mountpoint": "/frozen", "origin": "http://127.0.0.1:%d/app" % hb2.port, "proxy-h2": 1,
+         "proxy-ping-interval": 1, "proxy-read-timeout": 1},
+        {"mountpoint": "/short", "origin": "http://127.0.0.1:%d/app" % hb2.port, "proxy-h2": 1,
+         "proxy-keepalive-timeout": 1},
     ]
     return site.start(vhosts=[site.vhost(mounts=mounts)])
 
@@ -215,3 +228,49 @@ def test_requests_join_a_connection_being_set_up(srv, hb):
     with hb.lock:
         assert hb.connections == 1
         assert len(hb.streams) == 30
+
+
+def wait_for(cond, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_idle_connection_pinged_and_kept(srv, hb2):
+    hb2.reset()
+    assert srv.get("/ping/a").status == 200
+    time.sleep(2.6)
+    with hb2.lock:
+        assert hb2.pings >= 2  # one a second while idle, each ACKed
+        assert hb2.closed == 0
+    assert srv.get("/ping/b").status == 200
+    with hb2.lock:
+        assert hb2.connections == 1  # the pinged connection served it
+
+
+def test_silent_backend_connection_closed(srv, hb2):
+    """A connection whose backend stopped answering (no PING ACK within
+    proxy-read-timeout) is closed while idle, never handed to a request."""
+    hb2.reset()
+    assert srv.get("/frozen/freeze").status == 200
+    assert wait_for(lambda: hb2.closed == 1, 6)
+    assert "no PING ACK" in srv.log()
+    r = srv.get("/frozen/next")
+    assert r.status == 200 and r.text == "ok h2 GET /app/next"
+    with hb2.lock:
+        assert hb2.connections == 2
+
+
+def test_keepalive_timeout_closes_idle(srv, hb2):
+    hb2.reset()
+    assert srv.get("/short/a").status == 200
+    assert srv.get("/short/b").status == 200
+    with hb2.lock:
+        assert hb2.connections == 1
+    assert wait_for(lambda: hb2.closed == 1, 4)  # after proxy-keepalive-timeout (1 s)
+    assert srv.get("/short/c").status == 200
+    with hb2.lock:
+        assert hb2.connections == 2
