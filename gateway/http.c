@@ -51,6 +51,23 @@ bool pt_http_hop_by_hop(const char *n, size_t len)
            pt_http_name_is(n, len, "trailer");
 }
 
+bool pt_http_trailer_allowed(const char *n, size_t len)
+{
+    static const char *const banned[] = {
+        "content-length", "content-encoding", "content-type", "content-range", "host",
+        "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate",
+        "set-cookie", "cookie", "cache-control", "expires", "date", "location", "age",
+        "retry-after", "vary", "expect", "max-forwards", "range", "if-match",
+        "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", NULL,
+    };
+    if (!len || n[0] == ':' || pt_http_hop_by_hop(n, len))
+        return false;
+    for (size_t i = 0; banned[i]; i++)
+        if (pt_http_name_is(n, len, banned[i]))
+            return false;
+    return true;
+}
+
 const char *pt_http_origin_form(struct pt_pool *pool, const char *t, size_t len,
                                 size_t *out_len, const char **auth, size_t *alen)
 {

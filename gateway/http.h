@@ -24,6 +24,12 @@ bool pt_http_connection_specific(const char *name, size_t len);
  * TE and Trailer.  Never forwarded by a gateway (CGI output, proxy). */
 bool pt_http_hop_by_hop(const char *name, size_t len);
 
+/* Whether a field may travel as a trailer (RFC 9110 6.5.1): not framing,
+ * routing, a request modifier, authentication, response control data or
+ * content metadata, not hop-by-hop, not a pseudo-header.  Gateways drop
+ * the others. */
+bool pt_http_trailer_allowed(const char *name, size_t len);
+
 /* Whether the comma-separated list list[0..len) (a Connection value) has
  * the token name[0..nlen), case-insensitively. */
 bool pt_http_list_has(const char *list, size_t len, const char *name, size_t nlen);

@@ -8,6 +8,7 @@
 
 #include "gateway/accesslog.h"
 #include "gateway/config.h"
+#include "gateway/http.h"
 #include "gateway/log.h"
 
 const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len)
@@ -66,6 +67,23 @@ void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,
         return;
     }
     struct pt_hdr *h = next_resp_hdr(r);
+    h->name = pt_pool_strndup(r->pool, name, nlen);
+    h->name_len = nlen;
+    h->value = pt_pool_strndup(r->pool, value, vlen);
+    h->value_len = vlen;
+}
+
+void pt_resp_trailer(struct pt_req *r, const char *name, size_t nlen, const char *value,
+                     size_t vlen)
+{
+    if (!pt_http_trailer_allowed(name, nlen))
+        return;
+    if (!field_ok(name, nlen, value, vlen)) {
+        pt_warn("dropping trailer \"%.*s\": invalid characters", (int)nlen, name);
+        return;
+    }
+    struct pt_hdr *h = pt_hdr_push(r->pool, &r->resp_trailers, &r->n_resp_trailers,
+                                   &r->cap_resp_trailers);
     h->name = pt_pool_strndup(r->pool, name, nlen);
     h->name_len = nlen;
     h->value = pt_pool_strndup(r->pool, value, vlen);

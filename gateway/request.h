@@ -122,6 +122,11 @@ struct pt_req {
     void *body_ctx;
     bool responded;
     bool keep_vary;
+    /* Trailer fields: see pt_resp_trailer() and pt_req_body_read(). */
+    struct pt_hdr *resp_trailers;
+    size_t n_resp_trailers, cap_resp_trailers;
+    struct pt_hdr *req_trailers;
+    size_t n_req_trailers, cap_req_trailers;
 
     /* handler state for asynchronous handlers (CGI, proxy) */
     void *handler_ctx;
@@ -168,6 +173,15 @@ void pt_resp_headern(struct pt_req *r, const char *name, size_t nlen,
 void pt_resp_header_ref(struct pt_req *r, const char *name, size_t nlen,
                         const char *value, size_t vlen);
 
+/* Adds a trailer field to the response (copied; RFC 9110 6.5): a body
+ * source adds them before its read() returns 0.  HTTP/2 sends them in a
+ * last HEADERS frame, HTTP/1.1 after the last chunk; a response framed by
+ * Content-Length (or to an HTTP/1.0 client) has no room for them and they
+ * are dropped.  Fields that may not be trailers (pt_http_trailer_allowed)
+ * and invalid ones are dropped too. */
+void pt_resp_trailer(struct pt_req *r, const char *name, size_t nlen, const char *value,
+                     size_t vlen);
+
 /* Starts the response.  length: body length, or -1 when unknown.  body may
  * be NULL for an empty body.  Adds the vhost's and the mount's `headers`. */
 void pt_respond(struct pt_req *r, int status, int64_t length,
@@ -194,7 +208,8 @@ void pt_respond_error(struct pt_req *r, int status, const char *note);
  * gone).  Backpressure: until the handler reads, the protocol takes nothing
  * more from the client (HTTP/1 stops reading the socket; HTTP/2 does not
  * reopen the stream's flow-control window).  The first call answers an
- * "Expect: 100-continue". */
+ * "Expect: 100-continue".  Once it returned 0, r->req_trailers holds the
+ * body's trailer fields, if it had any (HTTP/1.1 chunked, HTTP/2). */
 ssize_t pt_req_body_read(struct pt_req *r, char *buf, size_t len);
 
 /* The handler will read the request body, later than its dispatch call

@@ -339,12 +339,27 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
     struct pt_h2 *h2 = ud;
     (void)flags;
     struct pt_h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (!s || s->dispatched)
-        return 0; /* trailers: accepted and dropped */
+    if (!s)
+        return 0;
     /* RFC 9113 6.5.2: 32 bytes of overhead per field.  A decoded list over
      * our advertised limit is an HPACK bomb or a careless client. */
     size_t limit = (size_t)h2->io.c->conf->g.max_header_size;
     s->header_bytes += namelen + valuelen + 32;
+    if (s->dispatched) {
+        /* Trailers (nghttp2 allows them only after the head, with
+         * END_STREAM): kept for a handler that passes them on, within the
+         * same limit as the head (beyond it they are dropped). */
+        struct pt_req *r = s->req;
+        if (s->header_bytes > 2 * limit || namelen == 0 || name[0] == ':')
+            return 0;
+        struct pt_hdr *t = pt_hdr_push(r->pool, &r->req_trailers, &r->n_req_trailers,
+                                       &r->cap_req_trailers);
+        t->name = pt_pool_strndup(r->pool, (const char *)name, namelen);
+        t->name_len = namelen;
+        t->value = pt_pool_strndup(r->pool, (const char *)value, valuelen);
+        t->value_len = valuelen;
+        return 0;
+    }
     if (s->header_bytes > limit) {
         /* Far past the limit we advertised is an HPACK bomb (a few bytes
          * of references that decode to megabytes): the connection goes.
@@ -517,6 +532,23 @@ static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame
 
 /* ---- responses -------------------------------------------------------- */
 
+/* The response's trailer fields as the stream's last HEADERS frame. */
+static int submit_trailers(nghttp2_session *session, int32_t id, struct pt_req *r)
+{
+    nghttp2_nv *nva = pt_pool_alloc(r->pool, r->n_resp_trailers * sizeof(*nva));
+    for (size_t i = 0; i < r->n_resp_trailers; i++) {
+        const struct pt_hdr *h = &r->resp_trailers[i];
+        char *lower = pt_h2_lower(r->pool, h->name, h->name_len);
+        nghttp2_nv v = {(uint8_t *)lower, (uint8_t *)h->value, h->name_len, h->value_len,
+                        NGHTTP2_NV_FLAG_NONE};
+        nva[i] = v;
+    }
+    int rv = nghttp2_submit_trailer(session, id, nva, r->n_resp_trailers);
+    if (rv != 0)
+        pt_warn("HTTP/2 stream %d: trailers not sent: %s", id, nghttp2_strerror(rv));
+    return rv;
+}
+
 static ssize_t data_read(nghttp2_session *session, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *data_flags, nghttp2_data_source *source, void *ud)
 {
@@ -537,8 +569,11 @@ static ssize_t data_read(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     if (n == 0 && pt_http_body_short(r))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* never pass as complete */
     r->bytes_sent += (uint64_t)n;
-    if (n == 0 || (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length))
+    if (n == 0 || (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length)) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (r->n_resp_trailers && submit_trailers(session, id, r) == 0)
+            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* they end it */
+    }
     return n;
 }
 
@@ -572,12 +607,7 @@ static void h2_respond(struct pt_req *r)
         const struct pt_hdr *h = &r->resp_hdrs[i];
         if (pt_http_connection_specific(h->name, h->name_len))
             continue;
-        char *lower = pt_pool_alloc(p, h->name_len + 1);
-        for (size_t k = 0; k < h->name_len; k++) {
-            char ch = h->name[k];
-            lower[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-        }
-        lower[h->name_len] = '\0';
+        char *lower = pt_h2_lower(p, h->name, h->name_len);
         nva[n++] = nv(lower, h->name_len, h->value, h->value_len);
     }
     bool body = r->body && pt_http_status_has_body(r->status) && r->method != PT_M_HEAD &&
@@ -605,11 +635,7 @@ static void h2_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, 
     for (size_t i = 0; i < n; i++) {
         if (pt_http_connection_specific(hdrs[i].name, hdrs[i].name_len))
             continue;
-        char *lower = pt_pool_alloc(p, hdrs[i].name_len + 1);
-        for (size_t j = 0; j < hdrs[i].name_len; j++) {
-            char ch = hdrs[i].name[j];
-            lower[j] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-        }
+        char *lower = pt_h2_lower(p, hdrs[i].name, hdrs[i].name_len);
         char *v = pt_pool_strndup(p, hdrs[i].value, hdrs[i].value_len);
         nva[k++] = nv(lower, hdrs[i].name_len, v, hdrs[i].value_len);
     }

@@ -7,6 +7,7 @@
 
 #include "gateway/conn.h"
 #include "gateway/log.h"
+#include "gateway/pool.h"
 #include "gateway/worker.h"
 
 #define READ_BUDGET (256 * 1024)  /* bytes read per event before yielding */
@@ -231,4 +232,15 @@ void pt_h2_buf_free(struct pt_h2_io *io, struct pt_h2_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+char *pt_h2_lower(struct pt_pool *pool, const char *name, size_t len)
+{
+    char *lower = pt_pool_alloc(pool, len + 1);
+    for (size_t k = 0; k < len; k++) {
+        char ch = name[k];
+        lower[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    lower[len] = '\0';
+    return lower;
 }

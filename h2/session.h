@@ -74,6 +74,10 @@ void pt_h2_io_update_events(struct pt_h2_io *io);
 /* Output is waiting for the peer to read. */
 bool pt_h2_io_blocked(const struct pt_h2_io *io);
 
+/* A field name in lower case, as HTTP/2 wants it (in pool, NUL-ended). */
+struct pt_pool;
+char *pt_h2_lower(struct pt_pool *pool, const char *name, size_t len);
+
 /* DATA of one stream held for its reader. */
 struct pt_h2_buf {
     char *data;

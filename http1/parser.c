@@ -9,6 +9,7 @@
  * completes. */
 #include "http1/parser.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_MAX_HEAD    16384
@@ -662,6 +663,52 @@ void h1_chunked_init(struct h1_chunked *c)
     c->max_trailer = DEFAULT_MAX_TRAILER;
 }
 
+void h1_chunked_release(struct h1_chunked *c)
+{
+    free(c->trailers);
+    c->trailers = NULL;
+    c->trailers_len = 0;
+}
+
+bool h1_chunked_trailer_next(const struct h1_chunked *c, size_t *pos, struct h1_span *name,
+                             struct h1_span *value)
+{
+    /* The section was checked byte by byte: "name:value\r\n" lines. */
+    const char *s = c->trailers;
+    size_t i = *pos, end = c->trailers_len;
+    if (!s || i >= end)
+        return false;
+    size_t colon = i;
+    while (colon < end && s[colon] != ':')
+        colon++;
+    size_t eol = colon;
+    while (eol < end && s[eol] != '\r')
+        eol++;
+    if (colon >= end || eol >= end)
+        return false;
+    size_t v = colon + 1, ve = eol;
+    while (v < ve && (s[v] == ' ' || s[v] == '\t'))
+        v++;
+    while (ve > v && (s[ve - 1] == ' ' || s[ve - 1] == '\t'))
+        ve--;
+    name->off = (uint32_t)i;
+    name->len = (uint32_t)(colon - i);
+    value->off = (uint32_t)v;
+    value->len = (uint32_t)(ve - v);
+    *pos = eol + 2;
+    return true;
+}
+
+/* Keeps one byte of a trailer line (not of the final empty line). */
+static void keep_trailer_byte(struct h1_chunked *c, unsigned char ch)
+{
+    if (!c->trailers && !(c->trailers = malloc(c->max_trailer))) {
+        c->keep_trailers = false; /* out of memory: they are dropped */
+        return;
+    }
+    c->trailers[c->trailers_len++] = (char)ch;
+}
+
 static int chunk_fail(struct h1_chunked *c, const char *msg)
 {
     c->state = C_ERROR;
@@ -722,6 +769,8 @@ static int chunk_trailer_byte(struct h1_chunked *c, unsigned char ch)
 {
     if (++c->trailer_bytes > c->max_trailer)
         return chunk_fail(c, "trailer section too large");
+    if (c->keep_trailers && c->state != C_END_LF && (c->state != C_TR_START || ch != '\r'))
+        keep_trailer_byte(c, ch);
     switch (c->state) {
     case C_TR_START:
         if (ch == '\r') c->state = C_END_LF;

@@ -116,8 +116,9 @@ static inline const char *h1_str(const char *buf, struct h1_span s) { return buf
 
 /* Chunked transfer-coding decoder (RFC 9112 7.1).  Decodes in place:
  * decoded data is written at the start of buf (it is never longer than its
- * encoding).  Chunk extensions are ignored; trailer fields are accepted and
- * discarded.  Framing lines must end in CRLF (a bare LF is an error: lenient
+ * encoding).  Chunk extensions are ignored; trailer fields are checked and
+ * discarded, or kept when keep_trailers is set (a gateway passing them on:
+ * see h1_chunked_trailer_next; release the decoder then).  Framing lines must end in CRLF (a bare LF is an error: lenient
  * chunk parsing is a request-smuggling vector).  Sizes are limited to 16 hex
  * digits and below 2^60.  Set max_line / max_trailer after init to change
  * the defaults (4096 / 16384). */
@@ -129,9 +130,20 @@ struct h1_chunked {
     size_t max_line;             /* limit on a size or trailer line */
     size_t trailer_bytes, max_trailer;
     const char *error_msg;
+    bool keep_trailers;
+    char *trailers;              /* the kept section (malloc'ed, max_trailer) */
+    size_t trailers_len;
 };
 
 void h1_chunked_init(struct h1_chunked *c);
+/* Frees what a decoder keeps (its trailers); it can be init'ed again. */
+void h1_chunked_release(struct h1_chunked *c);
+
+/* The kept trailer fields, one a call: *pos starts at 0; name and value
+ * (without surrounding whitespace) are spans of c->trailers.  Returns
+ * false after the last. */
+bool h1_chunked_trailer_next(const struct h1_chunked *c, size_t *pos, struct h1_span *name,
+                             struct h1_span *value);
 
 /* Consumes up to len bytes of buf.  Returns the number of bytes consumed
  * (>= 0) or -1 on a framing error (error_msg set, the answer is 400 and the

@@ -101,6 +101,17 @@ static bool body_pending(const struct pt_h1 *h)
     return h->chunked || h->body_left > 0;
 }
 
+/* The request body's decoder goes (the body ended, failed or was
+ * dropped). */
+static void drop_chunked(struct pt_h1 *h)
+{
+    if (h->chunked) {
+        h1_chunked_release(h->chunked);
+        free(h->chunked);
+        h->chunked = NULL;
+    }
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 static void free_request(struct pt_h1 *h)
@@ -132,7 +143,7 @@ static void h1_destroy(struct pt_conn *c)
         return;
     free_request(h); /* an aborted exchange still gets its log line */
     free(h->in);
-    free(h->chunked);
+    drop_chunked(h);
     c->session = NULL;
     pt_conn_session_free(c, h);
 }
@@ -169,8 +180,7 @@ static void h1_respond(struct pt_req *r)
         h->keep_alive = false;
         body = true;
         r->resp_length = -1;
-        free(h->chunked);
-        h->chunked = NULL;
+        drop_chunked(h);
         h->body_left = INT64_MAX;
     }
     if (!r->body && r->resp_length < 0)
@@ -320,6 +330,35 @@ static void update_events(struct pt_h1 *h)
 
 static bool finish_exchange(struct pt_h1 *h);
 
+/* The last chunk and the response's trailer fields.  They go in the
+ * output buffer, written out first if it has not room; the few that would
+ * not fit even then (16 KiB of trailers) are dropped.  -1: the write
+ * failed. */
+static int last_chunk(struct pt_h1 *h)
+{
+    struct pt_conn *c = conn_of(h);
+    const struct pt_req *r = h->req;
+    size_t need = 5;
+    for (size_t i = 0; i < r->n_resp_trailers; i++)
+        need += r->resp_trailers[i].name_len + r->resp_trailers[i].value_len + 4;
+    if (pt_conn_out_space(c) < need && pt_conn_out_flush(c) < 0)
+        return -1;
+    pt_conn_out_put(c, "0\r\n", 3);
+    for (size_t i = 0; i < r->n_resp_trailers; i++) {
+        const struct pt_hdr *f = &r->resp_trailers[i];
+        if (pt_conn_out_space(c) < f->name_len + f->value_len + 4 + 2) {
+            pt_warn("%s: trailer fields over %d bytes dropped", r->path, PT_OUTBUF_SIZE);
+            break;
+        }
+        pt_conn_out_put(c, f->name, f->name_len);
+        pt_conn_out_put(c, ": ", 2);
+        pt_conn_out_put(c, f->value, f->value_len);
+        pt_conn_out_put(c, "\r\n", 2);
+    }
+    pt_conn_out_put(c, "\r\n", 2);
+    return 0;
+}
+
 /* Moves body bytes to the socket until it would block, the source has
  * nothing, or the response is complete.  Returns false if c was closed. */
 static bool pump(struct pt_h1 *h)
@@ -400,8 +439,8 @@ static bool pump(struct pt_h1 *h)
             if (pt_http_body_short(r))
                 goto fail; /* never let a short body pass as complete */
             h->body_done = true;
-            if (h->chunked_out)
-                pt_conn_out_put(c, "0\r\n\r\n", 5);
+            if (h->chunked_out && last_chunk(h) < 0)
+                goto fail;
             break;
         }
         if (h->chunked_out) {
@@ -454,8 +493,7 @@ static ssize_t consume_body(struct pt_h1 *h, char *data, size_t len)
         if (n < 0)
             return -1;
         if (done) {
-            free(h->chunked);
-            h->chunked = NULL;
+            drop_chunked(h);
             h->body_left = 0;
         }
         return n;
@@ -518,8 +556,7 @@ static bool reject(struct pt_h1 *h, int status, const char *why)
             pt_status_reason(status), why);
     h->keep_alive = false;
     h->close_after = true;
-    free(h->chunked);
-    h->chunked = NULL;
+    drop_chunked(h);
     h->body_left = 0;
     pt_respond_error(r, status, why);
     return pump(h);
@@ -604,6 +641,7 @@ static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
         if (!h->chunked)
             abort();
         h1_chunked_init(h->chunked);
+        h->chunked->keep_trailers = true; /* for a handler that passes them on */
     }
     int status = build_request(r, p, head);
     if (status) {
@@ -652,8 +690,7 @@ static void body_error(struct pt_h1 *h, const char *why)
     struct pt_conn *c = conn_of(h);
     pt_info("%s:%u: 400 Bad Request: request body: %s", h->req->peer_ip,
             h->req->peer_port, why ? why : "bad framing");
-    free(h->chunked);
-    h->chunked = NULL;
+    drop_chunked(h);
     h->body_left = 0;
     h->keep_alive = false;
     h->close_after = true;
@@ -706,6 +743,7 @@ static bool chunked_prefix_ok(struct pt_h1 *h, const char *data, size_t len,
 {
     struct pt_conn *c = conn_of(h);
     struct h1_chunked probe = *h->chunked;
+    probe.keep_trailers = false; /* the real decoder keeps them */
     char *rbuf = c->w->rbuf;
     bool in_rbuf = data >= rbuf && data < rbuf + c->w->rbuf_cap;
     char *tmp = in_rbuf ? malloc(len) : rbuf;
@@ -732,6 +770,22 @@ static void send_continue(struct pt_h1 *h)
     pt_conn_out_put(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     if (pt_conn_out_flush(c) > 0)
         pt_conn_out_release(c);
+}
+
+/* The chunked body's trailer fields, for the handler (r->req_trailers). */
+static void take_trailers(struct pt_h1 *h)
+{
+    struct pt_req *r = h->req;
+    const struct h1_chunked *d = h->chunked;
+    struct h1_span n, v;
+    for (size_t pos = 0; h1_chunked_trailer_next(d, &pos, &n, &v);) {
+        struct pt_hdr *f = pt_hdr_push(r->pool, &r->req_trailers, &r->n_req_trailers,
+                                       &r->cap_req_trailers);
+        f->name = pt_pool_strndup(r->pool, d->trailers + n.off, n.len);
+        f->name_len = n.len;
+        f->value = pt_pool_strndup(r->pool, d->trailers + v.off, v.len);
+        f->value_len = v.len;
+    }
 }
 
 /* pt_req_body_read() for HTTP/1: bytes already received wait in h->in;
@@ -786,14 +840,13 @@ static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len)
             if (u < 0) {
                 h->keep_alive = false;
                 h->close_after = true;
-                free(h->chunked);
-                h->chunked = NULL;
+                drop_chunked(h);
                 return PT_BODY_ERROR;
             }
             used = (size_t)u;
             if (done) {
-                free(h->chunked);
-                h->chunked = NULL;
+                take_trailers(h);
+                drop_chunked(h);
                 h->body_left = 0;
             }
         } else {

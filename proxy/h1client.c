@@ -87,6 +87,8 @@ void pt_px_free(struct px *p)
     free(p->head);
     free(p->obuf);
     free(p->in);
+    if (p->dechunk)
+        h1_chunked_release(p->dechunk);
     free(p->dechunk);
     pt_px_spool_free(p);
     free(p);
@@ -381,6 +383,36 @@ static int write_some(struct px *p, const char *buf, size_t len, size_t *off)
     return 1;
 }
 
+/* The last chunk of the request body, with the client's trailer fields
+ * (those that may be trailers, as many as fit in OUT_CAP), in p->obuf.
+ * Returns its length. */
+static size_t last_chunk(struct px *p)
+{
+    const struct pt_req *r = p->r;
+    size_t n = 0;
+    memcpy(p->obuf, "0\r\n", 3);
+    n = 3;
+    for (size_t i = 0; i < r->n_req_trailers; i++) {
+        const struct pt_hdr *f = &r->req_trailers[i];
+        if (!pt_http_trailer_allowed(f->name, f->name_len))
+            continue;
+        if (n + f->name_len + f->value_len + 4 + 2 > OUT_CAP) {
+            pt_warn("proxy %s: request trailers over %d bytes dropped", upstream_name(p),
+                    OUT_CAP);
+            break;
+        }
+        memcpy(p->obuf + n, f->name, f->name_len);
+        n += f->name_len;
+        memcpy(p->obuf + n, ": ", 2);
+        memcpy(p->obuf + n + 2, f->value, f->value_len);
+        n += 2 + f->value_len;
+        memcpy(p->obuf + n, "\r\n", 2);
+        n += 2;
+    }
+    memcpy(p->obuf + n, "\r\n", 2);
+    return n + 2;
+}
+
 /* Sends the head, then the body as the client delivers it, until one side
  * has to wait.  Returns false if p is gone. */
 static bool pump_request(struct px *p)
@@ -432,8 +464,7 @@ static bool pump_request(struct px *p)
                 break;
             }
             if (p->body_chunked) {
-                memcpy(p->obuf, "0\r\n\r\n", 5);
-                p->olen = 5;
+                p->olen = last_chunk(p);
                 if (write_some(p, p->obuf, p->olen, &p->ooff) < 0)
                     return false;
             }
@@ -569,6 +600,7 @@ static bool take_head(struct px *p, const struct h1_parser *hp)
             return false;
         }
         h1_chunked_init(p->dechunk);
+        ((struct h1_chunked *)p->dechunk)->keep_trailers = true; /* passed on */
     } else if (q->content_length >= 0) {
         p->resp_left = q->content_length;
         p->resp_done = q->content_length == 0;
@@ -697,6 +729,15 @@ static ssize_t raw_read(struct px *p, char *buf, size_t len)
     return n < 0 ? PT_BODY_ERROR : n;
 }
 
+/* The chunked response's trailer fields go to the client. */
+static void pass_trailers(struct px *p)
+{
+    const struct h1_chunked *d = p->dechunk;
+    struct h1_span n, v;
+    for (size_t pos = 0; h1_chunked_trailer_next(d, &pos, &n, &v);)
+        pt_resp_trailer(p->r, d->trailers + n.off, n.len, d->trailers + v.off, v.len);
+}
+
 static ssize_t body_read(struct pt_req *r, char *buf, size_t len)
 {
     struct px *p = r->handler_ctx;
@@ -731,6 +772,7 @@ static ssize_t body_read(struct pt_req *r, char *buf, size_t len)
             }
             if (done) {
                 p->resp_done = true;
+                pass_trailers(p);
                 /* Bytes after the last chunk: the connection is not clean. */
                 if ((size_t)used < (size_t)n || p->in_off < p->in_len)
                     p->resp_keep_alive = false;

@@ -99,11 +99,24 @@ static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl)
     return x;
 }
 
+/* The client's request trailers (those that may be trailers) as the
+ * stream's last HEADERS frame. */
+static int submit_trailers(nghttp2_session *session, int32_t sid, struct pt_req *r)
+{
+    nghttp2_nv *nva = pt_pool_alloc(r->pool, r->n_req_trailers * sizeof(*nva));
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_req_trailers; i++) {
+        const struct pt_hdr *x = &r->req_trailers[i];
+        if (pt_http_trailer_allowed(x->name, x->name_len))
+            nva[k++] = nv(pt_h2_lower(r->pool, x->name, x->name_len), x->name_len, x->value,
+                          x->value_len);
+    }
+    return k ? nghttp2_submit_trailer(session, sid, nva, k) : -1;
+}
+
 static ssize_t read_body(nghttp2_session *session, int32_t sid, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *source, void *ud)
 {
-    (void)session;
-    (void)sid;
     (void)ud;
     struct px *p = source->ptr;
     ssize_t n = pt_px_body_read(p, (char *)buf, len);
@@ -117,6 +130,8 @@ static ssize_t read_body(nghttp2_session *session, int32_t sid, uint8_t *buf, si
     if (n == 0) {
         p->body_done = true;
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (p->r->n_req_trailers && submit_trailers(session, sid, p->r) == 0)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* they end the stream */
     }
     return n;
 }
@@ -126,7 +141,7 @@ static void submit(struct px_h2conn *h, struct px *p)
     struct pt_req *r = p->r;
     struct px_fields f;
     pt_px_request_fields(p, &f);
-    nghttp2_nv *nva = pt_pool_alloc(r->pool, (f.n + 6) * sizeof(*nva));
+    nghttp2_nv *nva = pt_pool_alloc(r->pool, (f.n + 7) * sizeof(*nva));
     size_t k = 0;
     const char *scheme = h->pool->u->tls ? "https" : "http";
     nva[k++] = nv(":method", 7, r->method_str, r->method_len);
@@ -138,13 +153,13 @@ static void submit(struct px_h2conn *h, struct px *p)
         if (pt_http_connection_specific(x->name, x->name_len) ||
             pt_http_name_is(x->name, x->name_len, "te"))
             continue;
-        char *lower = pt_pool_alloc(r->pool, x->name_len + 1);
-        for (size_t j = 0; j < x->name_len; j++) {
-            char ch = x->name[j];
-            lower[j] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-        }
-        nva[k++] = nv(lower, x->name_len, x->value, x->value_len);
+        nva[k++] = nv(pt_h2_lower(r->pool, x->name, x->name_len), x->name_len, x->value,
+                      x->value_len);
     }
+    size_t tl;
+    const char *te = pt_req_header(r, "te", &tl);
+    if (te && pt_http_list_has(te, tl, "trailers", 8))
+        nva[k++] = nv("te", 2, "trailers", 8); /* the client takes trailers (gRPC) */
     if (r->has_body && p->body_length >= 0) {
         char *cl = pt_pool_alloc(r->pool, 24);
         nva[k++] = nv("content-length", 14, cl, pt_fmt_u64(cl, (uint64_t)p->body_length));
@@ -191,9 +206,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
     struct px *p = nghttp2_session_get_stream_user_data(s, frame->hd.stream_id);
-    if (!p || p->responded)
-        return 0; /* trailers: not forwarded */
+    if (!p)
+        return 0;
     struct pt_req *r = p->r;
+    if (p->responded) { /* trailers: passed on */
+        pt_resp_trailer(r, (const char *)name, nl, (const char *)value, vl);
+        return 0;
+    }
     if (nl == 7 && memcmp(name, ":status", 7) == 0) {
         p->status = 0;
         for (size_t i = 0; i < vl && i < 3; i++)

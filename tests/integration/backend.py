@@ -54,6 +54,7 @@ class Request(Fields):
         self.version = version
         self.headers = headers
         self.body = body
+        self.trailers = []
 
 
 class Backend:
@@ -118,7 +119,7 @@ class Backend:
         i = buf.index(sep) + len(sep)
         return buf[:i], buf[i:]
 
-    def _read_body(self, c, buf, headers):
+    def _read_body(self, c, buf, headers, trailers=None):
         te = [v for k, v in headers if k.lower() == "transfer-encoding"]
         cl = [v for k, v in headers if k.lower() == "content-length"]
         if te:
@@ -127,8 +128,15 @@ class Backend:
                 line, buf = self._read_until(c, buf, b"\r\n")
                 size = int(line.split(b";")[0], 16)
                 if size == 0:
-                    _, buf = self._read_until(c, buf, b"\r\n")
-                    return body, buf
+                    while True:  # the trailer section, up to an empty line
+                        line, buf = self._read_until(c, buf, b"\r\n")
+                        if line is None:
+                            raise ConnectionError("trailers cut short")
+                        if line == b"\r\n":
+                            return body, buf
+                        if trailers is not None:
+                            k, v = line.decode("latin-1").split(":", 1)
+                            trailers.append((k, v.strip()))
                 while len(buf) < size + 2:
                     d = c.recv(65536)
                     if not d:
@@ -187,8 +195,10 @@ class Backend:
                     self._send(c, 200, b"%d" % got)
                     buf = b""
                     continue
-                body, buf = self._read_body(c, buf, headers)
+                trailers = []
+                body, buf = self._read_body(c, buf, headers, trailers)
                 req = Request(cid, method, target, version, headers, body)
+                req.trailers = trailers
                 with self.lock:
                     self.requests.append(req)
                 keep = self._answer(c, req)
@@ -239,6 +249,12 @@ class Backend:
                 part = data[i:i + 1000]
                 c.sendall(b"%x\r\n" % len(part) + part + b"\r\n")
             c.sendall(b"0\r\nX-Trailer: t\r\n\r\n")
+        elif path.endswith("/trailers"):
+            # a chunked body, then trailer fields (one that may not be a
+            # trailer: portico drops it)
+            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n"
+                      b"\r\n5\r\nhello\r\n0\r\ngrpc-status: 0\r\nX-Sum:  abc \r\n"
+                      b"Content-Length: 99\r\n\r\n")
         elif path.endswith("/eof"):
             c.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + pattern(n))
             return False

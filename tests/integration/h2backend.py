@@ -119,15 +119,18 @@ class H2Backend:
             return
         body = s.body if s.path.endswith("/echo") else (
             "ok h2 %s %s" % (s.method, s.path)).encode()
-        conn.send_headers(sid, [(":status", "200"), ("content-length", str(len(body))),
-                                ("x-backend", "h2")])
+        head = [(":status", "200"), ("x-backend", "h2")]
+        if not s.path.endswith("/trailers"):  # else the length is unknown
+            head.append(("content-length", str(len(body))))
+        conn.send_headers(sid, head)
         # Frames of at most the peer's frame size (the test bodies fit in
         # the flow-control windows).
         step = conn.max_outbound_frame_size
         for i in range(0, len(body), step):
             conn.send_data(sid, body[i:i + step])
         if s.path.endswith("/trailers"):
-            conn.send_headers(sid, [("grpc-status", "0"), ("x-sum", "abc")], end_stream=True)
+            conn.send_headers(sid, [("grpc-status", "0"), ("x-sum", "abc"), ("content-type", "x")],
+                              end_stream=True)
         else:
             conn.end_stream(sid)
         if s.path.endswith("/goaway"):

@@ -694,6 +694,49 @@ static bool chunked_body_ok(const size_t *cuts, int ncuts)
            memcmp(out, chunked_want, out_n) == 0;
 }
 
+/* keep_trailers: the section is kept whole, wherever the input is cut,
+ * and walked field by field. */
+static void test_chunked_keep_trailers(void)
+{
+    size_t n = sizeof(chunked_body) - 1;
+    for (size_t cut = 0; cut <= n; cut++) {
+        struct h1_chunked c;
+        char out[256];
+        size_t out_n;
+        bool done;
+        h1_chunked_init(&c);
+        c.keep_trailers = true;
+        ssize_t r = chunk_feed(&c, chunked_body, n, &cut, 1, out, &out_n, &done);
+        CHECK_INT(r, (ssize_t)CHUNKED_END);
+        static const char want[] = "Expires: never\r\nX-Trailer:\t1 \r\n";
+        CHECK(c.trailers_len == sizeof(want) - 1 && memcmp(c.trailers, want, c.trailers_len) == 0);
+        size_t pos = 0;
+        struct h1_span nm, v;
+        CHECK(h1_chunked_trailer_next(&c, &pos, &nm, &v));
+        CHECK(nm.len == 7 && memcmp(c.trailers + nm.off, "Expires", 7) == 0);
+        CHECK(v.len == 5 && memcmp(c.trailers + v.off, "never", 5) == 0);
+        CHECK(h1_chunked_trailer_next(&c, &pos, &nm, &v));
+        CHECK(nm.len == 9 && memcmp(c.trailers + nm.off, "X-Trailer", 9) == 0);
+        CHECK(v.len == 1 && c.trailers[v.off] == '1');
+        CHECK(!h1_chunked_trailer_next(&c, &pos, &nm, &v));
+        h1_chunked_release(&c);
+        CHECK(c.trailers == NULL);
+    }
+    /* No trailer section: nothing kept, nothing allocated. */
+    struct h1_chunked c;
+    size_t on;
+    bool done;
+    char t[] = "3\r\nabc\r\n0\r\n\r\n";
+    h1_chunked_init(&c);
+    c.keep_trailers = true;
+    CHECK_INT(h1_chunked_decode(&c, t, sizeof(t) - 1, &on, &done), (ssize_t)sizeof(t) - 1);
+    CHECK(done && c.trailers == NULL);
+    size_t pos = 0;
+    struct h1_span nm, v;
+    CHECK(!h1_chunked_trailer_next(&c, &pos, &nm, &v));
+    h1_chunked_release(&c);
+}
+
 static void test_chunked_splits(void)
 {
     size_t n = sizeof(chunked_body) - 1;
@@ -1244,6 +1287,7 @@ int main(void)
     test_expect();
     test_fuzz();
     test_chunked_splits();
+    test_chunked_keep_trailers();
     test_chunked_cases();
     test_chunked_limits();
     test_chunked_large();

@@ -64,9 +64,22 @@ static void test_origin_form(void)
     origin("h.test/x", NULL, NULL);
 }
 
+static void test_trailers(void)
+{
+    static const char *const ok[] = {"grpc-status", "X-Checksum", "server-timing", "digest"};
+    static const char *const no[] = {"Content-Length", "transfer-encoding", "host", ":status",
+                                     "Set-Cookie", "authorization", "content-type",
+                                     "cache-control", "te", "trailer", "connection", ""};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        CHECK(pt_http_trailer_allowed(ok[i], strlen(ok[i])));
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        CHECK(!pt_http_trailer_allowed(no[i], strlen(no[i])));
+}
+
 int main(void)
 {
     test_fields();
+    test_trailers();
     test_origin_form();
     return check_done("http");
 }
