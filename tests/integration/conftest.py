@@ -31,3 +31,36 @@ def portico(tmp_path_factory, request):
 @pytest.fixture(scope="session")
 def portico_bin():
     return ptserver.portico_bin()
+
+
+# Backends for the proxy tests, one set per test module: HTTP/1.1
+# (backend.py) and HTTP/2 (h2backend.py), each recording what it received.
+
+def _serve(backend_class):
+    b = backend_class()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
+def bk():
+    import backend
+    yield from _serve(backend.Backend)
+
+
+@pytest.fixture(scope="module")
+def bk2():
+    import backend
+    yield from _serve(backend.Backend)
+
+
+@pytest.fixture(scope="module")
+def hb():
+    import h2backend
+    yield from _serve(h2backend.H2Backend)
+
+
+@pytest.fixture(scope="module")
+def hb2():
+    import h2backend
+    yield from _serve(h2backend.H2Backend)

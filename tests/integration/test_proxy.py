@@ -18,20 +18,6 @@ from ptserver import portico_bin, sanitize_enabled
 
 
 @pytest.fixture(scope="module")
-def bk():
-    b = be.Backend()
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def bk2():
-    b = be.Backend()
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
 def ubk(tmp_path_factory):
     path = be.unix_socket_path(tmp_path_factory.mktemp("unix"))
     b = be.Backend(unix_path=path)

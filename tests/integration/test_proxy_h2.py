@@ -3,7 +3,6 @@ connections, from HTTP/1.1 and HTTP/2 clients, against python3-h2 and
 Debian's nghttpd (h2c and TLS)."""
 
 import concurrent.futures
-import os
 import shutil
 import subprocess
 import time
@@ -12,15 +11,7 @@ import pytest
 
 import backend as be
 from certs import certs_fixture  # noqa: F401 (fixture)
-from h2backend import H2Backend
 from ptserver import free_port
-
-
-@pytest.fixture(scope="module")
-def hb():
-    b = H2Backend()
-    yield b
-    b.close()
 
 
 def wait_port(port, timeout=10):
@@ -63,13 +54,6 @@ def h1tls(certs):
     ctx.load_cert_chain(certs.local_cert, certs.local_key)
     ctx.set_alpn_protocols(["http/1.1"])
     b = be.Backend(tls_ctx=ctx)
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def hb2():
-    b = H2Backend()
     yield b
     b.close()
 

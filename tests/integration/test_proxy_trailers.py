@@ -6,24 +6,8 @@ import time
 
 import pytest
 
-import backend as be
 import h2client
-from h2backend import H2Backend
 from pthttp import Conn
-
-
-@pytest.fixture(scope="module")
-def bk():
-    b = be.Backend()
-    yield b
-    b.close()
-
-
-@pytest.fixture(scope="module")
-def hb():
-    b = H2Backend()
-    yield b
-    b.close()
 
 
 @pytest.fixture(scope="module")
