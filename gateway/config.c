@@ -444,6 +444,63 @@ static void get_kvlist(struct loader *ld, json_t *v, struct pt_kvlist *l,
     }
 }
 
+/* ---- address lists ------------------------------------------------------ */
+
+static void cidr_add(struct loader *ld, struct pt_cidrs *l, const char *s, size_t len)
+{
+    char buf[80];
+    const char *why = "too long";
+    struct pt_cidr c;
+    if (len < sizeof(buf)) {
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        if (pt_cidr_parse(buf, &c, &why) == 0) {
+            struct pt_cidr *v = realloc(l->v, (l->n + 1) * sizeof(*v));
+            if (!v)
+                abort();
+            l->v = v;
+            l->v[l->n++] = c;
+            return;
+        }
+    }
+    err_value(ld, "\"%s\": \"%.*s\": %s", cur_key(ld), (int)len, s, why);
+}
+
+/* ["10.0.0.0/8", "::1"] or "10.0.0.0/8, ::1". */
+static void get_cidrs(struct loader *ld, json_t *v, struct pt_cidrs *l)
+{
+    char what[96];
+    size_t i;
+    json_t *e;
+    pt_cidrs_free(l);
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        while (*s) {
+            size_t skip = strspn(s, ", \t");
+            s += skip;
+            size_t n = strcspn(s, ", \t");
+            if (n)
+                cidr_add(ld, l, s, n);
+            s += n;
+        }
+        return;
+    }
+    if (!json_is_array(v)) {
+        err_value(ld, "\"%s\": expected an array of addresses or networks "
+                  "(\"10.0.0.0/8\"), got %s", cur_key(ld), describe(v, what, sizeof what));
+        return;
+    }
+    json_array_foreach(v, i, e) {
+        push_index(ld, i);
+        if (json_is_string(e))
+            cidr_add(ld, l, json_string_value(e), strlen(json_string_value(e)));
+        else
+            err_value(ld, "\"%s\": element %zu must be a string, got %s", cur_key(ld), i,
+                      describe(e, what, sizeof what));
+        pop(ld);
+    }
+}
+
 /* ---- key tables -------------------------------------------------------- */
 
 #define G(f) offsetof(struct pt_global, f)
@@ -456,6 +513,12 @@ static const struct pt_key global_keys[] = {
     { "timeout-secs", PT_KEY_INT, G(timeout_secs), 1, 86400 },
     { "ip-limit-ah", PT_KEY_INT, G(ip_limit_ah), 0, 65535 },
     { "ip-limit-wsi", PT_KEY_INT, G(ip_limit_wsi), 0, 65535 },
+    { "ip-limit-v6-prefix", PT_KEY_INT, G(ip_limit_v6_prefix), 1, 128 },
+    { "ip-limit-table-size", PT_KEY_INT, G(ip_limit_table_size), 16, 1 << 24 },
+    { "ip-allow", PT_KEY_CIDRS, G(ip_allow), 0, 0 },
+    { "ip-deny", PT_KEY_CIDRS, G(ip_deny), 0, 0 },
+    { "trusted-proxies", PT_KEY_CIDRS, G(trusted_proxies), 0, 0 },
+    { "max-connections", PT_KEY_INT, G(max_connections), 0, 10000000 },
     { "uid", PT_KEY_INT, G(uid), 0, INT_MAX },
     { "gid", PT_KEY_INT, G(gid), 0, INT_MAX },
     { "username", PT_KEY_STR, G(username), 0, 0 },
@@ -492,6 +555,13 @@ static const struct pt_key vhost_keys[] = {
     { "allow-non-tls", PT_KEY_BOOL, V(allow_non_tls), 0, 0 },
     { "redirect-http", PT_KEY_BOOL, V(redirect_http), 0, 0 },
     { "client-cert-required", PT_KEY_BOOL, V(client_cert_required), 0, 0 },
+    { "ip-limit-wsi", PT_KEY_INT, V(ip_limit_wsi), 0, 65535 },
+    { "ip-limit-ah", PT_KEY_INT, V(ip_limit_ah), 0, 65535 },
+    { "ip-limit-rate", PT_KEY_INT, V(ip_limit_rate), 0, 1000000 },
+    { "ip-limit-burst", PT_KEY_INT, V(ip_limit_burst), 1, 1000000 },
+    { "ip-allow", PT_KEY_CIDRS, V(ip_allow), 0, 0 },
+    { "ip-deny", PT_KEY_CIDRS, V(ip_deny), 0, 0 },
+    { "proxy-protocol", PT_KEY_BOOL, V(proxy_protocol), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
@@ -560,6 +630,9 @@ static void set_key(struct loader *ld, const struct pt_key *k, json_t *v,
         break;
     case PT_KEY_MIMES:
         get_kvlist(ld, v, (struct pt_kvlist *)p, KV_MIMETYPES);
+        break;
+    case PT_KEY_CIDRS:
+        get_cidrs(ld, v, (struct pt_cidrs *)p);
         break;
     }
 }
@@ -890,6 +963,7 @@ static void parse_vhost(struct loader *ld, json_t *o, size_t index)
     memset(&vh, 0, sizeof vh);
     vh.keepalive_timeout = 60;
     vh.access_log_fd = -1;
+    vh.ip_limit_wsi = vh.ip_limit_ah = vh.ip_limit_burst = -1;
     locate(ld, false, &vh.pos);
     walk_object(ld, o, vhost_keys, lwsws_vhost_only, vhost_special, "vhost",
                 &vh);
@@ -897,6 +971,7 @@ static void parse_vhost(struct loader *ld, json_t *o, size_t index)
 
     GROW(c->vhosts, c->n_vhosts);
     GROW(ld->vsrcs, c->n_vhosts);
+    vh.index = (uint32_t)c->n_vhosts + 1;
     c->vhosts[c->n_vhosts] = vh;
     ld->vsrcs[c->n_vhosts] = (struct vsrc){ ld->src, index };
     c->n_vhosts++;
@@ -1127,6 +1202,7 @@ static void build_listens(struct loader *ld)
         }
         GROW(l->vhosts, l->n_vhosts);
         l->vhosts[l->n_vhosts++] = vh;
+        l->proxy_protocol = l->proxy_protocol || vh->proxy_protocol;
     }
 }
 
@@ -1198,6 +1274,9 @@ void pt_keys_free(const struct pt_key *keys, void *obj)
         case PT_KEY_MIMES:
             pt_kvlist_free((struct pt_kvlist *)p);
             break;
+        case PT_KEY_CIDRS:
+            pt_cidrs_free((struct pt_cidrs *)p);
+            break;
         default:
             break;
         }
@@ -1226,6 +1305,8 @@ static void vhost_free(struct pt_vhost *vh, bool teardown)
         free(vh->errdocs[i].path);
     free(vh->errdocs);
     pt_kvlist_free(&vh->headers);
+    pt_cidrs_free(&vh->ip_allow);
+    pt_cidrs_free(&vh->ip_deny);
     free(vh->name);
     free(vh->interface);
     free(vh->access_log);
@@ -1256,6 +1337,9 @@ static void config_free(struct pt_config *c, bool teardown)
     free(c->g.groupname);
     free(c->g.plugin_dir);
     pt_kvlist_free(&c->g.reject_service_keywords);
+    pt_cidrs_free(&c->g.ip_allow);
+    pt_cidrs_free(&c->g.ip_deny);
+    pt_cidrs_free(&c->g.trusted_proxies);
     for (size_t i = 0; i < c->n_files; i++)
         free(c->files[i]);
     free(c->files);
@@ -1276,6 +1360,8 @@ static void global_defaults(struct pt_global *g)
     g->drain_timeout_secs = 10;
     g->h2_max_streams = 100;
     g->h2_window = 65535;
+    g->ip_limit_v6_prefix = 64;
+    g->ip_limit_table_size = 65536;
 }
 
 struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway/ipaddr.h"
+
 struct pt_diag;
 struct pt_handler;
 
@@ -47,6 +49,7 @@ enum pt_key_type {
     PT_KEY_KV,      /* struct pt_kvlist of name/value pairs */
     PT_KEY_HEADERS, /* struct pt_kvlist of HTTP header fields */
     PT_KEY_MIMES,   /* struct pt_kvlist of ".ext": "type" */
+    PT_KEY_CIDRS,   /* struct pt_cidrs: an array of "addr[/bits]" (or one string, comma-separated) */
 };
 
 struct pt_key {
@@ -119,6 +122,13 @@ struct pt_vhost {
     int sts;                 /* bool */
     bool allow_non_tls, redirect_http, client_cert_required;
 
+    /* limits (gateway/limits.c); -1: the global value */
+    int ip_limit_wsi, ip_limit_ah;
+    int ip_limit_rate, ip_limit_burst; /* requests/s per peer; burst -1: = rate */
+    struct pt_cidrs ip_allow, ip_deny;
+    bool proxy_protocol;     /* its port starts connections with a PROXY header */
+    uint32_t index;          /* position in the config, from 1 (rate buckets) */
+
     struct pt_srcpos pos;
 
     /* Runtime, set up at load: shared O_APPEND fd, -1 if none. */
@@ -132,6 +142,10 @@ struct pt_global {
     size_t server_string_len; /* its length (set at load: used per response) */
     int timeout_secs;        /* default 5 */
     int ip_limit_ah, ip_limit_wsi;
+    int ip_limit_v6_prefix;  /* "ip-limit-v6-prefix", default 64 */
+    int ip_limit_table_size; /* "ip-limit-table-size", default 65536 */
+    struct pt_cidrs ip_allow, ip_deny, trusted_proxies;
+    int max_connections;     /* "max-connections", 0: no ceiling */
     int uid, gid;            /* -1 if unset */
     char *username, *groupname;
     char *plugin_dir;
@@ -151,6 +165,7 @@ struct pt_listen {
     int port;
     char *interface;
     bool tls;                /* its vhosts have certificates */
+    bool proxy_protocol;     /* a vhost on it has proxy-protocol */
     struct pt_vhost **vhosts;
     size_t n_vhosts;
 };

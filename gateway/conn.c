@@ -14,8 +14,11 @@
 #include <unistd.h>
 
 #include "gateway/config.h"
+#include "gateway/ipaddr.h"
+#include "gateway/limits.h"
 #include "gateway/log.h"
 #include "gateway/proto.h"
+#include "gateway/proxyproto.h"
 #include "gateway/request.h"
 #include "gateway/tls.h"
 #include "gateway/worker.h"
@@ -111,13 +114,29 @@ static struct pt_conn *conn_new(struct pt_worker *w, int fd, struct pt_config *c
 }
 
 void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
-                    const struct sockaddr *sa, socklen_t salen)
+                    const struct sockaddr *sa, socklen_t salen, unsigned lim_flags)
 {
     struct pt_conn *c = conn_new(w, fd, w->conf, sa, salen, pt_protocol_inline_size());
-    if (!c)
+    if (!c) {
+        struct pt_conn gone = {.conf = w->conf};
+        memcpy(&gone.peer, sa, salen < sizeof(gone.peer) ? salen : sizeof(gone.peer));
+        gone.lim_tracked = (lim_flags & PT_LIM_TRACKED) != 0;
+        gone.lim_counted = (lim_flags & PT_LIM_COUNTED) != 0;
+        pt_limits_conn_closed(&gone);
         return;
+    }
     c->listen = l;
-    if (l->tls)
+    c->lim_tracked = (lim_flags & PT_LIM_TRACKED) != 0;
+    c->lim_counted = (lim_flags & PT_LIM_COUNTED) != 0;
+    if (l->proxy_protocol)
+        pt_proxyproto_start(c);
+    else
+        pt_conn_begin(c);
+}
+
+void pt_conn_begin(struct pt_conn *c)
+{
+    if (c->listen->tls)
         pt_tls_accept(c);
     else
         pt_conn_start_protocol(c, NULL, 0, NULL, 0);
@@ -217,6 +236,7 @@ void pt_conn_close(struct pt_conn *c)
     close(c->io.fd);
     if (c->out)
         pt_worker_buf_put(w, c->out);
+    pt_limits_conn_closed(c);
     pt_config_unref(c->conf);
     pt_worker_conn_removed(w, c);
     free(c);
@@ -445,6 +465,7 @@ void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
     r->client_cert = c->client_cert_ok;
     r->sni_vhost = c->sni_vhost;
     pt_conn_peer(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
+    pt_ip_from_sockaddr((const struct sockaddr *)&c->peer, &r->peer);
 }
 
 const struct pt_vhost *pt_conn_default_vhost(const struct pt_conn *c)

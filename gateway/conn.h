@@ -74,11 +74,17 @@ struct pt_conn {
     bool redirect_https : 1;       /* plaintext on a TLS port: redirect everything */
     bool client_cert_ok : 1;       /* TLS: a verified client certificate */
     bool connecting : 1;           /* outgoing: connect() in progress */
+    bool lim_tracked : 1;          /* counted in the per-IP table (limits.c) */
+    bool lim_counted : 1;          /* counted toward max-connections */
 };
 
-/* Takes a freshly accepted socket and starts TLS or the default protocol. */
+/* Takes a freshly accepted socket and starts TLS or the default protocol
+ * (after a PROXY protocol header on ports that have one).  lim_flags: what
+ * admission counted (gateway/limits.h), given back when it closes. */
 void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
-                    const struct sockaddr *sa, socklen_t salen);
+                    const struct sockaddr *sa, socklen_t salen, unsigned lim_flags);
+/* TLS or the default protocol (what pt_conn_accept starts). */
+void pt_conn_begin(struct pt_conn *c);
 void pt_conn_close(struct pt_conn *c);
 
 /* Opens an outgoing connection (the proxy's backends): a non-blocking

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "gateway/handler.h"
+#include "gateway/limits.h"
 #include "gateway/mount.h"
 #include "gateway/request.h"
 #include "gateway/vhost.h"
@@ -57,7 +58,12 @@ void pt_dispatch(struct pt_req *r)
         pt_respond_error(r, 421, "client certificate required");
         return;
     }
+    if (pt_limits_request(r))
+        pt_dispatch_resume(r);
+}
 
+void pt_dispatch_resume(struct pt_req *r)
+{
     const struct pt_mount *m = pt_mount_match(r->vhost, r->path, r->path_len);
     if (!m) {
         pt_respond_error(r, 404, "no mount");

@@ -9,6 +9,7 @@
 #include "gateway/accesslog.h"
 #include "gateway/config.h"
 #include "gateway/http.h"
+#include "gateway/limits.h"
 #include "gateway/log.h"
 
 const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len)
@@ -189,6 +190,7 @@ ssize_t pt_req_body_read(struct pt_req *r, char *buf, size_t len)
 
 void pt_req_finish(struct pt_req *r)
 {
+    pt_limits_request_done(r);
     if (r->on_finish) {
         void (*fin)(struct pt_req *) = r->on_finish;
         r->on_finish = NULL;

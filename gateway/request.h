@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 
+#include "gateway/ipaddr.h"
 #include "gateway/pool.h"
 
 struct pt_req;
@@ -78,8 +79,10 @@ struct pt_req {
     struct ev_loop *loop;         /* the worker's loop, for handlers' watchers */
     const struct pt_listen *listen;
 
-    /* peer */
+    /* peer: the client (behind trusted proxies: the one they name) */
+    struct pt_ip peer;
     char peer_ip[46];
+    const char *hop_ip;           /* the trusted proxy it came through, or NULL */
     uint16_t peer_port;
     uint16_t local_port;
     bool tls;
@@ -145,6 +148,12 @@ struct pt_req {
      * the response body the handler's until it ends). */
     bool upgrade;
     const char *upgrade_proto;    /* HTTP/2 extended CONNECT: its :protocol */
+
+    /* limits (gateway/limits.c) */
+    struct pt_ip limit_key;       /* the peer's key in the per-IP table */
+    void *limit_wait;             /* waiting for a slot of its peer */
+    bool limit_slot;              /* holds one */
+    bool limits_done;             /* checked (internal redirects are not again) */
 
     /* accounting */
     double start;                 /* ev_time() at the first byte */
@@ -229,6 +238,9 @@ void pt_respond_file(struct pt_req *r, int status, int fd, bool own_fd,
 /* Routing entry point called by protocols once the request head is parsed:
  * vhost, mount, basic auth, then the mount's handler. */
 void pt_dispatch(struct pt_req *r);
+
+/* Routing after the limits phase let a waiting request go on. */
+void pt_dispatch_resume(struct pt_req *r);
 
 /* An internal redirect: serves r again for another path on the same vhost
  * (error documents, CGI local redirects).  path is decoded and normalized;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -15,8 +16,11 @@
 #include "gateway/log.h"
 #include "gateway/pool.h"
 #include "gateway/handler.h"
+#include "gateway/ipaddr.h"
+#include "gateway/limits.h"
 
 #define RBUF_SIZE (16 * 1024)
+#define ACCEPT_PAUSE 0.1      /* seconds accepting rests when it cannot go on */
 #define MAX_FREE_BUFS 64
 #define ACCEPTS_PER_EVENT 64
 
@@ -173,14 +177,129 @@ void pt_worker_conn_removed(struct pt_worker *w, struct pt_conn *c)
     w->n_conns--;
     if (w->draining && w->n_conns == 0)
         ev_break(w->loop, EVBREAK_ALL);
+    else if (w->accept_paused)
+        ev_feed_event(w->loop, &w->accept_pause, EV_TIMER); /* a descriptor is free */
+}
+
+/* ---- posted work ------------------------------------------------------ */
+
+void pt_worker_post(struct pt_worker *w, struct pt_wakeup *x)
+{
+    pthread_mutex_lock(&w->mbox_lock);
+    x->next = NULL;
+    struct pt_wakeup **pp = &w->mbox;
+    while (*pp)
+        pp = &(*pp)->next; /* in order: waiters go in the order they were granted */
+    *pp = x;
+    pthread_mutex_unlock(&w->mbox_lock);
+    ev_async_send(w->loop, &w->wake);
+}
+
+void pt_worker_unpost(struct pt_worker *w, struct pt_wakeup *x)
+{
+    pthread_mutex_lock(&w->mbox_lock);
+    for (struct pt_wakeup **pp = &w->mbox; *pp; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            break;
+        }
+    pthread_mutex_unlock(&w->mbox_lock);
+}
+
+/* One at a time: what runs may take others back (pt_worker_unpost). */
+static void run_posted(struct pt_worker *w)
+{
+    for (;;) {
+        pthread_mutex_lock(&w->mbox_lock);
+        struct pt_wakeup *x = w->mbox;
+        if (x)
+            w->mbox = x->next;
+        pthread_mutex_unlock(&w->mbox_lock);
+        if (!x)
+            return;
+        x->fn(x);
+    }
 }
 
 /* ---- accepting -------------------------------------------------------- */
+
+/* Accepting rests (out of descriptors, or at max-connections) until a
+ * connection of this worker closes or ACCEPT_PAUSE has passed: never a
+ * busy loop on a listener that stays readable. */
+static void pause_accepts(struct pt_worker *w)
+{
+    if (!w->accept_paused) {
+        w->accept_paused = true;
+        for (size_t k = 0; k < w->n_listeners; k++)
+            ev_io_stop(w->loop, &w->listeners[k].io);
+    }
+    ev_timer_stop(w->loop, &w->accept_pause);
+    ev_timer_set(&w->accept_pause, ACCEPT_PAUSE, 0.); /* re-armed, not fired at once */
+    ev_timer_start(w->loop, &w->accept_pause);
+}
+
+static void on_accept_pause(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct pt_worker *w = t->data;
+    (void)revents;
+    ev_timer_stop(loop, t);
+    if (w->draining || !w->accept_paused)
+        return;
+    w->accept_paused = false;
+    for (size_t k = 0; k < w->n_listeners; k++)
+        ev_io_start(loop, &w->listeners[k].io);
+}
+
+/* A connection turned away during a pause episode: the first says why
+ * (one line an episode), the count comes when accepting works again. */
+static void refused(struct pt_worker *w, const char *why)
+{
+    if (w->refused_in_pause++ == 0)
+        pt_warn("worker %d: %s: refusing new connections, accepting paused", w->id, why);
+}
+
+static void episode_over(struct pt_worker *w)
+{
+    pt_notice("worker %d: accepting again; %lu connection(s) were refused meanwhile", w->id,
+              w->refused_in_pause);
+    w->refused_in_pause = 0;
+}
+
+/* Out of descriptors: the spare one makes room to accept the connection
+ * at the head of the backlog and close it at once, rather than leave it
+ * (and its client) waiting there. */
+static void out_of_fds(struct pt_worker *w, int lfd, int err)
+{
+    if (w->reserve_fd >= 0) {
+        close(w->reserve_fd);
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            close(fd);
+        w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    refused(w, strerror(err));
+    pause_accepts(w);
+}
+
+/* At max-connections: a plaintext HTTP/1 client gets a 503 if the socket
+ * takes it at once; any other is closed. */
+static void at_ceiling(struct pt_worker *w, int fd, const struct pt_listen *l)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+                               "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    if (!l->tls && !l->proxy_protocol)
+        (void)!send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    close(fd);
+    refused(w, "max-connections reached");
+    pause_accepts(w);
+}
 
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct pt_listener *li = io->data;
     struct pt_worker *w = li->w;
+    const struct pt_config *conf = w->conf;
+    (void)loop;
     (void)revents;
     for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
         struct sockaddr_storage ss;
@@ -189,27 +308,40 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* Out of descriptors: pause accepting instead of spinning. */
-                pt_warn("accept: %s; pausing accepts for 100 ms", strerror(errno));
-                for (size_t k = 0; k < w->n_listeners; k++)
-                    ev_io_stop(loop, &w->listeners[k].io);
-                ev_timer_start(loop, &w->accept_pause);
-            }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                out_of_fds(w, io->fd, errno);
             return;
         }
-        pt_conn_accept(w, fd, li->listen, (struct sockaddr *)&ss, len);
+        if (!pt_limits_ceiling_take(conf)) {
+            at_ceiling(w, fd, li->listen);
+            return;
+        }
+        unsigned flags = conf->g.max_connections > 0 ? PT_LIM_COUNTED : 0;
+        struct pt_ip ip;
+        bool known = pt_ip_from_sockaddr((struct sockaddr *)&ss, &ip);
+        bool ok = true;
+        if (li->listen->proxy_protocol) {
+            /* Only a trusted proxy may say who the client is; the client's
+             * own limits apply once its PROXY header is read. */
+            ok = known && pt_cidrs_match(&conf->g.trusted_proxies, &ip);
+            if (!ok) {
+                char buf[46];
+                pt_ip_format(&ip, buf, sizeof(buf));
+                pt_info("%s: not in trusted-proxies, on a proxy-protocol port: closed", buf);
+            }
+        } else if (known) {
+            ok = pt_limits_peer_admit(conf, li->listen, &ip, &flags);
+        }
+        if (!ok) {
+            if (flags & PT_LIM_COUNTED)
+                pt_limits_ceiling_give();
+            close(fd);
+            continue;
+        }
+        if (w->refused_in_pause)
+            episode_over(w);
+        pt_conn_accept(w, fd, li->listen, (struct sockaddr *)&ss, len, flags);
     }
-}
-
-static void on_accept_pause(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    struct pt_worker *w = t->data;
-    (void)revents;
-    if (w->draining)
-        return;
-    for (size_t k = 0; k < w->n_listeners; k++)
-        ev_io_start(loop, &w->listeners[k].io);
 }
 
 /* ---- stopping --------------------------------------------------------- */
@@ -251,6 +383,7 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
     struct pt_worker *w = a->data;
     (void)loop;
     (void)revents;
+    run_posted(w);
     if (atomic_load(&w->stop))
         begin_drain(w);
 }
@@ -279,6 +412,8 @@ int pt_worker_start(struct pt_worker *w, int id, struct pt_config *conf, const i
     }
     w->conf = conf;
     pt_config_ref(conf);
+    pthread_mutex_init(&w->mbox_lock, NULL);
+    w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     w->rbuf_cap = RBUF_SIZE;
     w->rbuf = malloc(RBUF_SIZE);
     w->n_listeners = conf->n_listens;
@@ -326,6 +461,9 @@ void pt_worker_join(struct pt_worker *w)
     }
     free(w->listeners);
     free(w->rbuf);
+    if (w->reserve_fd >= 0)
+        close(w->reserve_fd);
+    pthread_mutex_destroy(&w->mbox_lock);
     ev_loop_destroy(w->loop);
     pt_config_unref(w->conf);
 }

@@ -18,6 +18,13 @@ struct pt_listen;
 struct pt_conn;
 struct pt_worker;
 
+/* Work posted to a worker from any thread (pt_worker_post): fn runs on
+ * the worker's own loop. */
+struct pt_wakeup {
+    struct pt_wakeup *next;
+    void (*fn)(struct pt_wakeup *x);
+};
+
 struct pt_listener {
     ev_io io;
     struct pt_worker *w;
@@ -34,8 +41,14 @@ struct pt_worker {
     ev_async wake;               /* from the main thread: stop */
     atomic_bool stop;
     ev_timer drain_timer;
-    ev_timer accept_pause;       /* out of fds: retry accepting later */
+    ev_timer accept_pause;       /* out of fds or at max-connections */
     bool draining;
+    bool accept_paused;
+    int reserve_fd;              /* spare descriptor for the out-of-fds case */
+    unsigned long refused_in_pause; /* connections closed during this pause */
+
+    pthread_mutex_t mbox_lock;   /* posted work (pt_worker_post) */
+    struct pt_wakeup *mbox;
 
     struct pt_conn *conns;       /* every live connection (for draining) */
     size_t n_conns;
@@ -60,6 +73,11 @@ void pt_worker_join(struct pt_worker *w);
 #define PT_OUTBUF_SIZE 16384
 char *pt_worker_buf_get(struct pt_worker *w);
 void pt_worker_buf_put(struct pt_worker *w, char *buf);
+
+/* Runs x->fn on w's loop (from any thread; once per post). */
+void pt_worker_post(struct pt_worker *w, struct pt_wakeup *x);
+/* Takes back x if it has not run yet. */
+void pt_worker_unpost(struct pt_worker *w, struct pt_wakeup *x);
 
 /* Connection bookkeeping for the drain. */
 void pt_worker_conn_added(struct pt_worker *w, struct pt_conn *c);

@@ -1,5 +1,6 @@
 /* portico: command line, configuration, workers, signals. */
 #include <errno.h>
+#include <ev.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -8,10 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gateway/config.h"
 #include "gateway/diag.h"
+#include "gateway/iptable.h"
+#include "gateway/limits.h"
 #include "gateway/log.h"
 #include "gateway/worker.h"
 #include "main/builtin.h"
@@ -36,10 +40,21 @@ static void usage(FILE *out)
 static int apply_process_settings(const struct pt_config *conf)
 {
     const struct pt_global *g = &conf->g;
-    if (g->rlimit_nofile > 0) {
-        struct rlimit rl = {(rlim_t)g->rlimit_nofile, (rlim_t)g->rlimit_nofile};
-        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-            pt_warn("rlimit-nofile %ld: %s", g->rlimit_nofile, strerror(errno));
+    /* Descriptors: rlimit-nofile when set, else as many as the hard limit
+     * allows (every connection, upstream and file in flight takes one). */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        struct rlimit want = rl;
+        if (g->rlimit_nofile > 0)
+            want.rlim_cur = want.rlim_max = (rlim_t)g->rlimit_nofile;
+        else
+            want.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) < 0)
+            pt_warn("rlimit-nofile %ld: %s", g->rlimit_nofile ? g->rlimit_nofile
+                                                              : (long)want.rlim_cur,
+                    strerror(errno));
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+            pt_notice("file descriptors: %llu (rlimit-nofile)", (unsigned long long)rl.rlim_cur);
     }
     gid_t gid = (gid_t)-1;
     uid_t uid = (uid_t)-1;
@@ -159,6 +174,7 @@ int main(int argc, char **argv)
         free(workers);
         return 1;
     }
+    pt_limits_init(conf);
     int started = 0;
     for (; started < n; started++)
         if (pt_worker_start(&workers[started], started, conf, fds + (size_t)started * conf->n_listens) < 0)
@@ -170,9 +186,13 @@ int main(int argc, char **argv)
                       conf->listens[i].port, conf->listens[i].n_vhosts);
         pt_notice("portico %s started: %d worker(s)", PORTICO_VERSION, n);
         for (;;) {
-            int sig = 0;
-            if (sigwait(&set, &sig) != 0)
+            /* Once a second: the limits' rate buckets that are full again go. */
+            struct timespec tick = {1, 0};
+            int sig = sigtimedwait(&set, NULL, &tick);
+            if (sig < 0) {
+                pt_iptable_sweep(ev_time()); /* the clock of the workers' ev_now() */
                 continue;
+            }
             if (sig == SIGHUP) {
                 pt_notice("SIGHUP: configuration reload is not implemented yet; ignored");
                 continue;
@@ -191,6 +211,7 @@ int main(int argc, char **argv)
         pt_notice("stopped");
     free(fds);
     free(workers);
+    pt_limits_free();
     pt_config_retire(conf);
     return rc;
 }

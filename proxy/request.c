@@ -164,10 +164,13 @@ void pt_px_request_fields(struct px *p, struct px_fields *f)
         if (!request_field_dropped(r, h))
             *pt_hdr_push(r->pool, &f->v, &f->n, &cap) = *h;
     }
-    /* Who asked, as nginx's $proxy_add_x_forwarded_for: appended. */
+    /* Who asked, as nginx's $proxy_add_x_forwarded_for: appended.  The
+     * hop is our peer: behind a trusted proxy that is the proxy (the
+     * client it named is in the field already), else the client. */
+    const char *hop = r->hop_ip ? r->hop_ip : r->peer_ip;
     const char *v = joined(r, "x-forwarded-for", &vl);
     add(r, f, &cap, "X-Forwarded-For",
-        v ? pt_pool_printf(r->pool, "%.*s, %s", (int)vl, v, r->peer_ip) : r->peer_ip);
+        v ? pt_pool_printf(r->pool, "%.*s, %s", (int)vl, v, hop) : hop);
     const char *proto = r->tls ? "https" : "http";
     add(r, f, &cap, "X-Forwarded-Proto", proto);
     size_t hlen = 0;
@@ -179,9 +182,9 @@ void pt_px_request_fields(struct px *p, struct px_fields *f)
     if (host && hlen) {
         char *hz = pt_pool_strndup(r->pool, host, hlen);
         add(r, f, &cap, "X-Forwarded-Host", hz);
-        bool v6 = strchr(r->peer_ip, ':') != NULL;
+        bool v6 = strchr(hop, ':') != NULL;
         char *fw = pt_pool_printf(r->pool, "for=%s%s%s;host=\"%s\";proto=%s", v6 ? "\"[" : "",
-                                  r->peer_ip, v6 ? "]\"" : "", hz, proto);
+                                  hop, v6 ? "]\"" : "", hz, proto);
         v = joined(r, "forwarded", &vl);
         add(r, f, &cap, "Forwarded",
             v ? pt_pool_printf(r->pool, "%.*s, %s", (int)vl, v, fw) : fw);

@@ -73,6 +73,8 @@ class Backend:
         self.resumed = []          # per TLS connection: session reused?
         self.requests = []
         self.connections = 0
+        self.in_flight = 0         # "/hold" requests being answered now
+        self.max_in_flight = 0
         self.lock = threading.Lock()
         self.stopping = False
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -87,6 +89,8 @@ class Backend:
             self.requests = []
             self.connections = 0
             self.resumed = []
+            self.in_flight = 0
+            self.max_in_flight = 0
 
     def close(self):
         self.stopping = True
@@ -266,6 +270,15 @@ class Backend:
             time.sleep(0.1)
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             return False
+        elif path.endswith("/hold"):
+            # held for t seconds, counting how many are held at once
+            with self.lock:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            time.sleep(float(q.get("t", ["0.3"])[0]))
+            with self.lock:
+                self.in_flight -= 1
+            self._send(c, 200, ("held %s" % q.get("id", [""])[0]).encode(), (), head)
         elif path.endswith("/slow"):
             time.sleep(float(q.get("t", ["1"])[0]))
             self._send(c, 200, b"slow", (), head)
