@@ -242,6 +242,11 @@ void pt_conn_close(struct pt_conn *c)
     free(c);
 }
 
+double pt_conn_timeout_secs(const struct pt_conn *c)
+{
+    return c->conf->g.timeout_secs;
+}
+
 void pt_conn_drain(struct pt_conn *c)
 {
     c->ops->drain(c);

@@ -98,6 +98,9 @@ struct pt_conn *pt_conn_connect(struct pt_worker *w, struct pt_config *conf,
                                 const struct pt_conn_ops *ops, size_t inline_size,
                                 int *err);
 int pt_conn_connect_result(struct pt_conn *c);
+/* ops->timeout of the states before any protocol (TLS handshake, PROXY
+ * header): the global timeout-secs. */
+double pt_conn_timeout_secs(const struct pt_conn *c);
 /* Worker draining: close if idle, else close after what is in flight. */
 void pt_conn_drain(struct pt_conn *c);
 /* Ends the session (ops->destroy) and closes gracefully: FIN (and TLS

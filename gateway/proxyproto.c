@@ -158,21 +158,11 @@ static void pp_on_io(struct pt_conn *c, int revents)
     pt_conn_begin(c);
 }
 
-static double pp_timeout(const struct pt_conn *c)
-{
-    return c->conf->g.timeout_secs;
-}
-
-static void pp_drain(struct pt_conn *c)
-{
-    pt_conn_close(c);
-}
-
 static const struct pt_conn_ops pp_ops = {
     .name = "PROXY protocol",
     .on_io = pp_on_io,
-    .timeout = pp_timeout,
-    .drain = pp_drain,
+    .timeout = pt_conn_timeout_secs,
+    .drain = pt_conn_close, /* nothing in flight yet */
     .destroy = NULL,
 };
 

@@ -263,21 +263,11 @@ static void hs_on_io(struct pt_conn *c, int revents)
     }
 }
 
-static double hs_timeout(const struct pt_conn *c)
-{
-    return c->conf->g.timeout_secs;
-}
-
-static void hs_drain(struct pt_conn *c)
-{
-    pt_conn_close(c);
-}
-
 const struct pt_conn_ops pt_tls_handshake_ops = {
     .name = "TLS handshake",
     .on_io = hs_on_io,
-    .timeout = hs_timeout,
-    .drain = hs_drain,
+    .timeout = pt_conn_timeout_secs,
+    .drain = pt_conn_close, /* nothing in flight yet */
     .destroy = NULL,
 };
 

@@ -27,13 +27,14 @@ def connect(port, src="127.0.0.1", timeout=5):
     return s
 
 
-def http_get(port, path="/a.txt", src="127.0.0.1", headers=b"", timeout=5):
+def http_get(port, path="/a.txt", src="127.0.0.1", headers=b"", timeout=5, host=b"localhost",
+             whole=False):
     """One request on a new connection: (status, body) or (None, b"") when
-    the connection was closed without an answer."""
+    the connection was closed without an answer; whole: (status, head, body)."""
     s = connect(port, src, timeout)
     try:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s\r\n"
-                  % (path.encode(), headers))
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s\r\n"
+                  % (path.encode(), host, headers))
         data = b""
         while True:
             try:
@@ -46,9 +47,10 @@ def http_get(port, path="/a.txt", src="127.0.0.1", headers=b"", timeout=5):
     finally:
         s.close()
     if not data:
-        return None, b""
+        return (None, b"", b"") if whole else (None, b"")
     head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ")[1]), body
+    status = int(head.split(b" ")[1])
+    return (status, head, body) if whole else (status, body)
 
 
 def closed_without_answer(s, timeout=3):
@@ -353,45 +355,23 @@ def test_vhost_deny_403_behind_trusted_proxy(acl):
 
 
 def test_vhost_allow_list(acl):
-    s = connect(acl.port)
-    s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: allow.test\r\nConnection: close\r\n"
-              b"X-Forwarded-For: 198.51.100.7\r\n\r\n")
-    assert s.recv(100).startswith(b"HTTP/1.1 200")
-    s.close()
-    s = connect(acl.port)
-    s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: allow.test\r\nConnection: close\r\n\r\n")
-    assert s.recv(100).startswith(b"HTTP/1.1 403")
-    s.close()
+    assert http_get(acl.port, host=b"allow.test",
+                    headers=b"X-Forwarded-For: 198.51.100.7\r\n")[0] == 200
+    assert http_get(acl.port, host=b"allow.test")[0] == 403
 
 
 def test_rate_limit_429(acl):
-    codes, retry = [], None
-    for _ in range(8):
-        s = connect(acl.port, "127.0.0.2")
-        s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: rate.test\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
-        s.close()
-        codes.append(int(data.split(b" ")[1]))
-        if codes[-1] == 429:
-            retry = [ln for ln in data.split(b"\r\n") if ln.lower().startswith(b"retry-after:")]
+    got = [http_get(acl.port, src="127.0.0.2", host=b"rate.test", whole=True) for _ in range(8)]
+    codes = [g[0] for g in got]
     assert codes[:5] == [200] * 5, codes
     assert 429 in codes[5:], codes
+    head = got[codes.index(429)][1]
+    retry = [ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"retry-after:")]
     assert retry and int(retry[0].split(b":")[1]) >= 1
     # another IP has its own bucket
-    s = connect(acl.port, "127.0.0.4")
-    s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: rate.test\r\nConnection: close\r\n\r\n")
-    assert s.recv(100).startswith(b"HTTP/1.1 200")
-    s.close()
+    assert http_get(acl.port, src="127.0.0.4", host=b"rate.test")[0] == 200
     time.sleep(0.45)  # 5/s: two tokens are back
-    s = connect(acl.port, "127.0.0.2")
-    s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: rate.test\r\nConnection: close\r\n\r\n")
-    assert s.recv(100).startswith(b"HTTP/1.1 200")
-    s.close()
+    assert http_get(acl.port, src="127.0.0.2", host=b"rate.test")[0] == 200
 
 
 def proxy_v2(src, sport, dst="127.0.0.1", dport=80):
