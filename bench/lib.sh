@@ -108,12 +108,15 @@ find_portico() {
 # DURATION s pinned to CLIENT_CPU while the server's CPU ticks are read
 # before and after.  Sets W_RPS, W_REQS, W_CPU_US (server CPU per request),
 # W_P50, W_P99; keeps wrk's output in $TMP/wrk-NAME.txt; warns about
-# non-2xx answers and socket errors.
+# non-2xx answers and socket errors.  WRK_ARGS (an array, may be unset):
+# more wrk options, e.g. (-H "Connection: close") for a new connection
+# per request.
 wrk_measure() {
     local s=$1 url=$2 mode=${3:-} out t0 t1
-    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" > /dev/null
+    local -a extra=("${WRK_ARGS[@]+"${WRK_ARGS[@]}"}")
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${extra[@]}" "$url" > /dev/null
     t0=$(cpu_ticks "${PID[$s]}" "$mode")
-    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url")
+    out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${extra[@]}" "$url")
     t1=$(cpu_ticks "${PID[$s]}" "$mode")
     echo "$out" > "$TMP/wrk-$s.txt"
     W_REQS=$(echo "$out" | awk '/requests in/ {print $1}')

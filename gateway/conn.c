@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -439,17 +440,15 @@ void pt_conn_set_events(struct pt_conn *c, int events)
 
 void pt_conn_peer(const struct pt_conn *c, char *ip, size_t cap, uint16_t *port)
 {
-    if (c->peer.v4.sin_family == AF_INET) {
-        inet_ntop(AF_INET, &c->peer.v4.sin_addr, ip, (socklen_t)cap);
-        *port = ntohs(c->peer.v4.sin_port);
-    } else {
-        const struct in6_addr *a = &c->peer.v6.sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], ip, (socklen_t)cap);
-        else
-            inet_ntop(AF_INET6, a, ip, (socklen_t)cap);
-        *port = ntohs(c->peer.v6.sin6_port);
+    struct pt_ip a;
+    if (!pt_ip_from_sockaddr((const struct sockaddr *)&c->peer, &a)) {
+        snprintf(ip, cap, "-"); /* a unix socket */
+        *port = 0;
+        return;
     }
+    pt_ip_format(&a, ip, cap); /* IPv4-mapped IPv6 as IPv4 */
+    *port = ntohs(c->peer.v4.sin_family == AF_INET ? c->peer.v4.sin_port
+                                                    : c->peer.v6.sin6_port);
 }
 
 void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,

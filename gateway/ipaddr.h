@@ -15,6 +15,7 @@ struct pt_ip {
 
 struct pt_cidr {
     struct pt_ip ip;          /* masked */
+    uint64_t net[2], mask[2]; /* the same as words, for a quick match */
     uint8_t bits;             /* of the 128 (an IPv4 /n is 96 + n) */
 };
 

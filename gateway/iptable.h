@@ -26,32 +26,48 @@ void pt_iptable_free(void);
 bool pt_iptable_conn_open(const struct pt_ip *key, unsigned limit, bool *tracked);
 void pt_iptable_conn_close(const struct pt_ip *key);
 
+/* A processing slot held (ip-limit-ah): where to give it back without a
+ * lookup.  entry NULL: none. */
+struct pt_ipslot {
+    void *entry;
+    uint64_t hash;
+};
+
 /* A request waiting for a processing slot of its peer. */
 struct pt_ipwait {
     struct pt_ipwait *next;
     struct pt_ip key;
+    struct pt_ipslot slot;    /* the one it gets */
     void (*granted)(struct pt_ipwait *w); /* called with the shard locked */
     uint8_t state;
 };
 
 enum { PT_IPWAIT_NONE, PT_IPWAIT_WAITING, PT_IPWAIT_GRANTED };
 
-/* Takes a slot (returns 1), or queues wt (returns 0: wt->granted() is
- * called, under the table's lock, when a slot passes to it), or -1 when
- * the table is full and the request goes untracked. */
-int pt_iptable_req_begin(const struct pt_ip *key, unsigned limit, struct pt_ipwait *wt);
+/* A request-rate bucket (ip-limit-rate) to draw on: per peer and scope
+ * (the vhost), `burst` tokens refilled at `rate` a second. */
+struct pt_iprate {
+    uint32_t scope;
+    double rate, burst, now;
+};
+
+/* A new request of the peer, under one lock: first a token of rt (when
+ * given; none left: *retry_after is set to the seconds until one comes,
+ * and it returns 1 with no slot taken), then a slot (when limit > 0).
+ * Returns 1 with the slot taken, 0 when it must wait (wt queued:
+ * wt->granted() is called, under the table's lock, when a slot passes to
+ * it; with wt NULL nothing is queued and the caller asks again with one),
+ * or -1 when no slot is counted (no limit, or the table is full). */
+int pt_iptable_req_begin(const struct pt_ip *key, const struct pt_iprate *rt, unsigned limit,
+                         struct pt_ipwait *wt, int *retry_after, struct pt_ipslot *slot);
 /* A slot is given back: the longest waiter of that peer gets it. */
-void pt_iptable_req_end(const struct pt_ip *key);
+void pt_iptable_req_end(struct pt_ipslot *slot);
 /* wt leaves the queue.  Returns true if it had been granted a slot in
  * the meantime (the caller then holds one and must end it). unpost runs
  * under the lock when it had, to take wt back from wherever granted()
  * put it. */
 bool pt_iptable_req_cancel(struct pt_ipwait *wt, void (*unpost)(struct pt_ipwait *wt));
 
-/* Request rate (token bucket): takes a token of bucket `scope` of the
- * peer.  Returns 0, or the seconds until one is there (rounded up). */
-int pt_iptable_rate_take(const struct pt_ip *key, uint32_t scope, double rate, double burst,
-                         double now);
 /* Drops rate entries whose buckets are full by now. */
 void pt_iptable_sweep(double now);
 

@@ -124,7 +124,7 @@ static void resume(struct pt_wakeup *x)
     struct pt_req *r = wa->r;
     ev_timer_stop(r->loop, &wa->timer);
     r->limit_wait = NULL;
-    r->limit_slot = true;
+    r->limit_slot = wa->wt.slot;
     pt_dispatch_resume(r);
 }
 
@@ -150,7 +150,7 @@ static void on_wait_timeout(struct ev_loop *loop, ev_timer *t, int revents)
     r->limit_wait = NULL;
     if (pt_iptable_req_cancel(&wa->wt, unpost)) {
         /* The slot came just now: take it. */
-        r->limit_slot = true;
+        r->limit_slot = wa->wt.slot;
         pt_dispatch_resume(r);
         return;
     }
@@ -193,37 +193,39 @@ bool pt_limits_request(struct pt_req *r)
         pt_respond_error(r, 403, "ip-allow/ip-deny of the vhost");
         return false;
     }
-    int v6 = r->conf->g.ip_limit_v6_prefix;
-    if (vh->ip_limit_rate > 0) {
-        struct pt_ip key = pt_ip_key(&r->peer, v6);
-        double burst = vh->ip_limit_burst > 0 ? vh->ip_limit_burst : vh->ip_limit_rate;
-        int wait = pt_iptable_rate_take(&key, vh->index, vh->ip_limit_rate, burst,
-                                        ev_now(r->loop));
-        if (wait) {
-            char ra[16];
-            snprintf(ra, sizeof(ra), "%d", wait);
-            pt_resp_header(r, "Retry-After", ra);
-            pt_respond_error(r, 429, "ip-limit-rate");
-            return false;
-        }
-    }
     int limit = ah_limit(r);
-    if (limit <= 0)
+    if (vh->ip_limit_rate <= 0 && limit <= 0)
         return true;
-    struct pt_ip key = pt_ip_key(&r->peer, v6);
-    struct waiter *wa = pt_pool_alloc(r->pool, sizeof(*wa));
-    memset(wa, 0, sizeof(*wa));
-    wa->r = r;
-    wa->wt.granted = granted;
-    wa->wake.fn = resume;
-    int rc = pt_iptable_req_begin(&key, (unsigned)limit, &wa->wt);
-    if (rc != 0) {
-        r->limit_slot = rc > 0;
-        if (rc > 0)
-            r->limit_key = key;
-        return true;
+    struct pt_ip key = pt_ip_key(&r->peer, r->conf->g.ip_limit_v6_prefix);
+    struct pt_iprate rate, *rt = NULL;
+    if (vh->ip_limit_rate > 0) {
+        rate.scope = vh->index;
+        rate.rate = vh->ip_limit_rate;
+        rate.burst = vh->ip_limit_burst > 0 ? vh->ip_limit_burst : vh->ip_limit_rate;
+        rate.now = r->start; /* ev_now() at its first byte */
+        rt = &rate;
     }
-    r->limit_key = key;
+    unsigned cap = limit > 0 ? (unsigned)limit : 0;
+    int retry;
+    int rc = pt_iptable_req_begin(&key, rt, cap, NULL, &retry, &r->limit_slot);
+    struct waiter *wa = NULL;
+    if (rc == 0) { /* it must wait: only now is a waiter made */
+        wa = pt_pool_alloc(r->pool, sizeof(*wa));
+        memset(wa, 0, sizeof(*wa));
+        wa->r = r;
+        wa->wt.granted = granted;
+        wa->wake.fn = resume;
+        rc = pt_iptable_req_begin(&key, NULL, cap, &wa->wt, &retry, &r->limit_slot);
+    }
+    if (retry) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", retry);
+        pt_resp_header(r, "Retry-After", ra);
+        pt_respond_error(r, 429, "ip-limit-rate");
+        return false;
+    }
+    if (rc != 0)
+        return true; /* a slot (r->limit_slot), or nothing to count */
     r->limit_wait = wa;
     if (r->has_body)
         pt_req_body_keep(r); /* for the handler it will reach: not dropped meanwhile */
@@ -240,10 +242,7 @@ void pt_limits_request_done(struct pt_req *r)
         r->limit_wait = NULL;
         ev_timer_stop(r->loop, &wa->timer);
         if (pt_iptable_req_cancel(&wa->wt, unpost))
-            r->limit_slot = true; /* granted meanwhile: give it on */
+            r->limit_slot = wa->wt.slot; /* granted meanwhile: give it on */
     }
-    if (r->limit_slot) {
-        r->limit_slot = false;
-        pt_iptable_req_end(&r->limit_key);
-    }
+    pt_iptable_req_end(&r->limit_slot);
 }

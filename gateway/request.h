@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 
 #include "gateway/ipaddr.h"
+#include "gateway/iptable.h"
 #include "gateway/pool.h"
 
 struct pt_req;
@@ -150,9 +151,8 @@ struct pt_req {
     const char *upgrade_proto;    /* HTTP/2 extended CONNECT: its :protocol */
 
     /* limits (gateway/limits.c) */
-    struct pt_ip limit_key;       /* the peer's key in the per-IP table */
-    void *limit_wait;             /* waiting for a slot of its peer */
-    bool limit_slot;              /* holds one */
+    struct pt_ipslot limit_slot;  /* a processing slot of its peer, held */
+    void *limit_wait;             /* waiting for one */
     bool limits_done;             /* checked (internal redirects are not again) */
 
     /* accounting */

@@ -101,7 +101,7 @@ def fd_count(pid):
 def wsi(portico):
     site = portico.site("wsi")
     site.write("a.txt", "hello\n")
-    return site.start(global_={"ip-limit-wsi": 4, "timeout-secs": 20},
+    return site.start(global_={"ip-limit-wsi": 4, "ip-limit-ah": 4, "timeout-secs": 20},
                       vhosts=[everywhere(site.vhost())])
 
 
@@ -148,10 +148,14 @@ def test_wsi_no_lockout_after_many_connections(wsi):
         s.close()  # RST
     time.sleep(0.5)
     held = [connect(wsi.port) for _ in range(4)]
+    for s in held:  # four requests at once: all four request slots are free
+        s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    t0 = time.monotonic()
     for s in held:
-        assert served(s)  # all four slots are free again
-    for s in held:
+        s.settimeout(5)
+        assert s.recv(100).startswith(b"HTTP/1.1 200")
         s.close()
+    assert time.monotonic() - t0 < 2  # none waited for a slot (timeout-secs is 20)
 
 
 # ---- ip-limit-ah --------------------------------------------------------------

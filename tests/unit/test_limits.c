@@ -44,6 +44,13 @@ static void test_addresses(void)
     CHECK_STR(fmt(&k48), "2001:db8:1::");
     struct pt_ip kv4 = pt_ip_key(&a, 8); /* IPv4 is never cut */
     CHECK_STR(fmt(&kv4), "10.1.2.3");
+    struct pt_ip f0 = ip("0.0.0.0"), f1 = ip("255.255.255.255"), f2 = ip("10.0.100.9");
+    CHECK_STR(fmt(&f0), "0.0.0.0");
+    CHECK_STR(fmt(&f1), "255.255.255.255");
+    CHECK_STR(fmt(&f2), "10.0.100.9");
+    char small[6];
+    pt_ip_format(&f1, small, sizeof(small));
+    CHECK_STR(small, "255.2"); /* cut, still a string */
     struct pt_ip bad;
     CHECK(!pt_ip_from_string("10.1.2", 6, &bad));
     CHECK(!pt_ip_from_string("", 0, &bad));
@@ -199,6 +206,41 @@ static void no_unpost(struct pt_ipwait *w)
     (void)w;
 }
 
+static struct pt_ipslot held[64];
+static int n_held;
+
+/* Takes a slot (kept in held[] to give back with end()). */
+static int begin(const struct pt_ip *k, unsigned limit, struct pt_ipwait *wt)
+{
+    int retry;
+    struct pt_ipslot s = {0};
+    int rc = pt_iptable_req_begin(k, NULL, limit, wt, &retry, &s);
+    CHECK_INT(retry, 0);
+    CHECK(rc == 1 ? s.entry != NULL : s.entry == NULL);
+    if (rc == 1)
+        held[n_held++] = s;
+    return rc;
+}
+
+/* Gives back the oldest slot held. */
+static void end(void)
+{
+    CHECK(n_held > 0);
+    pt_iptable_req_end(&held[0]);
+    CHECK(held[0].entry == NULL);
+    memmove(held, held + 1, (size_t)--n_held * sizeof(held[0]));
+}
+
+static int rate(const struct pt_ip *k, uint32_t scope, double r, double burst, double now)
+{
+    struct pt_iprate rt = {scope, r, burst, now};
+    int retry;
+    struct pt_ipslot s = {0};
+    int rc = pt_iptable_req_begin(k, &rt, 0, NULL, &retry, &s);
+    CHECK_INT(rc, retry ? 1 : -1); /* no slot counted either way */
+    return retry;
+}
+
 static void test_table(void)
 {
     pt_iptable_init(64);
@@ -222,41 +264,42 @@ static void test_table(void)
         w[i].id = i;
         w[i].wt.granted = granted;
     }
-    CHECK_INT(pt_iptable_req_begin(&a, 2, &w[0].wt), 1);
-    CHECK_INT(pt_iptable_req_begin(&a, 2, &w[0].wt), 1);
-    CHECK_INT(pt_iptable_req_begin(&a, 2, &w[1].wt), 0);
-    CHECK_INT(pt_iptable_req_begin(&a, 2, &w[2].wt), 0);
-    CHECK_INT(pt_iptable_req_begin(&a, 2, &w[3].wt), 0);
+    CHECK_INT(begin(&a, 2, &w[0].wt), 1);
+    CHECK_INT(begin(&a, 2, &w[0].wt), 1);
+    CHECK_INT(begin(&a, 2, &w[1].wt), 0);
+    CHECK_INT(begin(&a, 2, &w[2].wt), 0);
+    CHECK_INT(begin(&a, 2, &w[3].wt), 0);
+    CHECK_INT(begin(&a, 2, NULL), 0); /* would wait: nothing queued without a waiter */
     CHECK(!pt_iptable_req_cancel(&w[2].wt, no_unpost)); /* left the queue */
-    pt_iptable_req_end(&a);
-    pt_iptable_req_end(&a);
+    end();
+    end();
     CHECK_INT(n_order, 2);
     CHECK_INT(order[0], 1);
     CHECK_INT(order[1], 3);
     CHECK(pt_iptable_req_cancel(&w[3].wt, no_unpost)); /* granted: the caller holds it */
-    pt_iptable_req_end(&a);
-    pt_iptable_req_end(&a);
+    pt_iptable_req_end(&w[1].wt.slot); /* the slots passed on */
+    pt_iptable_req_end(&w[3].wt.slot);
     CHECK_INT(pt_iptable_entries(), 0);
 
     /* 10,000 begin/end and 1,000 cancelled waits leave nothing behind */
     for (int i = 0; i < 10000; i++) {
-        CHECK_INT(pt_iptable_req_begin(&b, 1, &w[0].wt), 1);
+        CHECK_INT(begin(&b, 1, &w[0].wt), 1);
         if (i % 10 == 0) {
-            CHECK_INT(pt_iptable_req_begin(&b, 1, &w[1].wt), 0);
+            CHECK_INT(begin(&b, 1, &w[1].wt), 0);
             pt_iptable_req_cancel(&w[1].wt, no_unpost);
         }
-        pt_iptable_req_end(&b);
+        end();
     }
     CHECK_INT(pt_iptable_entries(), 0);
 
     /* rate: a burst of 3, then 10/s */
-    CHECK_INT(pt_iptable_rate_take(&a, 1, 10, 3, 100.0), 0);
-    CHECK_INT(pt_iptable_rate_take(&a, 1, 10, 3, 100.0), 0);
-    CHECK_INT(pt_iptable_rate_take(&a, 1, 10, 3, 100.0), 0);
-    CHECK_INT(pt_iptable_rate_take(&a, 1, 10, 3, 100.0), 1);
-    CHECK_INT(pt_iptable_rate_take(&a, 2, 10, 3, 100.0), 0); /* another vhost's bucket */
-    CHECK_INT(pt_iptable_rate_take(&a, 1, 10, 3, 100.11), 0); /* a token came back */
-    CHECK_INT(pt_iptable_rate_take(&a, 1, 1, 1, 100.11), 1);
+    CHECK_INT(rate(&a, 1, 10, 3, 100.0), 0);
+    CHECK_INT(rate(&a, 1, 10, 3, 100.0), 0);
+    CHECK_INT(rate(&a, 1, 10, 3, 100.0), 0);
+    CHECK_INT(rate(&a, 1, 10, 3, 100.0), 1);
+    CHECK_INT(rate(&a, 2, 10, 3, 100.0), 0); /* another vhost's bucket */
+    CHECK_INT(rate(&a, 1, 10, 3, 100.11), 0); /* a token came back */
+    CHECK_INT(rate(&a, 1, 1, 1, 100.11), 1);
     pt_iptable_sweep(100.2);
     CHECK_INT(pt_iptable_entries(), 1); /* bucket 1 is not full yet */
     pt_iptable_sweep(200);
