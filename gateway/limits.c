@@ -76,11 +76,11 @@ bool pt_limits_peer_admit(const struct pt_config *conf, const struct pt_listen *
         return false;
     }
     int limit = wsi_limit(conf, l);
-    if (limit <= 0 && g->ip_limit_ah <= 0)
-        return true; /* nothing counts connections or requests */
+    if (limit <= 0)
+        return true; /* connections are not counted */
     struct pt_ip key = pt_ip_key(ip, g->ip_limit_v6_prefix);
     bool tracked;
-    if (!pt_iptable_conn_open(&key, limit > 0 ? (unsigned)limit : 0, &tracked)) {
+    if (!pt_iptable_conn_open(&key, (unsigned)limit, &tracked)) {
         atomic_fetch_add(&n_refused, 1);
         pt_ip_format(ip, buf, sizeof(buf));
         pt_info("%s: connection over ip-limit-wsi (%d): closed", buf, limit);
