@@ -12,10 +12,6 @@
 #include "gateway/pool.h"
 #include "gateway/request.h"
 
-bool pt_http_name_is(const char *name, size_t len, const char *lit)
-{
-    return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
-}
 
 bool pt_http_list_has(const char *list, size_t len, const char *name, size_t nlen)
 {

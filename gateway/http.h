@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 struct pt_pool;
 struct pt_req;
@@ -34,8 +36,13 @@ bool pt_http_trailer_allowed(const char *name, size_t len);
  * the token name[0..nlen), case-insensitively. */
 bool pt_http_list_has(const char *list, size_t len, const char *name, size_t nlen);
 
-/* Case-insensitive comparison of a field name with a literal. */
-bool pt_http_name_is(const char *name, size_t len, const char *lit);
+/* Case-insensitive comparison of a field name with a literal.  Inline:
+ * with a literal, the length check is a constant compare and most names
+ * are told apart by it alone. */
+static inline bool pt_http_name_is(const char *name, size_t len, const char *lit)
+{
+    return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
+}
 
 /* The absolute-form target scheme://authority/path?q in origin form
  * ("/path?q", "/" when the path is empty; in pool when it had to be

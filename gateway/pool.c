@@ -130,6 +130,26 @@ char *pt_pool_strndup(struct pt_pool *p, const char *s, size_t n)
     return r;
 }
 
+char *pt_pool_strcat(struct pt_pool *p, ...)
+{
+    va_list ap;
+    size_t n = 0;
+    va_start(ap, p);
+    for (const char *s; (s = va_arg(ap, const char *));)
+        n += strlen(s);
+    va_end(ap);
+    char *out = pt_pool_alloc(p, n + 1), *o = out;
+    va_start(ap, p);
+    for (const char *s; (s = va_arg(ap, const char *));) {
+        size_t l = strlen(s);
+        memcpy(o, s, l);
+        o += l;
+    }
+    va_end(ap);
+    *o = '\0';
+    return out;
+}
+
 char *pt_pool_printf(struct pt_pool *p, const char *fmt, ...)
 {
     va_list ap;

@@ -23,5 +23,8 @@ void *pt_pool_alloc(struct pt_pool *p, size_t n);
 void *pt_pool_calloc(struct pt_pool *p, size_t n);
 char *pt_pool_strndup(struct pt_pool *p, const char *s, size_t n);
 char *pt_pool_printf(struct pt_pool *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The strings given (up to a NULL) one after the other: for hot paths,
+ * where a printf costs thousands of instructions. */
+char *pt_pool_strcat(struct pt_pool *p, ...) __attribute__((sentinel));
 
 #endif

@@ -117,6 +117,7 @@ static const char *joined(const struct pt_req *r, const char *name, size_t *len)
         }
         memcpy(o + n, h->value, h->value_len);
         n += h->value_len;
+        o[n] = '\0';
         out = o;
     }
     *len = n;
@@ -170,7 +171,7 @@ void pt_px_request_fields(struct px *p, struct px_fields *f)
     const char *hop = r->hop_ip ? r->hop_ip : r->peer_ip;
     const char *v = joined(r, "x-forwarded-for", &vl);
     add(r, f, &cap, "X-Forwarded-For",
-        v ? pt_pool_printf(r->pool, "%.*s, %s", (int)vl, v, hop) : hop);
+        v ? pt_pool_strcat(r->pool, v, ", ", hop, NULL) : hop);
     const char *proto = r->tls ? "https" : "http";
     add(r, f, &cap, "X-Forwarded-Proto", proto);
     size_t hlen = 0;
@@ -183,16 +184,15 @@ void pt_px_request_fields(struct px *p, struct px_fields *f)
         char *hz = pt_pool_strndup(r->pool, host, hlen);
         add(r, f, &cap, "X-Forwarded-Host", hz);
         bool v6 = strchr(hop, ':') != NULL;
-        char *fw = pt_pool_printf(r->pool, "for=%s%s%s;host=\"%s\";proto=%s", v6 ? "\"[" : "",
-                                  hop, v6 ? "]\"" : "", hz, proto);
+        char *fw = pt_pool_strcat(r->pool, "for=", v6 ? "\"[" : "", hop, v6 ? "]\"" : "",
+                                  ";host=\"", hz, "\";proto=", proto, NULL);
         v = joined(r, "forwarded", &vl);
-        add(r, f, &cap, "Forwarded",
-            v ? pt_pool_printf(r->pool, "%.*s, %s", (int)vl, v, fw) : fw);
+        add(r, f, &cap, "Forwarded", v ? pt_pool_strcat(r->pool, v, ", ", fw, NULL) : fw);
     }
     const char *via = r->version == 20 ? "2 portico" : r->version == 10 ? "1.0 portico"
                                                                         : "1.1 portico";
     v = joined(r, "via", &vl);
-    add(r, f, &cap, "Via", v ? pt_pool_printf(r->pool, "%.*s, %s", (int)vl, v, via) : via);
+    add(r, f, &cap, "Via", v ? pt_pool_strcat(r->pool, v, ", ", via, NULL) : via);
 }
 
 /* Location, Content-Location and Refresh pointing at the origin point at
