@@ -31,6 +31,7 @@
 #include "gateway/urlpath.h"
 #include "gateway/worker.h"
 
+#define RST_GRACE 0.5 /* seconds an early-answered upload may go on */
 #define CONN_WINDOW (1 << 20)     /* connection-level receive window */
 
 /* Token buckets against floods of frames that cost us work but no stream. */
@@ -511,8 +512,12 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
         s->discard = true;
         pt_h2_buf_drop(&h2->io, s->id, &s->body);
         s->rst_pending = true;
-        if (!ev_is_active(&h2->rst_timer))
+        if (!ev_is_active(&h2->rst_timer)) {
+            /* A one-shot timer that has run must be set again, or it
+             * fires at once. */
+            ev_timer_set(&h2->rst_timer, RST_GRACE, 0.);
             ev_timer_start(h2->io.c->w->loop, &h2->rst_timer);
+        }
     }
     return 0;
 }
@@ -858,7 +863,7 @@ static void h2_start(struct pt_conn *c, const char *data, size_t len)
         pt_conn_close(c);
         return;
     }
-    ev_timer_init(&h2->rst_timer, on_rst_timer, 0.5, 0.);
+    ev_timer_init(&h2->rst_timer, on_rst_timer, RST_GRACE, 0.);
     h2->rst_timer.data = h2;
     c->session = h2;
     c->ops = &h2_ops;

@@ -708,6 +708,28 @@ def test_request_body_over_window_is_flow_control_error(tuned):
         assert f.error_code == FLOW_CONTROL_ERROR, f
 
 
+def test_early_response_reset_grace_every_stream(tuned):
+    """An answer before the request body is complete: the server resets
+    the stream (NO_ERROR) after a grace of 0.5 s so the client can stop
+    uploading, for the first stream and every later one alike (the
+    one-shot timer used to fire at once after its first run)."""
+    with RawH2(tuned.port) as c:
+        c.handshake()
+        c.read_until(lambda f: f.type == SETTINGS and f.flags & ACK)
+        for sid in (1, 3, 5):
+            c.send(headers_frame(sid, c.encode([(":method", "POST"), (":scheme", "http"),
+                                                (":path", "/a.txt"),
+                                                (":authority", "localhost")]),
+                                 end_stream=False) + data_frame(sid, b"x" * 10))
+            f = c.read_until(lambda f: f.sid == sid and f.type in (HEADERS, DATA)
+                             and f.flags & END_STREAM, 5)
+            assert f is not None, c.frames
+            t0 = time.monotonic()
+            f = c.read_until(lambda f: f.sid == sid and f.type == RST_STREAM, 5)
+            assert f is not None and f.error_code == NO_ERROR, f
+            assert time.monotonic() - t0 > 0.3, sid  # the grace, not at once
+
+
 def test_server_respects_client_windows(srv):
     """python3-h2 raises if the server sends more than the 16 KiB stream
     window allows; four big downloads at once on one connection."""
