@@ -491,6 +491,12 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
     struct pt_h2_stream *s;
     if (frame->hd.type == NGHTTP2_RST_STREAM) {
         h2->reset_by_us[h2->n_reset++ % 32] = frame->hd.stream_id;
+        /* A reset the client made us send (a broken content-length, a
+         * window overflow, too many streams, an upload it kept sending
+         * after our answer) costs it as much as its own (CVE-2025-8671,
+         * "MadeYouReset"); only our own failures (INTERNAL_ERROR) do not. */
+        if (frame->rst_stream.error_code != NGHTTP2_INTERNAL_ERROR && !h2->io.closing)
+            take(h2, B_RESET);
         return 0;
     }
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))

@@ -165,6 +165,37 @@ def test_rapid_reset(srv, transport, bystander):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_server_provoked_resets(srv, transport, bystander):
+    """The "MadeYouReset" class (CVE-2025-8671): requests the server itself
+    must reset (content-length: 1, then 2 bytes of DATA), 50 at a time.
+    Those resets count toward the same budget as the client's own."""
+    c = attacker(srv, transport)
+    c.handshake()
+    block = (hpack_indexed(3) + hpack_indexed(7 if transport == "tls" else 6)
+             + b"\x04" + hpack_string("/a.txt") + b"\x01" + hpack_string("localhost")
+             + hpack_literal("content-length", "1"))
+    sid = 1
+    for batch in range(400):  # 50 at a time, as the attack goes: 20,000 resets if never stopped
+        out = []
+        for _ in range(50):
+            out.append(headers_frame(sid, block, end_stream=False)
+                       + data_frame(sid, b"xx", end_stream=True))
+            sid += 2
+        if not c.try_send(b"".join(out), timeout=1.0):
+            break
+        f = c.read_until(lambda f: f.type == GOAWAY or (f.type == RST_STREAM
+                                                         and f.sid == sid - 2), 3)
+        if f is None or f.type == GOAWAY:
+            break
+        if batch % 20 == 19:
+            bystander.check("during the attack")
+    resets = [f for f in c.frames if f.type == RST_STREAM]
+    assert resets and resets[0].error_code == PROTOCOL_ERROR, c.frames[:5]
+    expect_goaway(srv, transport, c, (ENHANCE_YOUR_CALM,), bystander)
+    assert len(resets) < 2000, len(resets)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_continuation_flood_empty(srv, transport, bystander):
     """CVE-2024-28182 style: an endless run of empty CONTINUATION frames
     that never ends the header block."""
