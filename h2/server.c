@@ -75,6 +75,7 @@ struct pt_h2_stream {
     bool response_done;
     bool too_large;         /* header list over max-header-size: 431 */
     bool rst_pending;       /* answered, body unfinished: reset if it stays so */
+    double shut_since;      /* its response waits on a shut window since (0: not) */
 };
 
 struct pt_h2 {
@@ -752,25 +753,96 @@ static void h2_on_io(struct pt_conn *c, int revents)
     h2_flush(h2);
 }
 
+/* A response that has data to send but no flow-control window to send it
+ * in: the client holds it (reading nothing, or withholding WINDOW_UPDATE
+ * while it answers PINGs). */
+static bool window_shut(const struct pt_h2 *h2, const struct pt_h2_stream *s)
+{
+    nghttp2_session *ss = h2->io.session;
+    return s->req->responded && !s->response_done && !s->deferred &&
+           (nghttp2_session_get_stream_remote_window_size(ss, s->id) <= 0 ||
+            nghttp2_session_get_remote_window_size(ss) <= 0);
+}
+
+/* Seconds from the last activity to an absolute deadline (at least a
+ * moment: 0 would mean "no limit"). */
+static double until(const struct pt_conn *c, double deadline)
+{
+    double t = deadline - c->last_activity;
+    return t > 0.001 ? t : 0.001;
+}
+
+/* Like a stalled HTTP/1 reader, a response that makes no progress for
+ * timeout-secs ends: its stream is reset when its window stays shut, the
+ * connection goes when its output does not move (input, PINGs say, is not
+ * progress). */
 static double h2_timeout(const struct pt_conn *c)
 {
     struct pt_h2 *h2 = c->session;
+    double secs = c->conf->g.timeout_secs, now = ev_now(c->w->loop);
     if (h2->n_streams == 0) {
         const struct pt_vhost *vh = h2->last_vhost ? h2->last_vhost : pt_conn_default_vhost(c);
         return vh ? vh->keepalive_timeout : 60;
     }
     if (pt_h2_io_blocked(&h2->io))
-        return c->conf->g.timeout_secs; /* the client does not read */
+        return until(c, h2->io.sent_at + secs); /* the client does not read */
     bool handler_busy = false;
-    for (const struct pt_h2_stream *s = h2->streams; s; s = s->next) {
+    double first = 0;
+    for (struct pt_h2_stream *s = h2->streams; s; s = s->next) {
         if (s->body_wanted)
-            return c->conf->g.timeout_secs; /* the client stalls a body */
+            return secs; /* the client stalls a body */
+        if (window_shut(h2, s)) {
+            if (!s->shut_since)
+                s->shut_since = now;
+            if (!first || s->shut_since + secs < first)
+                first = s->shut_since + secs;
+            continue;
+        }
+        s->shut_since = 0;
         if (!s->response_done)
             handler_busy = true;
     }
+    if (first)
+        return until(c, first);
     /* Only answered streams whose bodies the client has not finished:
      * the client holds them open. */
-    return handler_busy ? 0 : c->conf->g.timeout_secs;
+    return handler_busy ? 0 : secs;
+}
+
+/* A deadline of h2_timeout() passed.  Never flushes here (that may close
+ * c under the caller): resets and GOAWAY go out from the loop. */
+static bool h2_expired(struct pt_conn *c)
+{
+    struct pt_h2 *h2 = c->session;
+    double secs = c->conf->g.timeout_secs, now = ev_now(c->w->loop) + 0.001;
+    if (h2->n_streams == 0 || h2->io.closing)
+        return false;
+    if (pt_h2_io_blocked(&h2->io))
+        return h2->io.sent_at + secs > now; /* else: closed, nothing moved */
+    if (nghttp2_session_get_remote_window_size(h2->io.session) <= 0) {
+        bool stuck = false;
+        for (const struct pt_h2_stream *s = h2->streams; s; s = s->next)
+            stuck = stuck || (s->shut_since && s->shut_since + secs <= now);
+        if (stuck) {
+            /* The connection window itself: nothing can move at all. */
+            conn_error(h2, "no connection flow-control window", NGHTTP2_NO_ERROR);
+            schedule_flush(h2);
+            return true;
+        }
+    }
+    for (struct pt_h2_stream *s = h2->streams; s; s = s->next) {
+        if (!s->shut_since || s->shut_since + secs > now)
+            continue;
+        char ip[46];
+        uint16_t port;
+        peer(h2, ip, sizeof(ip), &port);
+        pt_info("%s:%u: HTTP/2 stream %d: no flow-control window for %gs: reset", ip, port,
+                s->id, secs);
+        s->shut_since = 0;
+        nghttp2_submit_rst_stream(h2->io.session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+    }
+    schedule_flush(h2);
+    return true;
 }
 
 static void h2_drain(struct pt_conn *c)
@@ -813,6 +885,7 @@ static const struct pt_conn_ops h2_ops = {
     .name = "HTTP/2",
     .on_io = h2_on_io,
     .timeout = h2_timeout,
+    .expired = h2_expired,
     .drain = h2_drain,
     .destroy = h2_destroy,
 };

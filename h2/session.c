@@ -20,6 +20,7 @@ void pt_h2_io_init(struct pt_h2_io *io, struct pt_conn *c, nghttp2_session *sess
     io->session = session;
     io->ops = ops;
     io->preface_left = preface_len;
+    io->sent_at = ev_now(c->w->loop);
 }
 
 bool pt_h2_io_blocked(const struct pt_h2_io *io)
@@ -54,7 +55,10 @@ void pt_h2_io_schedule_flush(struct pt_h2_io *io)
 static int write_out(struct pt_h2_io *io)
 {
     struct pt_conn *c = io->c;
+    uint32_t before = c->out ? c->out_len - c->out_off : 0;
     int f = pt_conn_out_flush(c);
+    if (f > 0 ? before > 0 : f == 0 && c->out_len - c->out_off < before)
+        io->sent_at = ev_now(c->w->loop);
     if (f < 0) {
         pt_conn_close(c);
         return -1;

@@ -45,6 +45,9 @@ struct pt_h2_io {
     const struct pt_h2_io_ops *ops;
     const uint8_t *pend;     /* frame bytes nghttp2 gave us, not yet buffered */
     size_t pend_len;
+    double sent_at;          /* ev_now when output last moved (not input: a
+                                peer that sends PINGs but reads nothing
+                                makes no progress) */
     bool in_recv;            /* inside nghttp2_session_mem_recv() */
     bool closing;            /* a connection error is queued: read nothing more */
     /* frame boundaries in the input, for ops->frame_header */

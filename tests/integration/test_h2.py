@@ -21,7 +21,7 @@ import pytest
 import pthttp
 from certs import certs_fixture  # noqa: F401  (the `certs` fixture)
 from certs import client_context, tls_conn
-from h2frames import (ACK, COMPRESSION_ERROR, DATA, END_STREAM, ENHANCE_YOUR_CALM,
+from h2frames import (ACK, CANCEL, COMPRESSION_ERROR, DATA, END_STREAM, ENHANCE_YOUR_CALM,
                       ENABLE_PUSH, FLOW_CONTROL_ERROR, GOAWAY, HEADERS,
                       INITIAL_WINDOW_SIZE, MAX_CONCURRENT_STREAMS,
                       MAX_HEADER_LIST_SIZE, NO_ERROR, PING, PREFACE,
@@ -728,6 +728,76 @@ def test_early_response_reset_grace_every_stream(tuned):
             f = c.read_until(lambda f: f.sid == sid and f.type == RST_STREAM, 5)
             assert f is not None and f.error_code == NO_ERROR, f
             assert time.monotonic() - t0 > 0.3, sid  # the grace, not at once
+
+
+# -- responses the client holds up (flow control) ----------------------------------------
+
+@pytest.fixture(scope="module")
+def brisk(portico):
+    """timeout-secs 1: stalls are judged in a second."""
+    site = portico.site("brisk")
+    fill_docroot(site)
+    return site.start(global_={"count-threads": 1, "timeout-secs": 1})
+
+
+def ping_while(c, seconds, pred):
+    """Answers like a live client (PINGs sent, frames read) for up to
+    seconds; returns the first frame matching pred, or None."""
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        c.send(ping_frame(b"%08d" % n))
+        n += 1
+        f = c.read_until(pred, 0.3)
+        if f is not None:
+            return f
+    return None
+
+
+def test_stream_window_never_opened_is_reset(brisk):
+    """A client that asks for a large file with a stream window of 0 and
+    never opens it, while it answers PINGs: the stream is reset after
+    timeout-secs, and the connection goes on serving."""
+    with RawH2(brisk.port, settings={INITIAL_WINDOW_SIZE: 0}) as c:
+        c.handshake()
+        c.request(1, "/big.bin")
+        f = ping_while(c, 6, lambda f: f.sid == 1 and f.type == RST_STREAM)
+        assert f is not None, c.frames[-5:]
+        assert f.error_code == CANCEL
+        c.send(settings_frame({INITIAL_WINDOW_SIZE: 65535}))
+        c.request(3, "/a.txt")
+        f = c.read_until(lambda f: f.sid == 3 and f.type == DATA and f.flags & END_STREAM, 5)
+        assert f is not None and f.payload == b"hello\n"
+    assert "no flow-control window for 1s: reset" in brisk.log()
+
+
+def test_connection_window_exhausted_closes(brisk):
+    """The client reads 64 KiB of a large file and never sends a
+    WINDOW_UPDATE for the connection, answering PINGs: GOAWAY and close."""
+    with RawH2(brisk.port, settings={INITIAL_WINDOW_SIZE: 1 << 20}) as c:
+        c.handshake()
+        c.request(1, "/huge.bin")
+        f = ping_while(c, 6, lambda f: f.type == GOAWAY)
+        assert f is not None, c.frames[-5:]
+        got = sum(len(x.payload) for x in c.frames if x.type == DATA)
+        assert got == 65535
+        _, closed = c.wait_goaway(3)
+        assert closed
+
+
+def test_client_not_reading_closed(brisk):
+    """A client that stops reading the socket (its receive buffer full)
+    but keeps sending PINGs: the connection is closed once nothing has
+    moved out for timeout-secs (incoming PINGs are not progress)."""
+    with RawH2(brisk.port, rcvbuf=4096, settings={INITIAL_WINDOW_SIZE: 1 << 30}) as c:
+        c.handshake()
+        c.send(window_update_frame(0, (1 << 30) - 65535))
+        c.request(1, "/huge.bin")
+        end = time.monotonic() + 8
+        while time.monotonic() < end and "no progress" not in brisk.log():
+            c.try_send(ping_frame(b"12345678"), timeout=0.3)
+            time.sleep(0.3)
+    assert "closing HTTP/2 connection: no progress" in brisk.log()
 
 
 def test_server_respects_client_windows(srv):
