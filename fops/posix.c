@@ -24,10 +24,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* O_NONBLOCK: opening a FIFO planted in the tree must not block the event
- * loop (it is refused after fstat anyway); regular files ignore it.
- * O_NOCTTY: a tty device must never become our controlling terminal. */
+/* Paths are resolved with O_PATH (nothing is opened: no device, FIFO or
+ * socket sees an open), the object is checked (fstat: a regular file or a
+ * directory), and only then opened for reading, from that very descriptor
+ * (content_fd).  O_NONBLOCK, O_NOCTTY: belt and braces. */
 #define PT_OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+#define PT_PATH_FLAGS (O_PATH | O_CLOEXEC)
 
 /* 1: openat2 works, -1: missing (use the walk), 0: not probed yet. */
 static atomic_int pt_openat2_state;
@@ -42,7 +44,7 @@ void pt_fops_posix_force_walk(int on)
 static int open_beneath(int dirfd, const char *path)
 {
     struct open_how how = {
-        .flags = PT_OPEN_FLAGS,
+        .flags = PT_PATH_FLAGS,
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
     };
     long fd;
@@ -72,7 +74,7 @@ static int open_walk(int rootfd, const char *path)
 
         if (len == 0) {
             /* Only reached for "" or a path of slashes: the root itself. */
-            int fd = openat(cur, ".", PT_OPEN_FLAGS);
+            int fd = openat(cur, ".", PT_PATH_FLAGS);
             int err = fd < 0 ? -errno : fd;
             if (cur != rootfd)
                 close(cur);
@@ -95,9 +97,9 @@ static int open_walk(int rootfd, const char *path)
         if (!last) /* only searched, like the kernel's own walk: O_PATH */
             fd = openat(cur, name, O_PATH | O_CLOEXEC | O_NOFOLLOW | O_DIRECTORY);
         else if (*end == '/') /* "name/" must be a directory */
-            fd = openat(cur, name, PT_OPEN_FLAGS | O_NOFOLLOW | O_DIRECTORY);
+            fd = openat(cur, name, PT_PATH_FLAGS | O_NOFOLLOW | O_DIRECTORY);
         else
-            fd = openat(cur, name, PT_OPEN_FLAGS | O_NOFOLLOW);
+            fd = openat(cur, name, PT_PATH_FLAGS | O_NOFOLLOW);
         int err = fd < 0 ? errno : 0;
         if (cur != rootfd)
             close(cur);
@@ -116,7 +118,7 @@ static int open_walk(int rootfd, const char *path)
  * is on the descriptor itself, so no rename race can slip past it. */
 static int open_verified(const struct pt_froot *root, const char *path)
 {
-    int fd = openat(root->dirfd, *path ? path : ".", PT_OPEN_FLAGS);
+    int fd = openat(root->dirfd, *path ? path : ".", PT_PATH_FLAGS);
     if (fd < 0)
         return -errno;
     char link[64], real[PATH_MAX];
@@ -175,26 +177,54 @@ static void fstat_fill(const struct stat *st, struct pt_fstat *out)
 
 static void posix_fill(struct pt_file *out, int fd, const struct stat *st);
 
+/* pfd (O_PATH, consumed) opened for reading when it is a regular file or
+ * a directory; devices, FIFOs and sockets are never opened: -EACCES.  The
+ * reopen goes through /proc/self/fd, so it is the very object checked;
+ * without /proc, the path is opened again and must be the same object. */
+static int content_fd(const struct pt_froot *root, const char *path, int pfd, struct stat *st)
+{
+    if (fstat(pfd, st) < 0) {
+        int err = errno;
+        close(pfd);
+        return -err;
+    }
+    if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode)) {
+        close(pfd);
+        /* The walk stops at a symlink (O_PATH | O_NOFOLLOW gives the link
+         * itself): refused as a link, not as a file type. */
+        return S_ISLNK(st->st_mode) ? -ELOOP : -EACCES;
+    }
+    char link[32];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", pfd);
+    int fd = open(link, PT_OPEN_FLAGS);
+    int err = errno;
+    if (fd < 0 && err == ENOENT) {
+        fd = openat(root->dirfd, *path ? path : ".", PT_OPEN_FLAGS | O_NOFOLLOW);
+        err = errno;
+        struct stat again;
+        if (fd >= 0 && (fstat(fd, &again) < 0 || again.st_ino != st->st_ino ||
+                        again.st_dev != st->st_dev)) {
+            close(fd);
+            fd = -1;
+            err = EXDEV; /* it changed under us */
+        }
+    }
+    close(pfd);
+    return fd < 0 ? -err : fd;
+}
+
 static int posix_open(const struct pt_froot *root, const char *vpath,
                          struct pt_file *out)
 {
     while (*vpath == '/')
         vpath++;
-    int fd = open_path(root, vpath);
+    int pfd = open_path(root, vpath);
+    if (pfd < 0)
+        return pfd;
+    struct stat st;
+    int fd = content_fd(root, vpath, pfd, &st);
     if (fd < 0)
         return fd;
-
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
-    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-        /* Devices, FIFOs, sockets: never content. */
-        close(fd);
-        return -EACCES;
-    }
     posix_fill(out, fd, &st);
     return 0;
 }

@@ -72,8 +72,17 @@ static bool try_errdoc(struct pt_req *r, int status)
 
 void pt_respond_error(struct pt_req *r, int status, const char *note)
 {
-    if (note)
+    if (note) {
         r->log_note = note;
+        /* Why portico refused or failed: one line (the access log has the
+         * status); the page itself stays generic. */
+        const struct pt_mount *m = r->mount;
+        pt_info("%s: %.*s %.*s: %d %s%s%s%s", r->peer_ip,
+                r->method_str ? (int)r->method_len : 1, r->method_str ? r->method_str : "-",
+                r->target ? (int)(r->target_len > 200 ? 200 : r->target_len) : 1,
+                r->target ? r->target : "-", status, note, m ? " (mount " : "",
+                m ? m->mountpoint : "", m ? ")" : "");
+    }
     if (r->status_override) /* the error document itself failed */
         status = r->status_override;
     else if (try_errdoc(r, status))

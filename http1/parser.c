@@ -313,6 +313,8 @@ static const char *check_target(const unsigned char *b, const struct h1_request 
 
     if (connect)
         return valid_authority(t, tl, true) ? NULL : "CONNECT needs authority-form";
+    /* A fragment is the client's own business (RFC 9110 7.1): never sent. */
+    if (memchr(t, '#', tl)) return "fragment (#) in request target";
     if (t[0] == '/') return NULL;
     if (tl == 1 && t[0] == '*')
         return ml == 7 && memcmp(m, "OPTIONS", 7) == 0 ? NULL
@@ -331,7 +333,8 @@ static int finish_request_line(struct h1_parser *p, const unsigned char *b, size
     /* S_VERSION has checked the shape "HTTP/" DIGIT "." DIGIT. */
     const unsigned char *v = b + p->req.target.off + p->req.target.len + 1;
     int major = v[5] - '0', minor = v[7] - '0';
-    if (major == 1 && minor == 1) p->req.version = 11;
+    /* RFC 9112 2.3: a later 1.x is served as the highest we speak, 1.1. */
+    if (major == 1 && minor >= 1) p->req.version = 11;
     else if (major == 1 && minor == 0) p->req.version = 10;
     else return fail(p, pos, 505, "unsupported HTTP version");
     return H1_AGAIN;
@@ -568,7 +571,7 @@ int h1_parse(struct h1_parser *p, const char *buf, size_t len)
             } else {
                 if (c != ' ') return fail(p, i, 502, "invalid status line");
                 const unsigned char *v = b + p->line_start;
-                if (v[5] == '1' && v[7] == '1') r->version = 11;
+                if (v[5] == '1' && v[7] >= '1') r->version = 11; /* as for requests */
                 else if (v[5] == '1' && v[7] == '0') r->version = 10;
                 else return fail(p, i, 502, "unsupported HTTP version");
                 p->value_end = i + 1; /* the status code starts here */

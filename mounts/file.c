@@ -739,6 +739,8 @@ static void file_handle(struct pt_req *r)
         pt_resp_header(r, "Allow", PT_FILE_ALLOW);
         if (r->method == PT_M_OPTIONS)
             pt_respond(r, 204, 0, NULL, NULL);
+        else if (r->method == PT_M_OTHER) /* RFC 9110 15.6.2: not one we know */
+            pt_respond_error(r, 501, "unknown method");
         else
             pt_respond_error(r, 405, "method not allowed on a file mount");
         return;

@@ -64,7 +64,7 @@ BAD = [
     ("unknown-te-then-chunked",
      b"GET /a.txt HTTP/1.1\r\n" + H + b"Transfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n", 501),
     ("http-2.0", b"GET /a.txt HTTP/2.0\r\n" + H + b"\r\n", 505),
-    ("http-1.2", b"GET /a.txt HTTP/1.2\r\n" + H + b"\r\n", 505),
+    ("fragment", b"GET /a.txt#top HTTP/1.1\r\n" + H + b"\r\n", 400),
     ("http-3.0", b"GET /a.txt HTTP/3.0\r\n" + H + b"\r\n", 505),
 ]
 
@@ -85,6 +85,14 @@ def test_bad_request(srv, raw, status):
     log = srv.wait_log(off, r"127\.0\.0\.1")
     assert "127.0.0.1" in log, "no info log line with the peer address:\n" + log
     assert srv.alive()
+
+
+def test_later_http1_minor_served_as_1_1(srv):
+    """RFC 9112 2.3: HTTP/1.2 (or any later 1.x) is answered as 1.1."""
+    with srv.conn() as c:
+        c.send(b"GET /a.txt HTTP/1.2\r\nHost: localhost\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200 and r.raw_head.startswith(b"HTTP/1.1 200")
 
 
 def test_bad_request_stops_pipeline(srv):

@@ -167,6 +167,15 @@ def test_other_methods_405(srv, method):
     assert method not in allow
 
 
+def test_unknown_method_501(srv):
+    """RFC 9110 15.6.2: a method the server does not know is 501; 405 is
+    for known ones the resource does not allow."""
+    r = get(srv, "/t.txt", method="FROB")
+    assert r.status == 501
+    r = get(srv, "/t.txt", method="PROPFIND")
+    assert r.status == 501
+
+
 def test_options_allow(srv):
     r = get(srv, "/t.txt", method="OPTIONS")
     assert r.status in (200, 204)
