@@ -34,20 +34,31 @@ asan: deps $(ASAN_BUILD)/Makefile
 run: build
 	exec $(BUILD)/portico -c .
 
-# The zip parser under libFuzzer + ASan/UBSan for FUZZ_SECS seconds, from
-# seeds made by zip(1) and Python's zipfile; crashes land in $(BUILD)/fuzz/.
-FUZZ_SECS ?= 30
+# Every parser under libFuzzer + ASan/UBSan for FUZZ_SECS seconds each:
+# the zip central directory, HTTP/1 heads and chunked bodies (requests and
+# responses), request-target paths, Range headers, the PROXY protocol and
+# X-Forwarded-For.  Seeds from tests/fuzz (make_corpus.py, seeds.py);
+# findings land in $(BUILD)/fuzz/.
+FUZZ_SECS ?= 20
+FUZZ_CC = clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=undefined
+FUZZ_TARGETS = zip:fops/zip_index.c h1:http1/parser.c urlpath:gateway/urlpath.c \
+	       range:mounts/range.c proxyproto:gateway/proxyproto_parse.c+gateway/ipaddr.c
 fuzz: test-deps
-	mkdir -p $(BUILD)/fuzz/corpus
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=undefined tests/fuzz/fuzz_zip.c fops/zip_index.c \
-	  -o $(BUILD)/fuzz/fuzz_zip
-	/usr/bin/python3 tests/fuzz/make_corpus.py $(BUILD)/fuzz/seeds
-	@echo "fuzz: zip parser for $(FUZZ_SECS)s (log: $(BUILD)/fuzz/fuzz.log)"
-	@$(BUILD)/fuzz/fuzz_zip -max_total_time=$(FUZZ_SECS) -max_len=65536 -timeout=10 \
-	  -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds \
-	  > $(BUILD)/fuzz/fuzz.log 2>&1 || { tail -n 60 $(BUILD)/fuzz/fuzz.log; exit 1; }
-	@grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/fuzz.log || tail -n 3 $(BUILD)/fuzz/fuzz.log
+	@mkdir -p $(BUILD)/fuzz
+	@/usr/bin/python3 tests/fuzz/make_corpus.py $(BUILD)/fuzz/seeds/zip
+	@/usr/bin/python3 tests/fuzz/seeds.py $(BUILD)/fuzz/seeds
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  name=$${t%%:*}; srcs=$$(echo $${t#*:} | tr + ' '); \
+	  $(FUZZ_CC) tests/fuzz/fuzz_$$name.c $$srcs -o $(BUILD)/fuzz/fuzz_$$name; \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$name; \
+	  echo "fuzz: $$name for $(FUZZ_SECS)s (log: $(BUILD)/fuzz/$$name.log)"; \
+	  $(BUILD)/fuzz/fuzz_$$name -max_total_time=$(FUZZ_SECS) -max_len=65536 -timeout=10 \
+	    -artifact_prefix=$(BUILD)/fuzz/$$name- $(BUILD)/fuzz/corpus/$$name \
+	    $(BUILD)/fuzz/seeds/$$name > $(BUILD)/fuzz/$$name.log 2>&1 \
+	    || { tail -n 60 $(BUILD)/fuzz/$$name.log; exit 1; }; \
+	  grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/$$name.log || tail -n 3 $(BUILD)/fuzz/$$name.log; \
+	done
 
 # Every test on the normal build, then every test again under
 # AddressSanitizer + UBSan (LeakSanitizer on), then the fuzzer.

@@ -13,7 +13,10 @@ struct pt_conn;
 /* Reads the header, then starts TLS or HTTP on c (pt_conn_begin). */
 void pt_proxyproto_start(struct pt_conn *c);
 
-/* Parses a header at the start of buf[0..len).  Returns its length (> 0)
+/* The longest header taken (v2 with a few TLVs). */
+#define PT_PROXYPROTO_MAX (16 + 1024)
+
+/* Parses a header at the start of buf[0..len) (proxyproto_parse.c).  Returns its length (> 0)
  * with the source address in *src (ss_family AF_UNSPEC for LOCAL /
  * UNKNOWN: the connection's own peer stands), 0 when more bytes are
  * needed, or -1 when it is not a valid header. */
