@@ -57,7 +57,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
         char ip[46];
         uint16_t port;
         pt_conn_peer(c, ip, sizeof(ip), &port);
-        pt_info("%s:%u: closing %s connection: no progress for %gs", ip, port,
+        pt_info_rl("%s:%u: closing %s connection: no progress for %gs", ip, port,
                 c->ops->name, timeout);
         pt_conn_close(c);
         return;

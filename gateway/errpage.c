@@ -77,7 +77,7 @@ void pt_respond_error(struct pt_req *r, int status, const char *note)
         /* Why portico refused or failed: one line (the access log has the
          * status); the page itself stays generic. */
         const struct pt_mount *m = r->mount;
-        pt_info("%s: %.*s %.*s: %d %s%s%s%s", r->peer_ip,
+        pt_info_rl("%s: %.*s %.*s: %d %s%s%s%s", r->peer_ip,
                 r->method_str ? (int)r->method_len : 1, r->method_str ? r->method_str : "-",
                 r->target ? (int)(r->target_len > 200 ? 200 : r->target_len) : 1,
                 r->target ? r->target : "-", status, note, m ? " (mount " : "",

@@ -72,7 +72,7 @@ bool pt_limits_peer_admit(const struct pt_config *conf, const struct pt_listen *
     if (denied(&g->ip_allow, &g->ip_deny, ip)) {
         atomic_fetch_add(&n_refused, 1);
         pt_ip_format(ip, buf, sizeof(buf));
-        pt_info("%s: connection refused by ip-allow/ip-deny", buf);
+        pt_info_rl("%s: connection refused by ip-allow/ip-deny", buf);
         return false;
     }
     int limit = wsi_limit(conf, l);
@@ -83,7 +83,7 @@ bool pt_limits_peer_admit(const struct pt_config *conf, const struct pt_listen *
     if (!pt_iptable_conn_open(&key, (unsigned)limit, &tracked)) {
         atomic_fetch_add(&n_refused, 1);
         pt_ip_format(ip, buf, sizeof(buf));
-        pt_info("%s: connection over ip-limit-wsi (%d): closed", buf, limit);
+        pt_info_rl("%s: connection over ip-limit-wsi (%d): closed", buf, limit);
         return false;
     }
     if (tracked)
@@ -154,7 +154,7 @@ static void on_wait_timeout(struct ev_loop *loop, ev_timer *t, int revents)
         pt_dispatch_resume(r);
         return;
     }
-    pt_info("%s: waited %ds for a request slot (ip-limit-ah): 503", r->peer_ip,
+    pt_info_rl("%s: waited %ds for a request slot (ip-limit-ah): 503", r->peer_ip,
             r->conf->g.timeout_secs);
     pt_resp_header(r, "Retry-After", "1");
     pt_respond_error(r, 503, "ip-limit-ah: no slot in time");

@@ -1,6 +1,7 @@
 #include "gateway/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -44,4 +45,43 @@ void pt_log(int level, const char *fmt, ...)
     /* One write per line keeps lines from different threads whole. */
     ssize_t w = write(STDERR_FILENO, buf, n);
     (void)w;
+}
+
+/* Every limiter that has counted a line, for the periodic summary. */
+static struct pt_log_limit *_Atomic limits;
+
+static void summary(struct pt_log_limit *l)
+{
+    unsigned d = atomic_exchange(&l->dropped, 0);
+    if (d)
+        pt_log(l->level, "%u more line(s) like \"%s\" suppressed", d, l->fmt);
+}
+
+int pt_log_limit_take(struct pt_log_limit *l)
+{
+    if (!atomic_exchange(&l->listed, 1)) {
+        l->next = atomic_load(&limits);
+        while (!atomic_compare_exchange_weak(&limits, &l->next, l))
+            ;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    long sec = atomic_load(&l->sec);
+    if (sec != ts.tv_sec && atomic_compare_exchange_strong(&l->sec, &sec, ts.tv_sec)) {
+        atomic_store(&l->n, 0);
+        summary(l);
+    }
+    if (atomic_fetch_add(&l->n, 1) < PT_LOG_BURST)
+        return 1;
+    atomic_fetch_add(&l->dropped, 1);
+    return 0;
+}
+
+void pt_log_flush_suppressed(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    for (struct pt_log_limit *l = atomic_load(&limits); l; l = l->next)
+        if (atomic_load(&l->sec) != ts.tv_sec)
+            summary(l);
 }

@@ -20,7 +20,7 @@ static void fail(struct pt_conn *c, const char *why)
     char ip[46];
     uint16_t port;
     pt_conn_peer(c, ip, sizeof(ip), &port);
-    pt_info("%s:%u: %s: closed", ip, port, why);
+    pt_info_rl("%s:%u: %s: closed", ip, port, why);
     pt_conn_close(c);
 }
 

@@ -193,7 +193,7 @@ static void hs_fail(struct pt_conn *c, const char *why)
     char ip[46];
     uint16_t port;
     pt_conn_peer(c, ip, sizeof(ip), &port);
-    pt_info("%s:%u: TLS handshake failed: %s", ip, port, why);
+    pt_info_rl("%s:%u: TLS handshake failed: %s", ip, port, why);
     pt_conn_close(c);
 }
 

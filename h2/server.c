@@ -126,10 +126,10 @@ static void conn_error(struct pt_h2 *h2, const char *what, uint32_t code)
     uint16_t port;
     peer(h2, ip, sizeof(ip), &port);
     if (code == NGHTTP2_ENHANCE_YOUR_CALM)
-        pt_warn("%s:%u: HTTP/2 %s: sending GOAWAY (%s) and closing", ip, port, what,
+        pt_warn_rl("%s:%u: HTTP/2 %s: sending GOAWAY (%s) and closing", ip, port, what,
                 nghttp2_http2_strerror(code));
     else
-        pt_info("%s:%u: HTTP/2 %s: sending GOAWAY (%s) and closing", ip, port, what,
+        pt_info_rl("%s:%u: HTTP/2 %s: sending GOAWAY (%s) and closing", ip, port, what,
                 nghttp2_http2_strerror(code));
     h2->io.closing = true;
     nghttp2_session_terminate_session(h2->io.session, code);
@@ -253,7 +253,7 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
     long n = s->path[0] == '/' ? pt_path_normalize(s->path, plen, path) : -1;
     if (n < 0) {
         r->vhost = pt_conn_default_vhost(h2->io.c);
-        pt_info("%s:%u: 400 Bad Request: invalid :path (HTTP/2 stream %d)", r->peer_ip,
+        pt_info_rl("%s:%u: 400 Bad Request: invalid :path (HTTP/2 stream %d)", r->peer_ip,
                 r->peer_port, s->id);
         pt_respond_error(r, 400, "invalid :path");
         return;
@@ -375,7 +375,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
             char ip[46];
             uint16_t port;
             peer(h2, ip, sizeof(ip), &port);
-            pt_info("%s:%u: HTTP/2 stream %d: header list over %zu bytes", ip, port,
+            pt_info_rl("%s:%u: HTTP/2 stream %d: header list over %zu bytes", ip, port,
                     s->id, limit);
             s->too_large = true;
             take(h2, B_HEADER_ABUSE); /* repeatedly: GOAWAY */
@@ -537,7 +537,7 @@ static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame
     char ip[46];
     uint16_t port;
     peer(h2, ip, sizeof(ip), &port);
-    pt_info("%s:%u: HTTP/2 invalid %u frame on stream %d: %s", ip, port,
+    pt_info_rl("%s:%u: HTTP/2 invalid %u frame on stream %d: %s", ip, port,
             frame->hd.type, frame->hd.stream_id, nghttp2_strerror(lib_error_code));
     return 0;
 }
@@ -836,7 +836,7 @@ static bool h2_expired(struct pt_conn *c)
         char ip[46];
         uint16_t port;
         peer(h2, ip, sizeof(ip), &port);
-        pt_info("%s:%u: HTTP/2 stream %d: no flow-control window for %gs: reset", ip, port,
+        pt_info_rl("%s:%u: HTTP/2 stream %d: no flow-control window for %gs: reset", ip, port,
                 s->id, secs);
         s->shut_since = 0;
         nghttp2_submit_rst_stream(h2->io.session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);

@@ -552,7 +552,7 @@ static bool reject(struct pt_h1 *h, int status, const char *why)
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
     init_req(h, r, pool);
     r->vhost = pt_conn_default_vhost(c);
-    pt_info("%s:%u: %d %s: %s", r->peer_ip, r->peer_port, status,
+    pt_info_rl("%s:%u: %d %s: %s", r->peer_ip, r->peer_port, status,
             pt_status_reason(status), why);
     h->keep_alive = false;
     h->close_after = true;
@@ -646,7 +646,7 @@ static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
     int status = build_request(r, p, head);
     if (status) {
         r->vhost = pt_conn_default_vhost(c);
-        pt_info("%s:%u: %d %s: invalid request target", r->peer_ip, r->peer_port,
+        pt_info_rl("%s:%u: %d %s: invalid request target", r->peer_ip, r->peer_port,
                 status, pt_status_reason(status));
         h->keep_alive = false;
         pt_respond_error(r, status, "invalid request target");
@@ -688,7 +688,7 @@ static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
 static void body_error(struct pt_h1 *h, const char *why)
 {
     struct pt_conn *c = conn_of(h);
-    pt_info("%s:%u: 400 Bad Request: request body: %s", h->req->peer_ip,
+    pt_info_rl("%s:%u: 400 Bad Request: request body: %s", h->req->peer_ip,
             h->req->peer_port, why ? why : "bad framing");
     drop_chunked(h);
     h->body_left = 0;
@@ -879,7 +879,7 @@ static bool process_input(struct pt_h1 *h, char *data, size_t len, bool retained
         if (h->state == H1_DISCARD) {
             ssize_t n = off < len ? consume_body(h, data + off, len - off) : 0;
             if (n < 0) {
-                pt_info("closing connection: bad chunked request body: %s",
+                pt_info_rl("closing connection: bad chunked request body: %s",
                         h->chunked->error_msg);
                 pt_conn_close(c);
                 return false;
@@ -1094,7 +1094,7 @@ static void h1_on_io(struct pt_conn *c, int revents)
             bool err;
             int n = pt_conn_peek(c, &err);
             if (n == 0 || err) {
-                pt_info("%s: client closed the connection before the response",
+                pt_info_rl("%s: client closed the connection before the response",
                         h->req ? h->req->peer_ip : "?");
                 pt_conn_close(c); /* the handler's on_finish stops its work */
                 return;

@@ -191,6 +191,7 @@ int main(int argc, char **argv)
             int sig = sigtimedwait(&set, NULL, &tick);
             if (sig < 0) {
                 pt_iptable_sweep(ev_time()); /* the clock of the workers' ev_now() */
+                pt_log_flush_suppressed();
                 continue;
             }
             if (sig == SIGHUP) {

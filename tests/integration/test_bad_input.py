@@ -2,6 +2,10 @@
 peer, and the connection is closed; paths are decoded and normalized
 before mount matching."""
 
+import re
+import socket
+import time
+
 import pytest
 
 from pthttp import Conn, ConnectionClosed, build_request
@@ -82,8 +86,11 @@ def test_bad_request(srv, raw, status):
                         "a reset here suggests no lingering close" % (status, e))
         assert r.status == status, r
         assert c.wait_closed(3.0), "connection must be closed after %d" % status
-    log = srv.wait_log(off, r"127\.0\.0\.1")
-    assert "127.0.0.1" in log, "no info log line with the peer address:\n" + log
+    # one line with the peer, or (past 10 such lines a second) its count
+    # in the "suppressed" line that follows within the next second
+    log = srv.wait_log(off, r"127\.0\.0\.1|more line\(s\) like", timeout=2.5)
+    assert "127.0.0.1" in log or "more line(s) like" in log, \
+        "no info log line with the peer address:\n" + log
     assert srv.alive()
 
 
@@ -191,3 +198,25 @@ def test_target_must_be_origin_or_absolute(srv):
             c.send(raw)
             r = c.read_response()
             assert 400 <= r.status < 500, (raw, r)
+
+
+def test_log_flood_limited(portico):
+    """300 bad requests in a burst: the lines about them are limited per
+    cause (10 a second) and one line counts the rest, so an attacker
+    cannot flood the log."""
+    site = portico.site("logflood")
+    site.write("a.txt", "hello\n")
+    srv = site.start(vhosts=[site.vhost()], log_level="info")
+    start = srv.log_size()
+    t0 = time.monotonic()
+    for _ in range(300):
+        with socket.create_connection(("127.0.0.1", srv.port)) as s:
+            s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n")
+            s.recv(1024)
+    elapsed = time.monotonic() - t0
+    text = srv.wait_log(start, r"more line\(s\) like .* suppressed", timeout=3)
+    lines = [ln for ln in text.splitlines() if "400 Bad Request" in ln]
+    assert 10 <= len(lines) <= 10 * (int(elapsed) + 2), len(lines)
+    m = re.findall(r"(\d+) more line\(s\) like", text)
+    assert m and len(lines) + sum(map(int, m)) >= 300, (len(lines), m)
+    assert srv.get("/a.txt").status == 200
