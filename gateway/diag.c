@@ -46,3 +46,17 @@ void pt_diag_warn(struct pt_diag *d, const char *file, int line, int col,
     emit(d, "warning", file, line, col, fmt, ap);
     va_end(ap);
 }
+
+void pt_diag_mount_error(struct pt_diag *d, const char *file, int line, int col,
+                         const char *fmt, ...)
+{
+    va_list ap;
+
+    if (d && d->check_only)
+        d->errors++;
+    else if (d)
+        d->mount_errors++;
+    va_start(ap, fmt);
+    emit(d, "error", file, line, col, fmt, ap);
+    va_end(ap);
+}

@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 
     pt_builtin_register();
 
-    struct pt_diag diag = {0};
+    struct pt_diag diag = {.check_only = check_only};
     struct pt_config *conf = pt_config_load(dir, &diag);
     if (!conf) {
         fprintf(stderr, "portico: configuration in %s has %d error(s)\n", dir, diag.errors);

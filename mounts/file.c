@@ -15,6 +15,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@
 #include "gateway/diag.h"
 #include "gateway/handler.h"
 #include "gateway/httpdate.h"
+#include "gateway/log.h"
 #include "gateway/request.h"
 #include "mounts/cache.h"
 #include "mounts/coding.h"
@@ -61,6 +64,11 @@ static bool has_cache_key(const struct pt_mount *m)
 
 struct pt_file_mount {
     struct pt_froot root;
+    /* An archive that could not be opened: its requests get 503 and it is
+     * tried again (at most once a second) until it opens. */
+    atomic_bool broken;
+    pthread_mutex_t lock;
+    double retry_at;
     const char *index;      /* "default", without leading '/' */
     size_t index_len;
     char cache_control[PT_CACHE_CONTROL_MAX];
@@ -76,17 +84,32 @@ static int file_setup(struct pt_mount *m, struct pt_diag *d)
         pt_diag_error(d, p->file, p->line, p->col, "out of memory");
         return -1;
     }
+    pthread_mutex_init(&fm->lock, NULL);
     int rc = pt_froot_open(&fm->root, m->target);
     if (rc < 0) {
         bool archive = pt_fops_archive_name(m->target, strlen(m->target));
-        pt_diag_error(d, p->file, p->line, p->col,
-                      "origin \"%s\": cannot open %s \"%s\": %s", m->origin,
-                      archive ? "archive" : "directory", m->target,
-                      rc == -EBADMSG ? "not a valid zip archive (see the log)"
-                      : rc == -ENOTSUP ? "ZIP64 and multi-disk archives are not supported"
-                      : strerror(-rc));
-        free(fm);
-        return -1;
+        const char *why = rc == -EBADMSG ? "not a valid zip archive (see the log)"
+                        : rc == -ENOTSUP ? "ZIP64 and multi-disk archives are not supported"
+                        : strerror(-rc);
+        if (!archive) {
+            pt_diag_error(d, p->file, p->line, p->col,
+                          "origin \"%s\": cannot open directory \"%s\": %s", m->origin,
+                          m->target, why);
+            pthread_mutex_destroy(&fm->lock);
+            free(fm);
+            return -1;
+        }
+        /* A broken archive (a half-finished deploy, a disk error) takes
+         * its own mount out, not the server. */
+        pt_diag_mount_error(d, p->file, p->line, p->col,
+                            "origin \"%s\": cannot open archive \"%s\": %s; its requests get "
+                            "503 until it can be opened", m->origin, m->target, why);
+        if (d && d->check_only) { /* -t: an error like any other */
+            pthread_mutex_destroy(&fm->lock);
+            free(fm);
+            return -1;
+        }
+        atomic_store(&fm->broken, true);
     }
     const struct pt_file_opts *o = m->opts;
     const char *idx = o->def && *o->def ? o->def : "index.html";
@@ -107,7 +130,9 @@ static void file_teardown(struct pt_mount *m)
     struct pt_file_mount *fm = m->handler_data;
     if (!fm)
         return;
-    pt_froot_close(&fm->root);
+    if (!atomic_load(&fm->broken))
+        pt_froot_close(&fm->root);
+    pthread_mutex_destroy(&fm->lock);
     free(fm);
     m->handler_data = NULL;
 }
@@ -729,11 +754,36 @@ static int file_open_index(struct pt_req *r, struct pt_file_mount *fm,
     return pt_fopen(&fm->root, pt_handler_state(r), p, f);
 }
 
+/* A broken archive is tried again, once a second at most (by one worker
+ * at a time); true when it can be served now. */
+static bool archive_usable(const struct pt_mount *m, struct pt_file_mount *fm, double now)
+{
+    if (!atomic_load_explicit(&fm->broken, memory_order_acquire))
+        return true;
+    pthread_mutex_lock(&fm->lock);
+    if (atomic_load(&fm->broken) && now >= fm->retry_at) {
+        fm->retry_at = now + 1;
+        if (pt_froot_open(&fm->root, m->target) == 0) {
+            pt_notice("%s: archive \"%s\" opened: serving it again", m->mountpoint,
+                      m->target);
+            atomic_store_explicit(&fm->broken, false, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&fm->lock);
+    return !atomic_load(&fm->broken);
+}
+
 static void file_handle(struct pt_req *r)
 {
     const struct pt_mount *m = r->mount;
     const struct pt_file_opts *o = m->opts;
     struct pt_file_mount *fm = m->handler_data;
+
+    if (!archive_usable(m, fm, r->start)) {
+        pt_resp_header(r, "Retry-After", "5");
+        pt_respond_error(r, 503, "the archive of this mount cannot be opened");
+        return;
+    }
 
     if (!r->status_override && r->method != PT_M_GET && r->method != PT_M_HEAD) {
         pt_resp_header(r, "Allow", PT_FILE_ALLOW);
