@@ -25,15 +25,10 @@ CONNS=${BENCH_CONNS:-8}
 SERVERS=${BENCH_SERVERS:-"portico lighttpd"}
 PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-SERVER_CPU=0
-CLIENT_CPU=1
-HZ=$(getconf CLK_TCK)
 URL_PATH=/cgi-bin/hello
 EXPECT="hello from cgi"
 
-for tool in wrk taskset curl; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
+need_tools wrk taskset curl
 [ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs, pinning overlaps" >&2
 
 find_portico

@@ -3,6 +3,19 @@
 
 die() { echo "bench: $*" >&2; exit 1; }
 
+# The server on CPU 0, the load on CPU 1; CPU time in clock ticks.
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+HZ=$(getconf CLK_TCK)
+
+# need_tools TOOL...: each must be on PATH.
+need_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "$tool not found"
+    done
+}
+
 free_port() {
     $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

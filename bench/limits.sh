@@ -20,13 +20,8 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-50}
 PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-SERVER_CPU=0
-CLIENT_CPU=1
-HZ=$(getconf CLK_TCK)
 
-for tool in wrk taskset curl; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
+need_tools wrk taskset curl
 find_portico
 ulimit -n 20000 2>/dev/null || true
 

@@ -25,13 +25,8 @@ CONNS=${BENCH_CONNS:-50}
 PROXIES=${BENCH_PROXIES:-"portico nginx haproxy"}
 PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-SERVER_CPU=0
-CLIENT_CPU=1
-HZ=$(getconf CLK_TCK)
 
-for tool in wrk taskset curl nginx ss; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
+need_tools wrk taskset curl nginx ss
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 find_portico
 

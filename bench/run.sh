@@ -25,13 +25,8 @@ IDLE=${BENCH_IDLE:-5000}
 SERVERS=${BENCH_SERVERS:-"portico nginx h2o lighttpd"}
 PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-SERVER_CPU=0
-CLIENT_CPU=1
-HZ=$(getconf CLK_TCK)
 
-for tool in wrk taskset curl; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
+need_tools wrk taskset curl
 [ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs, pinning overlaps" >&2
 
 # Idle connections need descriptors on both ends.

@@ -36,13 +36,8 @@ IDLE=${BENCH_IDLE:-2000}
 SERVERS=${BENCH_SERVERS:-"portico nginx h2o"}
 PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-SERVER_CPU=0
-CLIENT_CPU=1
-HZ=$(getconf CLK_TCK)
 
-for tool in wrk h2load taskset curl openssl; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
+need_tools wrk h2load taskset curl openssl
 [ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs, pinning overlaps" >&2
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

@@ -26,14 +26,9 @@ CONNS=${BENCH_CONNS:-50}
 ROUNDS=${BENCH_ROUNDS:-3}
 PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-SERVER_CPU=0
-CLIENT_CPU=1
-HZ=$(getconf CLK_TCK)
 
 
-for tool in wrk taskset curl nginx zip gzip; do
-    command -v "$tool" >/dev/null || die "$tool not found"
-done
+need_tools wrk taskset curl nginx zip gzip
 ulimit -n 20000 2>/dev/null || true
 
 find_portico
