@@ -6,6 +6,8 @@
  *   spawn.c   starting a program: posix_spawn, pipes, its own process group
  *   proc.c    a running program's life: reaping (pidfd), killing the group,
  *             its deadline, stderr to the log, cleanup when a worker exits
+ *   orphans.c what programs leave running: portico as their subreaper,
+ *             the groups being tracked, reaping strays
  *   handler.c the cgi:// mount handler: feeds stdin, parses stdout, answers
  *
  * The handler itself is pt_handler_cgi (registered by main). */
@@ -112,6 +114,25 @@ struct pt_cgi_child {
  * on pipes.  Returns 0, or an errno value. */
 int pt_cgi_spawn(const char *prog, const char *dir, char *const env[],
                  struct pt_cgi_child *child);
+
+/* ---- orphans.c -------------------------------------------------------- */
+
+/* Makes portico the reaper of processes CGI programs leave behind (once;
+ * at mount setup, before any worker runs). */
+void pt_cgi_orphans_enable(void);
+
+/* Brackets a spawn: the new group (pid > 0; 0 when the spawn failed) is
+ * tracked from the moment it exists.  _end returns -1 when out of memory
+ * (the caller kills the child). */
+void pt_cgi_spawn_begin(void);
+int pt_cgi_spawn_end(pid_t pid);
+
+/* The group's last process of ours is reaped: no longer tracked. */
+void pt_cgi_group_untrack(pid_t pgid);
+
+/* Reaps exited children that belong to no tracked group (descendants of
+ * programs that left their group).  Returns how many. */
+unsigned pt_cgi_sweep(void);
 
 /* ---- proc.c ----------------------------------------------------------- */
 

@@ -6,9 +6,12 @@
  * (Linux < 5.3) a short timer polls waitpid instead.
  *
  * Killing: SIGTERM to the whole process group, SIGKILL after a grace
- * period.  The group id stays ours only while the leader is unreaped (a
- * zombie still pins it), so a group being killed is SIGKILLed once more
- * just before the leader is reaped, and never signalled after.
+ * period.  A group id may be signalled only while a process of ours pins
+ * it: the leader until it is reaped (a zombie still pins it, so a group
+ * being killed is SIGKILLed once more just before the leader is reaped),
+ * then the children it left behind, which are ours (orphans.c) until we
+ * reap them.  A program that exits leaving processes in its group stays
+ * here, its group polled, until they are gone or its deadline kills them.
  *
  * Every program of a worker is on that worker's registry (the CGI
  * handler's per-worker state), which kills and reaps what is left when
@@ -30,12 +33,15 @@
 
 #define KILL_GRACE 2.0       /* seconds between SIGTERM and SIGKILL */
 #define POLL_INTERVAL 0.05   /* reaping without pidfd */
+#define GROUP_POLL 0.25      /* a group whose leader has exited */
+#define SWEEP_INTERVAL 1.0   /* strays: orphans.c */
 #define ERRLINE_MAX 1024     /* longer stderr lines are split */
 #define ERR_READS 64         /* stderr reads per event: a flood cannot hog the loop */
 
 struct pt_cgi_reg {
     struct ev_loop *loop;
     struct pt_cgi_proc *head;
+    ev_timer sweep;
 };
 
 struct pt_cgi_proc {
@@ -52,7 +58,9 @@ struct pt_cgi_proc {
     pt_cgi_timeout_fn on_timeout;
     void *owner;
     double timeout;
-    bool reaped, killing, in_cb;
+    bool reaped;       /* the leader */
+    bool group_done;   /* and no process of ours is left in its group */
+    bool killing, in_cb;
     size_t errlen;
     char errbuf[ERRLINE_MAX];
     char tag[];
@@ -128,6 +136,7 @@ static void proc_free(struct pt_cgi_proc *p)
     err_close(p);
     if (p->pidfd >= 0)
         close(p->pidfd);
+    pt_cgi_group_untrack(p->pid);
     if (p->prev)
         p->prev->next = p->next;
     else if (p->reg)
@@ -139,7 +148,7 @@ static void proc_free(struct pt_cgi_proc *p)
 
 static void maybe_free(struct pt_cgi_proc *p)
 {
-    if (p->reaped && !p->owner && !p->in_cb)
+    if (p->group_done && !p->owner && !p->in_cb)
         proc_free(p);
 }
 
@@ -185,9 +194,36 @@ static bool try_reap(struct pt_cgi_proc *p)
         err_read(p);
         err_close(p);
     }
+    return true;
+}
+
+/* Whether a process of ours is still in the group (which pins its id),
+ * reaping those that have exited.  Only once the leader is reaped: the
+ * rest of the group are its children, or ours when it is gone. */
+static bool group_alive(struct pt_cgi_proc *p)
+{
+    if (!p->reaped)
+        return true;
+    if (p->group_done)
+        return false;
+    pid_t r;
+    do
+        r = waitpid(-p->pid, NULL, WNOHANG);
+    while (r > 0 || (r < 0 && errno == EINTR));
+    if (r == 0)
+        return true;
+    p->group_done = true; /* ECHILD */
+    ev_timer_stop(p->loop, &p->poll);
+    ev_timer_stop(p->loop, &p->kill_timer);
     if (!p->owner)
         ev_timer_stop(p->loop, &p->deadline);
-    return true;
+    return false;
+}
+
+static void signal_group(struct pt_cgi_proc *p, int sig)
+{
+    if (group_alive(p))
+        kill(-p->pid, sig);
 }
 
 /* Like try_reap(), but the group of a program being killed is SIGKILLed
@@ -205,10 +241,28 @@ static bool reap_group(struct pt_cgi_proc *p)
     return try_reap(p);
 }
 
+/* Whether the program and what it left in its group are all gone. */
+static bool settle(struct pt_cgi_proc *p)
+{
+    bool was_reaped = p->reaped;
+    if (!reap_group(p))
+        return false;
+    if (!group_alive(p))
+        return true;
+    if (!was_reaped) {
+        pt_debug("cgi %s[%d]: exited, leaving processes in its group", p->tag,
+                 (int)p->pid);
+        ev_timer_stop(p->loop, &p->poll);
+        ev_timer_set(&p->poll, GROUP_POLL, GROUP_POLL);
+        ev_timer_start(p->loop, &p->poll);
+    }
+    return false;
+}
+
 /* The leader has exited (pidfd readable), or a poll. */
 static void on_exit_event(struct pt_cgi_proc *p)
 {
-    if (reap_group(p))
+    if (settle(p))
         maybe_free(p);
 }
 
@@ -226,21 +280,24 @@ static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void kill_group(struct pt_cgi_proc *p)
 {
-    if (p->reaped || p->killing)
+    if (p->killing)
         return;
     p->killing = true;
-    kill(-p->pid, SIGTERM);
-    ev_timer_start(p->loop, &p->kill_timer);
+    signal_group(p, SIGTERM);
+    if (!p->group_done)
+        ev_timer_start(p->loop, &p->kill_timer);
 }
 
 static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct pt_cgi_proc *p = w->data;
-    if (!p->reaped) {
-        pt_info("cgi %s[%d]: still running %gs after SIGTERM: SIGKILL",
-                p->tag, (int)p->pid, KILL_GRACE);
+    if (group_alive(p)) {
+        pt_info("cgi %s[%d]: %s still running %gs after SIGTERM: SIGKILL",
+                p->tag, (int)p->pid, p->reaped ? "processes it left are" : "it is",
+                KILL_GRACE);
         kill(-p->pid, SIGKILL);
     }
+    maybe_free(p);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -249,6 +306,9 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     if (!p->reaped)
         pt_warn("cgi %s[%d]: cgi-timeout (%gs) reached: killing its process group",
                 p->tag, (int)p->pid, p->timeout);
+    else if (group_alive(p))
+        pt_warn("cgi %s[%d]: cgi-timeout (%gs) reached: killing the processes "
+                "it left running", p->tag, (int)p->pid, p->timeout);
     p->in_cb = true;
     if (p->owner && p->on_timeout)
         p->on_timeout(p->owner);
@@ -259,11 +319,19 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- public ---- */
 
+static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    pt_cgi_sweep();
+}
+
 struct pt_cgi_reg *pt_cgi_reg_new(struct ev_loop *loop)
 {
     struct pt_cgi_reg *reg = calloc(1, sizeof *reg);
-    if (reg)
-        reg->loop = loop;
+    if (!reg)
+        return NULL;
+    reg->loop = loop;
+    ev_timer_init(&reg->sweep, on_sweep, SWEEP_INTERVAL, SWEEP_INTERVAL);
+    ev_timer_start(loop, &reg->sweep);
     return reg;
 }
 
@@ -323,7 +391,7 @@ void pt_cgi_proc_detach(struct pt_cgi_proc *p, bool kill)
     p->on_timeout = NULL;
     if (kill)
         kill_group(p);
-    if (p->reaped)
+    if (p->group_done)
         ev_timer_stop(p->loop, &p->deadline);
     maybe_free(p);
 }
@@ -340,18 +408,19 @@ void pt_cgi_reg_free(struct pt_cgi_reg *reg)
 {
     if (!reg)
         return;
+    ev_timer_stop(reg->loop, &reg->sweep);
     bool any = false;
     for (struct pt_cgi_proc *p = reg->head; p; p = p->next) {
-        if (!p->reaped && !p->killing) {
+        if (!p->killing) {
             p->killing = true;
-            kill(-p->pid, SIGTERM);
+            signal_group(p, SIGTERM);
         }
-        any = any || !p->reaped;
+        any = any || !p->group_done;
     }
     for (int i = 0; any && i < 100; i++) {
         any = false;
         for (struct pt_cgi_proc *p = reg->head; p; p = p->next)
-            any = !reap_group(p) || any;
+            any = !settle(p) || any;
         if (any) {
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
@@ -359,15 +428,19 @@ void pt_cgi_reg_free(struct pt_cgi_reg *reg)
     }
     while (reg->head) {
         struct pt_cgi_proc *p = reg->head;
+        signal_group(p, SIGKILL);
         if (!p->reaped) {
-            kill(-p->pid, SIGKILL);
             while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
                 ;
             p->reaped = true;
         }
+        /* SIGKILLed: what is left of the group exits at once. */
+        while (waitpid(-p->pid, NULL, 0) > 0 || errno == EINTR)
+            ;
         p->owner = NULL;
         p->in_cb = false;
         proc_free(p);
     }
+    pt_cgi_sweep();
     free(reg);
 }

@@ -6,7 +6,8 @@
  * block SIGTERM/SIGINT/SIGHUP and portico ignores SIGPIPE; both would
  * otherwise be inherited), and its three standard streams on pipes.
  * Every descriptor portico opens is close-on-exec, so the program sees
- * only 0, 1 and 2. */
+ * only 0, 1 and 2.  The new group is tracked (orphans.c) from the moment
+ * it exists. */
 #include "cgi/cgi.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void close_pair(int p[2])
@@ -91,8 +93,15 @@ int pt_cgi_spawn(const char *prog, const char *dir, char *const env[],
             goto fail;
         }
     }
-    pid_t pid;
+    pid_t pid = 0;
+    pt_cgi_spawn_begin();
     rc = spawn_with(prog, dir, env, child_fds, &pid);
+    if (pt_cgi_spawn_end(rc ? 0 : pid) < 0) {
+        kill(-pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        rc = ENOMEM;
+    }
     if (rc)
         goto fail;
     for (int i = 0; i < 3; i++)

@@ -428,3 +428,91 @@ def test_shutdown_reaps_running_programs(portico):
         st = proc_stat(pid)
         assert st is None or st[0] == "Z", (pid, st)
     assert not pgroup_alive(inflight)
+
+
+# Answers, leaves a process running in its group and exits.  The query
+# picks how: "held" (the child keeps stdout, so the response cannot end),
+# "closed" (complete response, the child has no descriptor of ours),
+# "complete" (Content-Length response, the child keeps stdout) and
+# "deaf" (like closed, and the child ignores SIGTERM).
+LEAVER = r'''#!/bin/sh
+tag="$PIDFILE.$QUERY_STRING"
+case "$QUERY_STRING" in
+held-*)
+  printf 'Content-Type: text/plain\r\n\r\nhi\n'
+  sleep 30 &
+  ;;
+closed-*)
+  printf 'Content-Type: text/plain\r\nContent-Length: 3\r\n\r\nhi\n'
+  sleep 30 >/dev/null 2>&1 </dev/null &
+  ;;
+complete-*)
+  printf 'Content-Type: text/plain\r\nContent-Length: 3\r\n\r\nhi\n'
+  sleep 30 &
+  ;;
+deaf-*)
+  printf 'Content-Type: text/plain\r\nContent-Length: 3\r\n\r\nhi\n'
+  (trap '' TERM; exec sleep 30) >/dev/null 2>&1 </dev/null &
+  ;;
+stray-*)
+  printf 'Content-Type: text/plain\r\nContent-Length: 3\r\n\r\nhi\n'
+  setsid sleep 0.3 >/dev/null 2>&1 </dev/null &
+  ;;
+esac
+echo $! > "$tag.tmp" && mv "$tag.tmp" "$tag"
+exit 0
+'''
+
+
+@pytest.fixture(scope="module")
+def leaver(portico):
+    site = portico.site("cgi_leaver")
+    pidfile = str(site.root / "pid")
+    prog = write_program(site, "leaver.sh", LEAVER)
+    mounts = [site.mount("/"),
+              site.mount("/leave", "cgi://%s" % prog, **{"cgi-timeout": 2},
+                         **{"cgi-env": {"PIDFILE": pidfile}})]
+    s = site.start(vhosts=[site.vhost(mounts=mounts)], global_={"timeout-secs": 10})
+    s.pidfile = pidfile
+    return s
+
+
+def alive(pid):
+    st = proc_stat(pid)
+    return st is not None and st[0] != "Z"
+
+
+@pytest.mark.parametrize("how", ["held", "closed", "complete", "deaf"])
+@pytest.mark.parametrize("proto", ["h1", "h2"])
+def test_timeout_reaches_what_program_left(leaver, proto, how):
+    """cgi-timeout ends the processes a program left in its group after it
+    exited (SIGTERM, SIGKILL after the grace for one ignoring SIGTERM),
+    however the response went; until then they may run."""
+    need(proto, leaver)
+    tag = "%s-%s" % (how, proto)
+    off = leaver.log_size()
+    t0 = time.monotonic()
+    r = curl(leaver, proto, "/leave?" + tag, check=False, timeout=20)
+    took = time.monotonic() - t0
+    if how == "held":
+        assert took >= 1.5, took   # stdout held: the response ends at the timeout
+    else:
+        assert r.status == 200 and r.body == b"hi\n" and took < 1.5, (r, took)
+    child = read_pid(leaver.pidfile + "." + tag)
+    if took < 1.0:
+        assert alive(child)        # not killed before its time
+    limit = 2 + (2 if how == "deaf" else 0) + 2.5 - (time.monotonic() - t0)
+    assert wait_until(lambda: not alive(child), limit), (how, proc_stat(child))
+    assert "killing the processes it left running" in leaver.wait_log(off, "left running")
+    assert wait_until(lambda: not children(leaver.pid), 3), children(leaver.pid)
+
+
+def test_strays_outside_the_group_are_reaped(leaver):
+    """A program's child that left its group (setsid) is portico's once the
+    program exits: it is reaped when it exits, not left a zombie."""
+    tag = "stray-h1"
+    r = curl(leaver, "h1", "/leave?" + tag)
+    assert r.body == b"hi\n"
+    child = read_pid(leaver.pidfile + "." + tag)
+    assert wait_until(lambda: proc_stat(child) is None, 4), proc_stat(child)
+    assert not zombies(leaver.pid)
