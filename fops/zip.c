@@ -11,7 +11,9 @@
  *
  * Workers are threads: the cache is a mutex-protected table of refcounted
  * archives; an open file holds a reference, so a rebuilt index never pulls
- * the entries out from under a response in flight. */
+ * the entries out from under a response in flight.  The cache is bounded
+ * by count and by bytes (an index is bounded too: zip_index.h), evicting
+ * the least recently used. */
 #include "fops/fops.h"
 
 #include <errno.h>
@@ -28,8 +30,12 @@
 #include "gateway/log.h"
 #include "fops/zip_index.h"
 
-#define PT_ZIP_CACHE_MAX 64   /* archives whose index is kept */
+#define PT_ZIP_CACHE_MAX 64   /* archives whose index is kept... */
+#define PT_ZIP_CACHE_BYTES ((size_t)256 << 20) /* ...and their memory, at most */
 #define PT_ZIP_ROOT UINT64_MAX /* aux of the archive's root directory */
+/* aux of an implied directory: this bit, its name's length << 32, and the
+ * entry of a member below it (whose name begins with the directory's). */
+#define PT_ZIP_IMPLIED ((uint64_t)1 << 63)
 
 struct pt_zip_arch {
     atomic_uint refs;
@@ -59,6 +65,7 @@ static void zip_where_fmt(const struct pt_zip_where *w, char *buf, size_t len)
 
 static pthread_mutex_t zip_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pt_zip_arch *zip_cache[PT_ZIP_CACHE_MAX];
+static size_t zip_cache_bytes;
 static uint64_t pt_zip_clock;
 
 static void zip_unref(struct pt_zip_arch *a)
@@ -66,6 +73,35 @@ static void zip_unref(struct pt_zip_arch *a)
     if (a && atomic_fetch_sub(&a->refs, 1) == 1) {
         pt_zip_index_free(a->idx);
         free(a);
+    }
+}
+
+static size_t zip_bytes(const struct pt_zip_arch *a)
+{
+    return a->idx ? a->idx->bytes : 0;
+}
+
+/* Drops slot i from the cache (its users keep their references). */
+static void zip_evict(int i)
+{
+    zip_cache_bytes -= zip_bytes(zip_cache[i]);
+    zip_unref(zip_cache[i]);
+    zip_cache[i] = NULL;
+}
+
+/* Evicts the least recently used archives, never keep, until the cache
+ * is within its byte budget. */
+static void zip_trim(const struct pt_zip_arch *keep)
+{
+    while (zip_cache_bytes > PT_ZIP_CACHE_BYTES) {
+        int lru = -1;
+        for (int i = 0; i < PT_ZIP_CACHE_MAX; i++)
+            if (zip_cache[i] && zip_cache[i] != keep &&
+                (lru < 0 || zip_cache[i]->used < zip_cache[lru]->used))
+                lru = i;
+        if (lru < 0)
+            return;
+        zip_evict(lru);
     }
 }
 
@@ -102,7 +138,10 @@ static struct pt_zip_arch *zip_build(int fd, const struct pt_fstat *st,
     a->mtime_nsec = st->mtime_nsec;
     memcpy(a->path, path, plen + 1);
     a->err = pt_zip_index_build(zip_pread, &fd, st->size, &a->idx);
-    if (a->err < 0)
+    if (a->err == -EFBIG)
+        pt_err("zip: %s: not usable: its index would need more than %zu MiB of memory",
+               path, PT_ZIP_INDEX_BYTES_MAX >> 20);
+    else if (a->err < 0)
         pt_err("zip: %s: not a usable zip archive: %s", path,
                a->err == -ENOTSUP ? "ZIP64 or multi-disk archive (unsupported)"
                                   : strerror(-a->err));
@@ -130,8 +169,7 @@ static struct pt_zip_arch *zip_get(int fd, const struct pt_fstat *st,
             pthread_mutex_unlock(&zip_lock);
             return a;
         }
-        zip_cache[i] = NULL; /* changed on disk: read it again */
-        zip_unref(a);
+        zip_evict(i); /* changed on disk: read it again */
     }
     pthread_mutex_unlock(&zip_lock);
 
@@ -155,10 +193,13 @@ static struct pt_zip_arch *zip_get(int fd, const struct pt_fstat *st,
         if (slot < 0 || !a || (zip_cache[slot] && a->used < zip_cache[slot]->used))
             slot = i;
     }
-    zip_unref(zip_cache[slot]); /* the least recently used, if full */
+    if (zip_cache[slot])
+        zip_evict(slot); /* the least recently used, when full */
     atomic_fetch_add(&mine->refs, 1);    /* the cache's reference */
     mine->used = ++pt_zip_clock;
     zip_cache[slot] = mine;
+    zip_cache_bytes += zip_bytes(mine);
+    zip_trim(mine);
     pthread_mutex_unlock(&zip_lock);
     return mine;
 }
@@ -166,10 +207,9 @@ static struct pt_zip_arch *zip_get(int fd, const struct pt_fstat *st,
 void pt_zip_cache_flush(void)
 {
     pthread_mutex_lock(&zip_lock);
-    for (int i = 0; i < PT_ZIP_CACHE_MAX; i++) {
-        zip_unref(zip_cache[i]);
-        zip_cache[i] = NULL;
-    }
+    for (int i = 0; i < PT_ZIP_CACHE_MAX; i++)
+        if (zip_cache[i])
+            zip_evict(i);
     pthread_mutex_unlock(&zip_lock);
 }
 
@@ -245,9 +285,11 @@ static void zip_describe_arch(const struct pt_zip_arch *a, uint64_t aux,
         snprintf(buf, len, "%s:/", a->path);
         return;
     }
-    const struct pt_zip_entry *e = &a->idx->e[aux];
-    snprintf(buf, len, "%s:%.*s%s", a->path, (int)e->name_len,
-             pt_zip_name(a->idx, e), e->is_dir ? "/" : "");
+    const struct pt_zip_entry *e = &a->idx->e[(uint32_t)aux];
+    bool implied = aux & PT_ZIP_IMPLIED;
+    int nlen = implied ? (int)((aux >> 32) & 0xffff) : (int)e->name_len;
+    snprintf(buf, len, "%s:%.*s%s", a->path, nlen, pt_zip_name(a->idx, e),
+             implied || e->is_dir ? "/" : "");
 }
 
 static void zip_describe(const struct pt_file *f, char *buf, size_t len)
@@ -255,9 +297,11 @@ static void zip_describe(const struct pt_file *f, char *buf, size_t len)
     zip_describe_arch(f->priv, f->aux, buf, len);
 }
 
-/* Fills out for the member (or the root when e is NULL) of archive a. */
+/* Fills out for the member (or the root when e is NULL) of archive a, or
+ * for the directory made of the first implied_len bytes of e's name. */
 static void zip_fill(struct pt_file *out, const struct pt_file *af,
-                        struct pt_zip_arch *a, const struct pt_zip_entry *e)
+                        struct pt_zip_arch *a, const struct pt_zip_entry *e,
+                        size_t implied_len)
 {
     memset(out, 0, sizeof *out);
     out->fops = &pt_fops_zip;
@@ -272,6 +316,11 @@ static void zip_fill(struct pt_file *out, const struct pt_file *af,
         return;
     }
     out->aux = (uint64_t)(e - a->idx->e);
+    if (implied_len) {
+        out->aux |= PT_ZIP_IMPLIED | (uint64_t)implied_len << 32;
+        out->st.is_dir = true;
+        return;
+    }
     if (e->is_dir) {
         out->st.is_dir = true;
         if (e->mtime)
@@ -323,13 +372,16 @@ static int zip_open(const struct pt_froot *root, const char *vpath,
         goto fail;
     }
     const struct pt_zip_entry *e = NULL;
+    size_t implied = 0;
     if (len - want_dir > 0) {
         e = pt_zip_lookup(a->idx, member, len);
+        if (!e && (e = pt_zip_implied(a->idx, member, len - want_dir)))
+            implied = len - want_dir;
         if (!e) {
             rc = -ENOENT;
             goto fail;
         }
-        if (e->err) {
+        if (!implied && e->err) {
             char what[PATH_MAX + 64];
             zip_describe_arch(a, (uint64_t)(e - a->idx->e), what, sizeof what);
             pt_err("zip: %s: %s", what, pt_zip_strerror(e->err));
@@ -337,12 +389,12 @@ static int zip_open(const struct pt_froot *root, const char *vpath,
                  e->err == PT_ZIP_E_METHOD ? -ENOTSUP : -EBADMSG;
             goto fail;
         }
-        if (want_dir && !e->is_dir) {
+        if (want_dir && !e->is_dir && !implied) {
             rc = -ENOTDIR;
             goto fail;
         }
     }
-    zip_fill(out, &af, a, e);
+    zip_fill(out, &af, a, e, implied);
     return 0;
 fail:
     zip_unref(a);

@@ -162,6 +162,39 @@ const struct pt_zip_entry *pt_zip_lookup(const struct pt_zip_index *idx,
     return s ? &idx->e[s - 1] : NULL;
 }
 
+/* Orders name s (sl bytes) against name k followed by '/': 0 when s
+ * begins with "k/", else as memcmp would order them. */
+static int dir_cmp(const char *s, size_t sl, const char *k, size_t kl)
+{
+    int c = memcmp(s, k, sl < kl ? sl : kl);
+    if (c)
+        return c;
+    if (sl <= kl)
+        return -1;
+    return (unsigned char)s[kl] - (unsigned char)'/';
+}
+
+const struct pt_zip_entry *pt_zip_implied(const struct pt_zip_index *idx,
+                                          const char *name, size_t len)
+{
+    if (len == 0 || len > PT_ZIP_NAME_MAX)
+        return NULL;
+    /* The first name >= "name/": it begins with "name/" when any does. */
+    uint32_t lo = 0, hi = idx->n_sorted;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct pt_zip_entry *e = &idx->e[idx->sorted[mid]];
+        if (dir_cmp(idx->names + e->name_off, e->name_len, name, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == idx->n_sorted)
+        return NULL;
+    const struct pt_zip_entry *e = &idx->e[idx->sorted[lo]];
+    return dir_cmp(idx->names + e->name_off, e->name_len, name, len) == 0 ? e : NULL;
+}
+
 void pt_zip_index_free(struct pt_zip_index *idx)
 {
     if (!idx)
@@ -169,6 +202,7 @@ void pt_zip_index_free(struct pt_zip_index *idx)
     free(idx->e);
     free(idx->names);
     free(idx->slot);
+    free(idx->sorted);
     free(idx);
 }
 
@@ -261,6 +295,8 @@ static int find_eocd(struct pt_builder *b)
  * fill it exactly.  Returns the total name bytes, or -errno. */
 static int64_t read_cd(struct pt_builder *b)
 {
+    if (b->cd_size > PT_ZIP_INDEX_BYTES_MAX)
+        return -EFBIG; /* its index could only be bigger */
     b->cd = malloc(b->cd_size ? b->cd_size : 1);
     if (!b->cd)
         return -ENOMEM;
@@ -501,51 +537,28 @@ static int insert_members(struct pt_builder *b)
     return 0;
 }
 
-/* Adds the directories that members' paths imply ("a/b/c" implies "a"
- * and "a/b"), which archives made without directory entries (zip -D)
- * lack.  Prefixes are tried longest first and the walk stops at the first
- * one present, so each member costs O(name length) even in deep trees. */
-static int insert_dirs(struct pt_builder *b)
+static int name_cmp(const void *a, const void *b, void *arg)
+{
+    const struct pt_zip_index *idx = arg;
+    const struct pt_zip_entry *x = &idx->e[*(const uint32_t *)a];
+    const struct pt_zip_entry *y = &idx->e[*(const uint32_t *)b];
+    int c = memcmp(idx->names + x->name_off, idx->names + y->name_off,
+                   x->name_len < y->name_len ? x->name_len : y->name_len);
+    return c ? c : (int)x->name_len - (int)y->name_len;
+}
+
+/* Sorts the names that imply directories, for pt_zip_implied(). */
+static int sort_paths(struct pt_builder *b)
 {
     struct pt_zip_index *idx = b->idx;
-    uint32_t n = idx->n;
-    uint32_t *ph = malloc((PT_ZIP_NAME_MAX / 2 + 1) * sizeof *ph);
-    uint16_t *pl = malloc((PT_ZIP_NAME_MAX / 2 + 1) * sizeof *pl);
-    int rc = ph && pl ? 0 : -ENOMEM;
-    for (uint32_t i = 0; rc == 0 && i < n; i++) {
-        uint32_t off = idx->e[i].name_off;
-        uint16_t len = idx->e[i].name_len;
-        const char *name = idx->names + off;
-        unsigned np = 0;
-        uint32_t h = FNV_INIT;
-        for (uint16_t j = 0; j < len; j++) {
-            if (name[j] == '/') {
-                ph[np] = h;
-                pl[np++] = j;
-            }
-            h = fnv_step(h, (unsigned char)name[j]);
-        }
-        while (np-- > 0) {
-            if ((rc = slot_reserve(idx, b->used)) < 0)
-                break;
-            uint32_t *s = slot_find(idx, name, pl[np], ph[np]);
-            if (*s)
-                break;
-            struct pt_zip_entry *d;
-            if ((rc = entry_new(b, &d)) < 0)
-                break;
-            name = idx->names + off; /* (e[] may have moved; names not) */
-            d->name_off = off;
-            d->name_len = pl[np];
-            d->is_dir = true;
-            d->hash = ph[np];
-            *s = idx->n;
-            b->used++;
-        }
-    }
-    free(ph);
-    free(pl);
-    return rc;
+    idx->sorted = malloc((idx->n ? idx->n : 1) * sizeof *idx->sorted);
+    if (!idx->sorted)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < idx->n; i++)
+        if (memchr(idx->names + idx->e[i].name_off, '/', idx->e[i].name_len))
+            idx->sorted[idx->n_sorted++] = i;
+    qsort_r(idx->sorted, idx->n_sorted, sizeof *idx->sorted, name_cmp, idx);
+    return 0;
 }
 
 static int build_index(struct pt_builder *b)
@@ -571,11 +584,14 @@ static int build_index(struct pt_builder *b)
         pos += CEN_LEN + le16(p + 28) + le16(p + 30) + le16(p + 32);
     }
     if ((rc = member_regions(b)) < 0 || (rc = insert_members(b)) < 0 ||
-        (rc = insert_dirs(b)) < 0)
+        (rc = sort_paths(b)) < 0)
         return rc;
     for (uint32_t i = 0; i < idx->n; i++)
         idx->n_bad += idx->e[i].err != 0;
-    return 0;
+    idx->bytes = sizeof *idx + (size_t)b->cap * sizeof *idx->e + (size_t)names_len +
+                 ((size_t)idx->mask + 1) * sizeof *idx->slot +
+                 (size_t)idx->n * sizeof *idx->sorted;
+    return idx->bytes > PT_ZIP_INDEX_BYTES_MAX ? -EFBIG : 0;
 }
 
 int pt_zip_index_build(pt_zip_read_fn rd, void *ctx, uint64_t size,

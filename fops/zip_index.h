@@ -17,7 +17,11 @@
 
 #define PT_ZIP_STORED 0
 #define PT_ZIP_NAME_MAX 4096     /* longer names are left out as unsafe */
-#define PT_ZIP_ENTRIES_MAX (1u << 20) /* members + implied directories */
+#define PT_ZIP_ENTRIES_MAX (1u << 20) /* members */
+/* An archive whose index would take more memory than this is refused
+ * (-EFBIG): the index costs about 70 bytes a member plus its names, and
+ * no archive of a million members needs more. */
+#define PT_ZIP_INDEX_BYTES_MAX ((size_t)128 << 20)
 #define PT_ZIP_DEFLATED 8
 
 /* Why a member cannot be served; 0 when it can. */
@@ -33,28 +37,32 @@ enum pt_zip_err {
     PT_ZIP_E_DUP,        /* two members with the same name */
 };
 
-/* Names are not NUL-terminated: an implied directory's name is a prefix
- * of a member's name, stored once. */
+/* Names are not NUL-terminated.  Directories that members' paths imply
+ * ("a/b/c" implies "a" and "a/b") have no entry: pt_zip_implied() finds
+ * them in the sorted names, so a deep tree costs nothing per directory. */
 struct pt_zip_entry {
     uint32_t name_off;   /* into the index's names */
     uint16_t name_len;   /* without the trailing '/' of directories */
     uint16_t method;     /* PT_ZIP_STORED or PT_ZIP_DEFLATED */
-    bool is_dir;         /* "name/" in the archive, or implied by a path */
+    bool is_dir;         /* "name/" in the archive */
     uint8_t err;         /* enum pt_zip_err */
     uint32_t crc;        /* CRC-32 of the uncompressed bytes */
     uint32_t csize;      /* bytes at data_off */
     uint32_t usize;      /* uncompressed */
     uint64_t data_off;   /* where the member's (compressed) bytes start */
-    int64_t mtime;       /* seconds since the epoch; 0 for implied dirs */
+    int64_t mtime;       /* seconds since the epoch */
     uint32_t hash;       /* of the name, for the table and its growth */
 };
 
 struct pt_zip_index {
     struct pt_zip_entry *e;
-    uint32_t n;          /* entries, implied directories included */
+    uint32_t n;          /* entries: the members with safe names */
     char *names;
     uint32_t *slot;      /* open-addressing hash: entry + 1, 0 = empty */
     uint32_t mask;
+    uint32_t *sorted;    /* entries with a '/' in their name, by name */
+    uint32_t n_sorted;
+    size_t bytes;        /* the memory the index holds */
     uint32_t n_unsafe;   /* members left out for their names */
     uint32_t n_bad;      /* members kept with err != 0 */
 };
@@ -65,8 +73,9 @@ typedef ssize_t (*pt_zip_read_fn)(void *ctx, void *buf, size_t len,
 
 /* Reads the archive (size bytes) through rd and builds its index.
  * Returns 0 and sets *out, or -EBADMSG (not a zip, or a corrupt central
- * directory), -ENOTSUP (ZIP64 or multi-disk archive), -ENOMEM, or the
- * error rd returned. */
+ * directory), -ENOTSUP (ZIP64 or multi-disk archive), -EFBIG (its index
+ * would exceed PT_ZIP_INDEX_BYTES_MAX), -ENOMEM, or the error rd
+ * returned. */
 int pt_zip_index_build(pt_zip_read_fn rd, void *ctx, uint64_t size,
                        struct pt_zip_index **out);
 /* The same for an archive held in memory. */
@@ -78,6 +87,11 @@ void pt_zip_index_free(struct pt_zip_index *idx);
  * NULL.  O(1).  "" is not an entry: the caller treats it as the root. */
 const struct pt_zip_entry *pt_zip_lookup(const struct pt_zip_index *idx,
                                          const char *name, size_t len);
+
+/* When name (no leading or trailing '/') is a directory that members'
+ * paths imply, a member below it; else NULL.  O(log n). */
+const struct pt_zip_entry *pt_zip_implied(const struct pt_zip_index *idx,
+                                          const char *name, size_t len);
 
 static inline const char *pt_zip_name(const struct pt_zip_index *idx,
                                       const struct pt_zip_entry *e)

@@ -90,6 +90,7 @@ static int file_setup(struct pt_mount *m, struct pt_diag *d)
         bool archive = pt_fops_archive_name(m->target, strlen(m->target));
         const char *why = rc == -EBADMSG ? "not a valid zip archive (see the log)"
                         : rc == -ENOTSUP ? "ZIP64 and multi-disk archives are not supported"
+                        : rc == -EFBIG ? "its index would need too much memory (see the log)"
                         : strerror(-rc);
         if (!archive) {
             pt_diag_error(d, p->file, p->line, p->col,

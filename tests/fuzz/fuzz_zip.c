@@ -2,7 +2,8 @@
  *
  * Any input must parse to an error or to an index whose promises hold:
  * every servable member's bytes lie inside the input and belong to it
- * alone, and every entry is found again by its own name.  Violations
+ * alone, every entry is found again by its own name, and every directory
+ * a name implies is found.  Violations
  * abort; ASan/UBSan catch the rest.  Run by `make fuzz` (and `make test`). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,6 +36,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (!pt_zip_name_safe(name, e->name_len))
             abort();
+        /* Every directory its path implies is found, below it a member
+         * whose name begins with that directory's. */
+        for (uint32_t k = 0; k < e->name_len; k++) {
+            if (name[k] != '/')
+                continue;
+            const struct pt_zip_entry *d = pt_zip_implied(idx, name, k);
+            if (!d || d->name_len <= k || memcmp(pt_zip_name(idx, d), name, k) != 0 ||
+                pt_zip_name(idx, d)[k] != '/')
+                abort();
+        }
         if (e->err || e->is_dir)
             continue;
         if (e->data_off > size || e->csize > size - e->data_off)

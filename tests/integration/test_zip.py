@@ -832,6 +832,42 @@ def test_inflating_200mb_for_a_slow_client_is_bounded(portico, tmp_path_factory)
     assert growth < limit, "RSS grew %d kB (base %d kB)" % (growth, base)
 
 
+def test_deep_paths_index_is_bounded(portico):
+    """900 members each 1,000 directories deep (a 3.7 MB archive implying
+    900,000 directories): its index takes memory in proportion to the
+    archive, not one entry per implied directory (that was +59 MB)."""
+    site = portico.site("zipdeep")
+    zpath = site.docroot / "deep.zip"
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_STORED) as z:
+        for m in range(900):
+            z.writestr(zipfile.ZipInfo("m%03d/" % m + "a/" * 1000 + "f.txt", date_time=DT),
+                       b"member %d\n" % m)
+    assert 3 << 20 < zpath.stat().st_size < 5 << 20
+    srv = site.start(vhosts=[site.vhost(mounts=[site.mount("/")])])
+    with Conn(srv.port) as c:
+        c.request("GET", "/")
+        c.read_response()
+    time.sleep(0.2)
+    base = rss_kb(srv.pid)
+    deep = "/deep.zip/m899/" + "a/" * 1000 + "f.txt"
+    with Conn(srv.port) as c:
+        c.request("GET", deep)
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"member 899\n"
+        # an implied directory deep down is a directory, not a file
+        c.request("GET", "/deep.zip/m899/" + "a/" * 500)
+        r = c.read_response()
+        assert r.status in (301, 403, 404), r.status
+        c.request("GET", "/deep.zip/m899/" + "a/" * 499 + "a")
+        r = c.read_response()
+        assert r.status == 301, r.status   # a directory without its slash
+        c.request("GET", "/deep.zip/m900/a/")
+        assert c.read_response().status == 404
+    growth = rss_kb(srv.pid) - base
+    limit = 40 * 1024 if sanitize_enabled() else 12 * 1024
+    assert growth < limit, "RSS grew %d kB (base %d kB)" % (growth, base)
+
+
 # ---- a broken archive takes only its own mount out ----------------------------------
 
 

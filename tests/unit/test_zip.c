@@ -225,7 +225,7 @@ static void test_parse_good(void)
     CHECK_INT(pt_zip_index_build_mem(z->b, z->len, &idx), 0);
     CHECK_INT(idx->n_unsafe, 0);
     CHECK_INT(idx->n_bad, 0);
-    CHECK_INT(idx->n, 7); /* 5 members + implied "docs/deep", "docs/deep/er" */
+    CHECK_INT(idx->n, 5); /* implied "docs/deep", "docs/deep/er" have no entry */
 
     const struct pt_zip_entry *e = look(idx, "index.html");
     CHECK(e && !e->is_dir && e->method == 0 && e->usize == 11 && e->csize == 11);
@@ -235,10 +235,14 @@ static void test_parse_good(void)
     e = look(idx, "docs");
     CHECK(e && e->is_dir && e->mtime == DOS_EPOCH);
     CHECK(look(idx, "docs/") == e);
-    e = look(idx, "docs/deep");
-    CHECK(e && e->is_dir && e->mtime == 0);
-    CHECK(look(idx, "docs/deep/er/") && look(idx, "docs/deep/er/")->is_dir);
+    CHECK(look(idx, "docs/deep") == NULL);
     e = look(idx, "docs/deep/er/big.txt");
+    CHECK(e && pt_zip_implied(idx, "docs/deep", 9) == e);
+    CHECK(e && pt_zip_implied(idx, "docs/deep/er", 12) == e);
+    CHECK(pt_zip_implied(idx, "docs/dee", 8) == NULL);
+    CHECK(pt_zip_implied(idx, "docs/deep/e", 11) == NULL);
+    CHECK(pt_zip_implied(idx, "docs/deep/er/big.txt", 20) == NULL);
+    CHECK(pt_zip_implied(idx, "index.html", 10) == NULL);
     CHECK(e && e->method == 8 && e->usize == sizeof big && e->csize < sizeof big);
     if (e) {
         /* The recorded bytes inflate to the original. */
@@ -269,7 +273,7 @@ static void test_parse_good(void)
     memcpy(b + z->len, "PK\5\6 a comment with a fake signature", 37);
     le16(b + z->len - 2, 37);
     CHECK_INT(pt_zip_index_build_mem(b, z->len + 37, &idx), 0);
-    CHECK(idx && idx->n == 7);
+    CHECK(idx && idx->n == 5);
     pt_zip_index_free(idx);
     free(b);
     zw_free(z);
@@ -292,13 +296,14 @@ static void test_parse_good(void)
     zw_end(z);
     CHECK_INT(pt_zip_index_build_mem(z->b, z->len, &idx), 0);
     if (idx) {
-        CHECK_INT(idx->n, 3000 + 7 + 7 * 13);
+        CHECK_INT(idx->n, 3000);
         for (int i = 0; i < 3000; i += 97) {
             char name[64];
             snprintf(name, sizeof name, "d%d/e%d/f%d.txt", i % 7, i % 13, i);
             CHECK(look(idx, name) != NULL);
         }
-        CHECK(look(idx, "d3/e5") && look(idx, "d3/e5")->is_dir);
+        CHECK(look(idx, "d3/e5") == NULL && pt_zip_implied(idx, "d3/e5", 5));
+        CHECK(pt_zip_implied(idx, "d3", 2) && !pt_zip_implied(idx, "d7", 2));
         pt_zip_index_free(idx);
     }
     zw_free(z);
@@ -469,6 +474,73 @@ static void test_parse_mutations(void)
     CHECK_INT(bad_invariant, 0);
     free(b);
     zw_free(z);
+}
+
+/* Deep trees cost nothing per implied directory: the index stays within
+ * a small multiple of the central directory however deep the paths go
+ * (one entry per implied directory made 120,000 entries of this one). */
+static void test_index_bounds(void)
+{
+    struct zw *z = zw_new();
+    char name[PT_ZIP_NAME_MAX];
+    for (int m = 0; m < 60; m++) {
+        size_t n = (size_t)snprintf(name, sizeof name, "d%02d/", m);
+        while (n + 3 < 4000) {
+            memcpy(name + n, "a/", 2);
+            n += 2;
+        }
+        name[n++] = 'f';
+        zw_add(z, name, n, "x", 1, 0, 0);
+    }
+    zw_end(z);
+    struct pt_zip_index *idx;
+    CHECK_INT(pt_zip_index_build_mem(z->b, z->len, &idx), 0);
+    if (idx) {
+        CHECK_INT(idx->n, 60);
+        CHECK(idx->bytes < 2 * z->cd_len);
+        CHECK(pt_zip_implied(idx, name, 3901) != NULL);   /* "d59/a/a/.../a" */
+        CHECK(pt_zip_implied(idx, name, 3900) == NULL);   /* ends in '/' */
+        CHECK(pt_zip_implied(idx, "d59", 3) != NULL);
+        CHECK(pt_zip_implied(idx, "d60", 3) == NULL);
+        CHECK(pt_zip_lookup(idx, name, strlen(name)) != NULL);
+        pt_zip_index_free(idx);
+    }
+    zw_free(z);
+}
+
+/* An archive whose central directory alone is over the index limit is
+ * refused before anything is read into memory. */
+struct fake_big {
+    uint64_t size;
+    unsigned char eocd[22];
+};
+
+static ssize_t fake_big_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    const struct fake_big *f = ctx;
+    if (off >= f->size)
+        return 0;
+    if (len > f->size - off)
+        len = (size_t)(f->size - off);
+    memset(buf, 0, len);
+    for (size_t i = 0; i < len; i++)
+        if (off + i >= f->size - 22)
+            ((unsigned char *)buf)[i] = f->eocd[off + i - (f->size - 22)];
+    return (ssize_t)len;
+}
+
+static void test_index_too_big(void)
+{
+    struct fake_big f = { .size = (uint64_t)300 << 20 };
+    uint32_t cd = (uint32_t)(PT_ZIP_INDEX_BYTES_MAX + 1);
+    le32(f.eocd, 0x06054b50);
+    le16(f.eocd + 8, 1000);
+    le16(f.eocd + 10, 1000);
+    le32(f.eocd + 12, cd);
+    le32(f.eocd + 16, (uint32_t)(f.size - 22 - cd));
+    struct pt_zip_index *idx = (void *)1;
+    CHECK_INT(pt_zip_index_build(fake_big_read, &f, f.size, &idx), -EFBIG);
+    CHECK(idx == NULL);
 }
 
 /* ---- Accept-Encoding and the gzip view ---- */
@@ -1068,6 +1140,8 @@ int main(void)
     test_parse_bad_archives();
     test_parse_bad_members();
     test_parse_mutations();
+    test_index_bounds();
+    test_index_too_big();
     test_accept_encoding();
 
     test_select();
