@@ -574,4 +574,5 @@ const struct pt_handler pt_handler_cgi = {
     .worker_init = cgi_worker_init,
     .worker_dispose = cgi_worker_dispose,
     .handle = cgi_handle,
+    .flags = PT_HANDLER_TARGET_PATH,
 };

@@ -1,5 +1,7 @@
 #include "gateway/accesslog.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +9,7 @@
 
 #include "gateway/config.h"
 #include "gateway/httpdate.h"
+#include "gateway/log.h"
 #include "gateway/request.h"
 
 /* Copies s into out escaping as Apache does: '"' and '\\' with a
@@ -73,4 +76,24 @@ void pt_access_log(const struct pt_req *r)
     line[n++] = '\n';
     ssize_t w = write(r->vhost->access_log_fd, line, n);
     (void)w;
+}
+
+int pt_access_log_reopen(struct pt_config *c)
+{
+    int failed = 0;
+    for (size_t i = 0; i < c->n_vhosts; i++) {
+        struct pt_vhost *vh = &c->vhosts[i];
+        if (vh->access_log_fd < 0)
+            continue;
+        int fd = open(vh->access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        /* dup3 swaps the file behind the number the workers use at once. */
+        if (fd < 0 || dup3(fd, vh->access_log_fd, O_CLOEXEC) < 0) {
+            pt_err("access-log \"%s\" (vhost %s): cannot reopen: %s", vh->access_log,
+                   vh->name ? vh->name : "?", strerror(errno));
+            failed++;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    return failed;
 }

@@ -8,4 +8,11 @@ struct pt_req;
  * O_APPEND keeps whole across threads). */
 void pt_access_log(const struct pt_req *r);
 
+struct pt_config;
+
+/* Opens every vhost's access log again (SIGUSR1, after a rotation), onto
+ * the descriptor the workers write to.  Returns how many failed (each
+ * logged; that vhost goes on writing to the old file). */
+int pt_access_log_reopen(struct pt_config *c);
+
 #endif

@@ -24,6 +24,7 @@
 #include "gateway/diag.h"
 #include "gateway/handler.h"
 #include "gateway/jsonpos.h"
+#include "gateway/log.h"
 #include "gateway/mount.h"
 #include "gateway/tls.h"
 
@@ -523,7 +524,7 @@ static const struct pt_key global_keys[] = {
     { "gid", PT_KEY_INT, G(gid), 0, INT_MAX },
     { "username", PT_KEY_STR, G(username), 0, 0 },
     { "groupname", PT_KEY_STR, G(groupname), 0, 0 },
-    { "plugin-dir", PT_KEY_STR, G(plugin_dir), 0, 0 },
+    { "plugin-dir", PT_KEY_PATH, G(plugin_dir), 0, 0 },
     { "init-ssl", PT_KEY_BOOL, G(init_ssl), 0, 0 },
     { "rlimit-nofile", PT_KEY_LONG, G(rlimit_nofile), 1, LONG_MAX },
     { "reject-service-keywords", PT_KEY_KV, G(reject_service_keywords), 0, 0 },
@@ -532,6 +533,8 @@ static const struct pt_key global_keys[] = {
     { "drain-timeout-secs", PT_KEY_INT, G(drain_timeout_secs), 0, 86400 },
     { "h2-max-concurrent-streams", PT_KEY_INT, G(h2_max_streams), 1, 10000 },
     { "h2-initial-window-size", PT_KEY_INT, G(h2_window), 1024, 2147483647 },
+    { "pid-file", PT_KEY_PATH, G(pid_file), 0, 0 },
+    { "error-log", PT_KEY_PATH, G(error_log), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
@@ -539,13 +542,13 @@ static const struct pt_key vhost_keys[] = {
     { "name", PT_KEY_STR, V(name), 0, 0 },
     { "port", PT_KEY_INT, V(port), 1, 65535 },
     { "interface", PT_KEY_STR, V(interface), 0, 0 },
-    { "access-log", PT_KEY_STR, V(access_log), 0, 0 },
+    { "access-log", PT_KEY_PATH, V(access_log), 0, 0 },
     { "keepalive_timeout", PT_KEY_INT, V(keepalive_timeout), 1, 86400 },
     { "keepalive-timeout", PT_KEY_INT, V(keepalive_timeout), 1, 86400 },
     { "headers", PT_KEY_HEADERS, V(headers), 0, 0 },
-    { "host-ssl-cert", PT_KEY_STR, V(ssl_cert), 0, 0 },
-    { "host-ssl-key", PT_KEY_STR, V(ssl_key), 0, 0 },
-    { "host-ssl-ca", PT_KEY_STR, V(ssl_ca), 0, 0 },
+    { "host-ssl-cert", PT_KEY_PATH, V(ssl_cert), 0, 0 },
+    { "host-ssl-key", PT_KEY_PATH, V(ssl_key), 0, 0 },
+    { "host-ssl-ca", PT_KEY_PATH, V(ssl_ca), 0, 0 },
     { "sts", PT_KEY_INTBOOL, V(sts), 0, 0 },
     { "ciphers", PT_KEY_STR, V(ciphers), 0, 0 },
     { "tls13-ciphers", PT_KEY_STR, V(tls13_ciphers), 0, 0 },
@@ -570,7 +573,7 @@ static const struct pt_key mount_keys[] = {
     { "mountpoint", PT_KEY_STR, M(mountpoint), 0, 0 },
     { "headers", PT_KEY_HEADERS, M(headers), 0, 0 },
     { "exact-match", PT_KEY_BOOL, M(exact_match), 0, 0 },
-    { "basic-auth", PT_KEY_STR, M(basic_auth), 0, 0 },
+    { "basic-auth", PT_KEY_PATH, M(basic_auth), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
@@ -604,6 +607,13 @@ static void set_key(struct loader *ld, const struct pt_key *k, json_t *v,
     switch (k->type) {
     case PT_KEY_STR:
         get_str(ld, v, (char **)p);
+        break;
+    case PT_KEY_PATH:
+        if (get_str(ld, v, (char **)p) == 0 && **(char **)p && **(char **)p != '/') {
+            char *abs = path_join(ld->c->base, *(char **)p);
+            free(*(char **)p);
+            *(char **)p = abs;
+        }
         break;
     case PT_KEY_INT:
         if (get_long(ld, v, k->min, k->max, 10, &n) == 0)
@@ -783,7 +793,9 @@ static void check_origin(struct loader *ld, json_t *o, struct pt_mount *m)
     if (m->handler && m->origin) {
         pt_handler_for_origin(m->origin, &slen);
         m->handler_slot = pt_handler_slot(m->handler);
-        m->target = xstrdup(m->origin + slen);
+        const char *t = m->origin + slen;
+        m->target = (m->handler->flags & PT_HANDLER_TARGET_PATH) && *t && *t != '/'
+                        ? path_join(ld->c->base, t) : xstrdup(t);
         if (m->handler->opts_size)
             m->opts = xcalloc(m->handler->opts_size);
     }
@@ -997,6 +1009,24 @@ static void walk_vhosts(struct loader *ld, json_t *v)
     }
 }
 
+/* "log-level": a level's name (or lwsws's bit mask, which is not ours:
+ * an error naming the names). */
+static bool global_special(struct loader *ld, const char *key, json_t *v, void *obj)
+{
+    struct pt_global *g = obj;
+    if (strcmp(key, "log-level") != 0)
+        return false;
+    char *name = NULL;
+    if (get_str(ld, v, &name) == 0) {
+        g->log_level = pt_log_parse_level(name);
+        if (g->log_level < 0)
+            err_value(ld, "\"log-level\": unknown level \"%s\" (error, warn, notice, "
+                      "info, debug)", name);
+    }
+    free(name);
+    return true;
+}
+
 static void walk_root(struct loader *ld, json_t *root, bool is_conf)
 {
     const char *name;
@@ -1015,7 +1045,7 @@ static void walk_root(struct loader *ld, json_t *root, bool is_conf)
                      ld->c->dir);
         } else if (strcmp(name, "global") == 0) {
             if (json_is_object(v))
-                walk_object(ld, v, global_keys, lwsws_global_only, NULL,
+                walk_object(ld, v, global_keys, lwsws_global_only, global_special,
                             "global", &ld->c->g);
             else
                 err_value(ld, "\"global\": expected an object, got %s",
@@ -1149,7 +1179,8 @@ static void load_confd(struct loader *ld)
         }
     }
     closedir(dh);
-    qsort(names, n, sizeof *names, cmp_str);
+    if (n) /* an empty conf.d: names is NULL, which qsort must not get */
+        qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
         load_file(ld, names[i], false);
         free(names[i]);
@@ -1266,6 +1297,7 @@ void pt_keys_free(const struct pt_key *keys, void *obj)
         char *p = (char *)obj + keys->off;
         switch (keys->type) {
         case PT_KEY_STR:
+        case PT_KEY_PATH:
             free(*(char **)p);
             *(char **)p = NULL;
             break;
@@ -1332,18 +1364,12 @@ static void config_free(struct pt_config *c, bool teardown)
         free(c->listens[i].vhosts);
     }
     free(c->listens);
-    free(c->g.server_string);
-    free(c->g.username);
-    free(c->g.groupname);
-    free(c->g.plugin_dir);
-    pt_kvlist_free(&c->g.reject_service_keywords);
-    pt_cidrs_free(&c->g.ip_allow);
-    pt_cidrs_free(&c->g.ip_deny);
-    pt_cidrs_free(&c->g.trusted_proxies);
+    pt_keys_free(global_keys, &c->g); /* every string and list of the table */
     for (size_t i = 0; i < c->n_files; i++)
         free(c->files[i]);
     free(c->files);
     free(c->dir);
+    free(c->base);
     free(c);
 }
 
@@ -1362,6 +1388,7 @@ static void global_defaults(struct pt_global *g)
     g->h2_window = 65535;
     g->ip_limit_v6_prefix = 64;
     g->ip_limit_table_size = 65536;
+    g->log_level = -1;
 }
 
 struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
@@ -1377,6 +1404,9 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
     c->dir = xstrdup(*dir ? dir : ".");
     for (size_t n = strlen(c->dir); n > 1 && c->dir[n - 1] == '/'; n--)
         c->dir[n - 1] = '\0';
+    c->base = realpath(c->dir, NULL);
+    if (!c->base)
+        c->base = xstrdup(c->dir); /* missing: reported when conf is read */
     global_defaults(&c->g);
 
     char *conf = path_join(c->dir, "conf");

@@ -41,6 +41,8 @@ struct pt_srcpos {
  * the core's own tables, and each mount handler's (gateway/handler.h). */
 enum pt_key_type {
     PT_KEY_STR,     /* char *, malloc'ed */
+    PT_KEY_PATH,    /* char *, a file name: relative ones are made absolute
+                     * against the configuration directory (-c) */
     PT_KEY_INT,     /* int, decimal, min..max */
     PT_KEY_LONG,    /* long, decimal, min..max */
     PT_KEY_FLAGS,   /* long, also 0x... */
@@ -157,6 +159,9 @@ struct pt_global {
     int drain_timeout_secs;  /* "drain-timeout-secs", default 10 */
     int h2_max_streams;      /* "h2-max-concurrent-streams", default 100 */
     int h2_window;           /* "h2-initial-window-size", default 65535 */
+    char *pid_file;          /* "pid-file"; NULL: the default, see main.c */
+    char *error_log;         /* "error-log"; NULL: stderr */
+    int log_level;           /* "log-level"; -1 when not set */
 };
 
 /* A distinct listening socket: one per (interface, port). Vhosts on it are
@@ -172,7 +177,8 @@ struct pt_listen {
 
 struct pt_config {
     atomic_int refs;
-    char *dir;
+    char *dir;               /* as given to -c */
+    char *base;              /* its absolute form: relative paths start here */
     struct pt_global g;
     struct pt_vhost *vhosts;
     size_t n_vhosts;

@@ -59,6 +59,9 @@ struct pt_handler {
 /* "origin" may be a list of origins of this handler's schemes
  * (m->origins; m->origin is the first). */
 #define PT_HANDLER_ORIGIN_LIST 0x1u
+/* What follows the scheme is a file name (file://, cgi://): a relative one
+ * is made absolute against the configuration directory. */
+#define PT_HANDLER_TARGET_PATH 0x2u
 
 /* Adds h to the registry (at start, before any config is loaded or worker
  * runs).  Returns 0, or -1 after logging why (ABI version, a scheme taken

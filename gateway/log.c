@@ -2,6 +2,8 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -28,9 +30,9 @@ void pt_log(int level, const char *fmt, ...)
     struct timeval tv;
     struct tm tm;
     gettimeofday(&tv, NULL);
-    localtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-    n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03d [%s] ",
+    gmtime_r(&tv.tv_sec, &tm); /* UTC, like the access log */
+    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03d+00:00 [%s] ",
                           (int)(tv.tv_usec / 1000), names[level]);
     va_list ap;
     va_start(ap, fmt);
@@ -84,4 +86,16 @@ void pt_log_flush_suppressed(void)
     for (struct pt_log_limit *l = atomic_load(&limits); l; l = l->next)
         if (atomic_load(&l->sec) != ts.tv_sec)
             summary(l);
+}
+
+int pt_log_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    /* The same descriptor number, now another file: no thread can see a
+     * closed one in between. */
+    int rc = dup2(fd, STDERR_FILENO) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
 }

@@ -1,4 +1,4 @@
-/* Leveled logging to stderr. Thread-safe: each message is one write(2). */
+/* Leveled logging to stderr (or the "error-log" file put in its place). Thread-safe: each message is one write(2). */
 #ifndef PT_LOG_H
 #define PT_LOG_H
 
@@ -15,7 +15,14 @@ extern int pt_log_level;
 /* "error", "warn", "notice", "info", "debug" -> level; -1 if unknown. */
 int pt_log_parse_level(const char *name);
 
+/* Lines look like "2026-12-07T11:27:19.974+00:00 [warn] text" (UTC, as
+ * the access log's times). */
 void pt_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Sends the log to the file at path from now on (opened for appending,
+ * created if missing; again at SIGUSR1, after a rotation).  Returns 0 or
+ * -errno. */
+int pt_log_open(const char *path);
 
 /* Lines a client can cause over and over (a connection cut off, a bad
  * request refused) go through a limiter per call site: at most

@@ -384,8 +384,13 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
     (void)loop;
     (void)revents;
     run_posted(w);
-    if (atomic_load(&w->stop))
+    if (atomic_load(&w->quit)) {
+        while (w->conns)
+            pt_conn_close(w->conns);
+        ev_break(loop, EVBREAK_ALL);
+    } else if (atomic_load(&w->stop)) {
         begin_drain(w);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -396,6 +401,7 @@ static void *worker_main(void *arg)
         pt_conn_close(w->conns);
     pt_handler_worker_dispose(w); /* on the worker's own thread */
     pt_pool_thread_cleanup();
+    atomic_store(&w->done, true);
     return NULL;
 }
 
@@ -446,6 +452,17 @@ void pt_worker_stop(struct pt_worker *w)
 {
     atomic_store(&w->stop, true);
     ev_async_send(w->loop, &w->wake);
+}
+
+void pt_worker_quit(struct pt_worker *w)
+{
+    atomic_store(&w->quit, true);
+    ev_async_send(w->loop, &w->wake);
+}
+
+bool pt_worker_done(struct pt_worker *w)
+{
+    return atomic_load(&w->done);
 }
 
 void pt_worker_join(struct pt_worker *w)

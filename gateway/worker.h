@@ -40,6 +40,8 @@ struct pt_worker {
     size_t n_listeners;
     ev_async wake;               /* from the main thread: stop */
     atomic_bool stop;
+    atomic_bool quit;            /* stop now, without draining */
+    atomic_bool done;            /* its loop has ended */
     ev_timer drain_timer;
     ev_timer accept_pause;       /* out of fds or at max-connections */
     bool draining;
@@ -67,6 +69,11 @@ int pt_listeners_open(const struct pt_config *conf, int n_workers, int *fds);
 int pt_worker_start(struct pt_worker *w, int id, struct pt_config *conf, const int *fds);
 /* Asks a worker to stop gracefully (thread-safe). */
 void pt_worker_stop(struct pt_worker *w);
+/* Asks a worker to stop at once: its connections are closed, nothing is
+ * drained (thread-safe; also while it drains). */
+void pt_worker_quit(struct pt_worker *w);
+/* Whether its loop has ended (it can be joined without waiting). */
+bool pt_worker_done(struct pt_worker *w);
 void pt_worker_join(struct pt_worker *w);
 
 /* Output buffers, recycled per worker. */

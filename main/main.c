@@ -1,4 +1,9 @@
-/* portico: command line, configuration, workers, signals. */
+/* portico: command line, configuration, workers, signals.
+ *
+ * Signals are taken by the main thread with sigtimedwait(); workers never
+ * see them.  TERM/INT drain and exit, QUIT (or a second TERM/INT while
+ * draining) exits at once, HUP reloads, USR1 reopens the log files, and
+ * the others a user may send by habit are logged and ignored. */
 #include <errno.h>
 #include <ev.h>
 #include <getopt.h>
@@ -18,7 +23,10 @@
 #include "gateway/limits.h"
 #include "gateway/log.h"
 #include "gateway/worker.h"
+#include "gateway/accesslog.h"
 #include "main/builtin.h"
+#include "main/daemon.h"
+#include "main/pidfile.h"
 
 #ifndef PORTICO_VERSION
 #define PORTICO_VERSION "0"
@@ -27,9 +35,12 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: portico [-c DIR] [-t] [-l LEVEL] [-h] [-v]\n"
+            "usage: portico [-c DIR] [-t] [-d] [-s SIGNAL] [-l LEVEL] [-h] [-v]\n"
             "  -c DIR    configuration directory: DIR/conf and DIR/conf.d/* (default /etc/portico)\n"
             "  -t        check the configuration and exit (0: valid, 1: errors printed)\n"
+            "  -d        run as a daemon (detached; writes and locks the pid-file)\n"
+            "  -s SIGNAL signal the instance running with this configuration (its pid-file):\n"
+            "            stop (drain, then exit), quit (exit now), reload, reopen (log files)\n"
             "  -l LEVEL  log level: error, warn, notice (default), info, debug\n"
             "  -h        this help\n"
             "  -v        print the version\n");
@@ -100,18 +111,109 @@ static int apply_process_settings(const struct pt_config *conf)
     return 0;
 }
 
+static const struct {
+    const char *name;
+    int sig;
+} commands[] = {
+    {"stop", SIGTERM}, {"quit", SIGQUIT}, {"reload", SIGHUP}, {"reopen", SIGUSR1},
+};
+
+/* Signals that mean something to portico; the ones only a habit sends
+ * (other servers' conventions) are caught too, so they are never fatal. */
+static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1,
+                              SIGUSR2, SIGWINCH, SIGALRM, SIGTTIN, SIGTTOU};
+
+/* "SIGUSR2" */
+static const char *sig_name(int sig)
+{
+    static _Thread_local char buf[16];
+    const char *abbrev = sigabbrev_np(sig);
+    snprintf(buf, sizeof buf, "SIG%s", abbrev ? abbrev : "?");
+    return buf;
+}
+
+static const char *pid_file_of(const struct pt_config *conf)
+{
+    return conf->g.pid_file ? conf->g.pid_file : PT_PID_FILE_DEFAULT;
+}
+
+/* -s: signals the instance named by the configuration's pid-file. */
+static int send_command(const struct pt_config *conf, const char *cmd)
+{
+    int sig = 0;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            sig = commands[i].sig;
+    if (!sig) {
+        fprintf(stderr, "portico: -s %s: unknown (stop, quit, reload, reopen)\n", cmd);
+        return 2;
+    }
+    pid_t pid = pt_pidfile_running(pid_file_of(conf));
+    if (pid < 0)
+        return 1;
+    if (kill(pid, sig) < 0) {
+        fprintf(stderr, "portico: cannot signal pid %ld: %s\n", (long)pid, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+static void reopen_logs(struct pt_config *conf)
+{
+    int failed = pt_access_log_reopen(conf);
+    if (conf->g.error_log) {
+        int rc = pt_log_open(conf->g.error_log);
+        if (rc < 0) {
+            pt_err("error-log \"%s\": cannot reopen: %s", conf->g.error_log, strerror(-rc));
+            failed++;
+        }
+    }
+    pt_notice("SIGUSR1: log files reopened%s", failed ? " (some failed, see above)" : "");
+}
+
+/* Drains: waits for the workers while still taking signals, so that QUIT
+ * or a second TERM/INT cuts the drain short. */
+static void wait_workers(struct pt_worker *workers, int n, const sigset_t *set)
+{
+    bool quitting = false;
+    for (;;) {
+        int done = 0;
+        for (int i = 0; i < n; i++)
+            done += pt_worker_done(&workers[i]);
+        if (done == n)
+            return;
+        struct timespec t = {0, 100 * 1000 * 1000};
+        int sig = sigtimedwait(set, NULL, &t);
+        if (sig < 0 || quitting)
+            continue;
+        if (sig == SIGQUIT || sig == SIGTERM || sig == SIGINT) {
+            pt_notice("%s while draining: closing every connection now", sig_name(sig));
+            for (int i = 0; i < n; i++)
+                pt_worker_quit(&workers[i]);
+            quitting = true;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "/etc/portico";
-    bool check_only = false;
+    const char *command = NULL;
+    bool check_only = false, daemon_mode = false, level_given = false;
     int opt;
-    while ((opt = getopt(argc, argv, "c:tl:hv")) != -1) {
+    while ((opt = getopt(argc, argv, "c:tds:l:hv")) != -1) {
         switch (opt) {
         case 'c':
             dir = optarg;
             break;
         case 't':
             check_only = true;
+            break;
+        case 'd':
+            daemon_mode = true;
+            break;
+        case 's':
+            command = optarg;
             break;
         case 'l':
             pt_log_level = pt_log_parse_level(optarg);
@@ -120,6 +222,7 @@ int main(int argc, char **argv)
                         optarg);
                 return 2;
             }
+            level_given = true;
             break;
         case 'h':
             usage(stdout);
@@ -140,7 +243,7 @@ int main(int argc, char **argv)
 
     pt_builtin_register();
 
-    struct pt_diag diag = {.check_only = check_only};
+    struct pt_diag diag = {.check_only = check_only || command};
     struct pt_config *conf = pt_config_load(dir, &diag);
     if (!conf) {
         fprintf(stderr, "portico: configuration in %s has %d error(s)\n", dir, diag.errors);
@@ -152,15 +255,51 @@ int main(int argc, char **argv)
         pt_config_retire(conf);
         return 0;
     }
+    if (command) {
+        int rc = send_command(conf, command);
+        pt_config_retire(conf);
+        return rc;
+    }
+    if (!level_given && conf->g.log_level >= 0)
+        pt_log_level = conf->g.log_level;
 
-    /* Signals are taken by the main thread with sigwait(); workers never
-     * see them.  SIGPIPE is ignored: a write to a closed socket is EPIPE. */
+    /* The pid file: always in daemon mode, else only when configured. */
+    int pid_fd = -1;
+    if (daemon_mode || conf->g.pid_file) {
+        pid_fd = pt_pidfile_take(pid_file_of(conf));
+        if (pid_fd < 0) {
+            pt_config_retire(conf);
+            return 1;
+        }
+    }
+    if (daemon_mode) {
+        if (pt_daemonize() < 0) {
+            fprintf(stderr, "portico: cannot run as a daemon: %s\n", strerror(errno));
+            pt_pidfile_release(pid_file_of(conf), pid_fd);
+            pt_config_retire(conf);
+            return 1;
+        }
+        pt_pidfile_update(pid_fd);
+    }
+    if (conf->g.error_log) {
+        int rc = pt_log_open(conf->g.error_log);
+        if (rc < 0) {
+            fprintf(stderr, "portico: error-log \"%s\": cannot open: %s\n",
+                    conf->g.error_log, strerror(-rc));
+            pt_daemon_ready(false, false);
+            pt_pidfile_release(pid_file_of(conf), pid_fd);
+            pt_config_retire(conf);
+            return 1;
+        }
+    }
+
+    /* Blocked in every thread (workers inherit the mask) and taken here.
+     * SIGPIPE is ignored: a write to a closed socket is EPIPE. */
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
+    for (size_t i = 0; i < sizeof handled / sizeof handled[0]; i++)
+        sigaddset(&set, handled[i]);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     int n = conf->g.count_threads;
@@ -169,6 +308,8 @@ int main(int argc, char **argv)
     if (!fds || !workers)
         abort();
     if (pt_listeners_open(conf, n, fds) < 0 || apply_process_settings(conf) < 0) {
+        pt_daemon_ready(false, false);
+        pt_pidfile_release(pid_file_of(conf), pid_fd);
         pt_config_retire(conf);
         free(fds);
         free(workers);
@@ -185,6 +326,8 @@ int main(int argc, char **argv)
                       conf->listens[i].interface ? conf->listens[i].interface : "*",
                       conf->listens[i].port, conf->listens[i].n_vhosts);
         pt_notice("portico %s started: %d worker(s)", PORTICO_VERSION, n);
+        pt_daemon_ready(true, conf->g.error_log != NULL);
+        bool quit = false;
         for (;;) {
             /* Once a second: the limits' rate buckets that are full again go. */
             struct timespec tick = {1, 0};
@@ -198,18 +341,42 @@ int main(int argc, char **argv)
                 pt_notice("SIGHUP: configuration reload is not implemented yet; ignored");
                 continue;
             }
+            if (sig == SIGUSR1) {
+                reopen_logs(conf);
+                continue;
+            }
+            if (sig == SIGQUIT) {
+                pt_notice("SIGQUIT: exiting now, without draining");
+                quit = true;
+                break;
+            }
+            if (sig != SIGTERM && sig != SIGINT) {
+                pt_notice("%s: ignored (portico takes TERM/INT: stop, QUIT: exit now, "
+                          "HUP: reload, USR1: reopen logs)", sig_name(sig));
+                continue;
+            }
             pt_notice("%s: stopping (drain timeout %ds)", sig == SIGINT ? "SIGINT" : "SIGTERM",
                       conf->g.drain_timeout_secs);
             break;
         }
+        for (int i = 0; i < started; i++) {
+            if (quit)
+                pt_worker_quit(&workers[i]);
+            else
+                pt_worker_stop(&workers[i]);
+        }
+        wait_workers(workers, started, &set);
+    } else {
+        pt_daemon_ready(false, false);
+        for (int i = 0; i < started; i++)
+            pt_worker_stop(&workers[i]);
     }
-    for (int i = 0; i < started; i++)
-        pt_worker_stop(&workers[i]);
     for (int i = 0; i < started; i++)
         pt_worker_join(&workers[i]);
     int rc = started == n ? 0 : 1;
     if (rc == 0)
         pt_notice("stopped");
+    pt_pidfile_release(pid_file_of(conf), pid_fd);
     free(fds);
     free(workers);
     pt_limits_free();

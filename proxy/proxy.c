@@ -29,9 +29,9 @@ static const struct pt_key proxy_keys[] = {
     { "proxy-buffering", PT_KEY_BOOL, O(buffering), 0, 0 },
     { "proxy-buffering-max", PT_KEY_INT, O(buffering_max), 1, INT_MAX },
     { "proxy-insecure", PT_KEY_BOOL, O(insecure), 0, 0 },
-    { "proxy-ca", PT_KEY_STR, O(ca), 0, 0 },
-    { "proxy-client-cert", PT_KEY_STR, O(client_cert), 0, 0 },
-    { "proxy-client-key", PT_KEY_STR, O(client_key), 0, 0 },
+    { "proxy-ca", PT_KEY_PATH, O(ca), 0, 0 },
+    { "proxy-client-cert", PT_KEY_PATH, O(client_cert), 0, 0 },
+    { "proxy-client-key", PT_KEY_PATH, O(client_key), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 #undef O

@@ -11,16 +11,19 @@ from ptserver import REPO, strip_json_comments
 
 @pytest.fixture(scope="module")
 def srv(portico):
-    """The repo config on an ephemeral port, run from the repository root
-    so the relative origins (file://www, cgi://cgi-bin/env.sh) resolve."""
+    """The repo config on an ephemeral port.  Its relative origins
+    (file://www, cgi://cgi-bin/env.sh) resolve against the configuration
+    directory, whatever the working directory is ("/" here)."""
     site = portico.site("cgidemo")
+    for d in ("www", "cgi-bin"):
+        (site.root / d).symlink_to(REPO / d)
     (site.root / "conf").write_text((REPO / "conf").read_text())
     conf = json.loads(strip_json_comments((REPO / "conf.d" / "localhost").read_text()))
     for v in conf["vhosts"]:
         v["port"] = site.port
         v.pop("access-log", None)
     (site.confd / "localhost").write_text(json.dumps(conf))
-    return site.start(write=False, cwd=str(REPO))
+    return site.start(write=False, cwd="/")
 
 
 def demo_mount():

@@ -55,8 +55,9 @@ def srv(portico, repo_vhost):
         v["access-log"] = str(site.access_log)
     for m in v["mounts"]:
         o = m.get("origin", "")
-        if o.startswith("file://") and not o[len("file://"):].startswith("/"):
-            m["origin"] = "file://%s" % (REPO / o[len("file://"):]).resolve()
+        for scheme in ("file://", "cgi://"):
+            if o.startswith(scheme) and not o[len(scheme):].startswith("/"):
+                m["origin"] = scheme + str((REPO / o[len(scheme):]).resolve())
     (site.confd / "localhost").write_text(json.dumps({"vhosts": [v]}, indent=2))
     return site.start(write=False, cwd=str(REPO))
 

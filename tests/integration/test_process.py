@@ -1,0 +1,290 @@
+"""The process as an operator drives it: signals (USR1 reopens the logs,
+USR2 and other habits are harmless, QUIT and a second TERM cut a drain
+short), the pid file and `-s`, daemon mode, relative paths resolved
+against the configuration directory, and the log keys (log-level,
+error-log, ISO 8601 times)."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from pthttp import Conn
+from ptserver import child_env, portico_bin, run_cli
+
+
+def wait_for(pred, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    return pred()
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def cli(site, *args, cwd=None, timeout=30):
+    return run_cli(["-c", str(site.root)] + list(args), cwd=cwd, timeout=timeout)
+
+
+# ---- SIGUSR1: reopen the logs -----------------------------------------------
+
+
+def test_usr1_reopens_access_and_error_logs(portico):
+    site = portico.site("reopen")
+    site.write("a.txt", "a\n")
+    logs = site.root / "logs"
+    logs.mkdir()
+    srv = site.start(vhosts=[site.vhost(**{"access-log": "logs/access.log"})],
+                     global_={"error-log": "logs/error.log"})
+    access, error = logs / "access.log", logs / "error.log"
+    for _ in range(3):
+        assert srv.get("/a.txt").status == 200
+    assert wait_for(lambda: access.exists() and access.read_text().count("\n") == 3)
+    assert "started" in error.read_text()
+    # logrotate's move, then its postrotate `kill -USR1`
+    os.rename(access, logs / "access.log.1")
+    os.rename(error, logs / "error.log.1")
+    with Conn(srv.port) as c:          # a keep-alive connection across the reopen
+        c.request("GET", "/a.txt")
+        assert c.read_response().status == 200
+        srv.send_signal(signal.SIGUSR1)
+        assert wait_for(lambda: error.exists() and "reopened" in error.read_text())
+        for _ in range(2):
+            c.request("GET", "/a.txt")
+            assert c.read_response().status == 200
+    assert srv.get("/a.txt").status == 200
+    assert wait_for(lambda: access.exists() and access.read_text().count("\n") == 3)
+    # nothing lost: 4 lines before the signal, 3 after, each in one file
+    assert (logs / "access.log.1").read_text().count("\n") == 4
+    assert srv.alive()
+
+
+def test_usr2_and_habit_signals_are_harmless(portico):
+    site = portico.site("habits")
+    site.write("a.txt", "a\n")
+    srv = site.start()
+    for sig in (signal.SIGUSR2, signal.SIGWINCH, signal.SIGALRM, signal.SIGTTIN,
+                signal.SIGTTOU, signal.SIGUSR1):
+        off = srv.log_size()
+        srv.send_signal(sig)
+        srv.wait_log(off, r"ignored|reopened")
+        assert srv.alive(), signal.Signals(sig).name
+        assert srv.get("/a.txt").status == 200
+    log = srv.log()
+    assert "SIGUSR2: ignored" in log and "SIGWINCH: ignored" in log
+
+
+# ---- QUIT, and a second TERM while draining ----------------------------------
+
+SLOW = r'''#!/bin/sh
+printf 'Content-Type: text/plain\r\n\r\nstarted\n'
+sleep 20
+'''
+
+
+def slow_server(portico, name):
+    site = portico.site(name)
+    prog = site.write("slow.sh", SLOW, base=site.root)
+    prog.chmod(0o755)
+    return site.start(vhosts=[site.vhost(mounts=[site.mount("/slow", "cgi://%s" % prog)])],
+                      global_={"drain-timeout-secs": 30, "timeout-secs": 60})
+
+
+@pytest.mark.parametrize("how", ["quit", "term-twice"])
+def test_quit_and_second_term_do_not_wait_for_the_drain(portico, how):
+    srv = slow_server(portico, "quit")
+    with Conn(srv.port, timeout=30) as c:
+        c.request("GET", "/slow")
+        assert c.read_head(timeout=5)[1] == 200
+        t0 = time.monotonic()
+        if how == "quit":
+            srv.send_signal(signal.SIGQUIT)
+        else:
+            srv.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert srv.alive()             # the first one drains
+            srv.send_signal(signal.SIGTERM)
+        rc = srv.wait(5)
+        took = time.monotonic() - t0
+    assert rc == 0, srv.log()[-2000:]
+    assert took < 4, took
+    assert re.search(r"SIGQUIT: exiting now|SIGTERM while draining", srv.log())
+
+
+# ---- the pid file and -s ---------------------------------------------------
+
+
+def test_pid_file_and_s_commands(portico):
+    site = portico.site("pidfile")
+    site.write("a.txt", "a\n")
+    (site.root / "run").mkdir()
+    srv = site.start(global_={"pid-file": "run/portico.pid"})
+    pidfile = site.root / "run" / "portico.pid"
+    assert pidfile.read_text() == "%d\n" % srv.pid
+
+    # a second instance with the same pid file is refused, naming the first
+    p = subprocess.run([portico_bin(), "-c", str(site.root)], env=child_env(),
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert "another instance (pid %d)" % srv.pid in p.stderr
+
+    off = srv.log_size()
+    rc, out, err = cli(site, "-s", "reopen", cwd="/")
+    assert rc == 0, err
+    assert "reopened" in srv.wait_log(off, "reopened")
+    rc, out, err = cli(site, "-s", "reload")
+    assert rc == 0, err
+    assert "SIGHUP" in srv.wait_log(off, "SIGHUP")
+    rc, out, err = cli(site, "-s", "bogus")
+    assert rc == 2 and "stop, quit, reload, reopen" in err
+    assert srv.get("/a.txt").status == 200
+
+    rc, out, err = cli(site, "-s", "stop")
+    assert rc == 0, err
+    assert srv.wait(10) == 0
+    assert not pidfile.exists()
+    srv.checked = True
+
+    # nothing running: -s says so
+    rc, out, err = cli(site, "-s", "stop")
+    assert rc == 1 and "is portico running" in err
+    # a stale file (no instance holds its lock) is never trusted
+    pidfile.write_text("1\n")
+    rc, out, err = cli(site, "-s", "stop")
+    assert rc == 1 and "stale" in err
+
+
+def test_no_pid_file_in_foreground_by_default(portico):
+    site = portico.site("nopid")
+    srv = site.start()
+    assert srv.get("/").status in (200, 403, 404)
+    assert not list(site.root.rglob("*.pid"))
+
+
+def test_daemon_mode(portico):
+    site = portico.site("daemon")
+    site.write("a.txt", "a\n")
+    pidfile = site.root / "portico.pid"
+    site.write_config(global_={"pid-file": str(pidfile), "error-log": "error.log"})
+    cmd = [portico_bin(), "-c", str(site.root), "-d"]
+    pid = None
+    try:
+        t0 = time.monotonic()
+        p = subprocess.run(cmd, env=child_env(), capture_output=True, text=True, timeout=20)
+        assert p.returncode == 0, p.stderr
+        assert time.monotonic() - t0 < 10
+        pid = int(pidfile.read_text())
+        assert alive(pid)
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        assert int(fields[3]) != pid        # not a session leader (double fork)
+        assert int(fields[1]) != os.getpid()
+        assert os.readlink("/proc/%d/cwd" % pid) == "/"
+        with Conn(site.port) as c:
+            c.request("GET", "/a.txt")
+            assert c.read_response().status == 200
+        # a second daemon is refused, and says why on the terminal
+        p2 = subprocess.run(cmd, env=child_env(), capture_output=True, text=True, timeout=20)
+        assert p2.returncode == 1 and "another instance" in p2.stderr
+        rc, out, err = cli(site, "-s", "stop")
+        assert rc == 0, err
+        assert wait_for(lambda: not alive(pid), 10)
+        assert not pidfile.exists()
+        assert "stopped" in (site.root / "error.log").read_text()
+    finally:
+        if pid and alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_daemon_start_failure_is_reported(portico):
+    site = portico.site("daemonfail")
+    blocker = __import__("socket").socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        site.write_config(vhosts=[site.vhost(port=port)],
+                          global_={"pid-file": str(site.root / "p.pid")})
+        p = subprocess.run([portico_bin(), "-c", str(site.root), "-d"], env=child_env(),
+                           capture_output=True, text=True, timeout=20)
+        assert p.returncode == 1
+        assert str(port) in p.stderr
+        assert not (site.root / "p.pid").exists()
+    finally:
+        blocker.close()
+
+
+# ---- relative paths ------------------------------------------------------------
+
+
+def test_relative_paths_are_relative_to_the_config_dir(portico):
+    site = portico.site("relative")
+    (site.root / "www").mkdir()
+    (site.root / "www" / "a.txt").write_text("relative\n")
+    (site.root / "cgi").mkdir()
+    prog = site.write("hi.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi\\n'\n",
+                      base=site.root / "cgi")
+    prog.chmod(0o755)
+    v = site.vhost(mounts=[site.mount("/", "file://www"),
+                           site.mount("/hi", "cgi://cgi/hi.sh")],
+                   **{"access-log": "access.log"})
+    srv = site.start(vhosts=[v], cwd="/")
+    assert srv.get("/a.txt").body == b"relative\n"
+    assert srv.get("/hi").body == b"hi\n"
+    assert wait_for(lambda: site.access_log.exists() and "/hi" in site.access_log.read_text())
+    # -t from elsewhere agrees
+    rc, out, err = cli(site, "-t", cwd="/")
+    assert rc == 0, err
+
+
+# ---- log keys ---------------------------------------------------------------
+
+
+def test_log_level_key_and_iso_times(portico):
+    site = portico.site("loglevel")
+    site.write("a.txt", "a\n")
+    site.write_config(global_={"log-level": "info"})
+    srv = site.start(write=False, log_level=None)
+    assert srv.get("/missing").status == 404
+    log = srv.wait_log(0, r"\[info\]")
+    assert "[info]" in log           # the default (notice) would hide it
+    lines = [ln for ln in log.splitlines() if "[" in ln]
+    assert lines
+    for ln in lines:
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00 \[(error|warn|notice|"
+                        r"info|debug)\] ", ln), ln
+
+
+def test_log_level_key_errors(portico):
+    site = portico.site("badlevel")
+    (site.root / "conf").write_text('{\n  "global": {\n    "log-level": "loud"\n  }\n}\n')
+    (site.confd / "v").write_text(json.dumps({"vhosts": [site.vhost()]}))
+    rc, out, err = cli(site, "-t")
+    assert rc == 1
+    assert re.search(r"conf:3:\d+: error: \"log-level\": unknown level \"loud\"", err), err
+
+
+def test_error_log_unwritable_fails_start(portico):
+    site = portico.site("badelog")
+    site.write_config(global_={"error-log": "/proc/no/such/dir/error.log"})
+    p = subprocess.run([portico_bin(), "-c", str(site.root)], env=child_env(),
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert "error-log" in p.stderr and "/proc/no/such/dir/error.log" in p.stderr
