@@ -30,6 +30,8 @@ struct pt_fcache {
     struct pt_fcache_ent *bucket[BUCKETS];
     struct pt_fcache_ent *oldest, *newest;
     unsigned n, max;
+    struct ev_loop *loop;
+    ev_timer expiry;         /* running while entries exist */
 };
 
 
@@ -79,11 +81,32 @@ static void evict(struct pt_fcache *c, struct pt_fcache_ent *e)
     free(e);
 }
 
-struct pt_fcache *pt_fcache_new(void)
+/* Closes the expired entries nobody uses; runs again while any is left. */
+static void on_expiry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct pt_fcache *c = t->data;
+    int64_t now = now_ns();
+    for (struct pt_fcache_ent *e = c->oldest, *next; e; e = next) {
+        next = e->newer;
+        if (now - e->born <= TTL_NS)
+            break; /* the list is oldest first */
+        if (!e->refs)
+            evict(c, e);
+    }
+    if (c->n) {
+        ev_timer_set(t, 1.0, 0.);
+        ev_timer_start(loop, t);
+    }
+}
+
+struct pt_fcache *pt_fcache_new(struct ev_loop *loop)
 {
     struct pt_fcache *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
+    c->loop = loop;
+    ev_timer_init(&c->expiry, on_expiry, 1.0, 0.);
+    c->expiry.data = c;
     /* Cached descriptors must leave most of the limit to connections. */
     struct rlimit rl;
     c->max = MAX_ENTRIES;
@@ -151,6 +174,10 @@ struct pt_fcache_ent *pt_fcache_put(struct pt_fcache *c, uint64_t root_id,
         c->oldest = e;
     c->newest = e;
     c->n++;
+    if (c->loop && !ev_is_active(&c->expiry)) {
+        ev_timer_set(&c->expiry, 1.0, 0.);
+        ev_timer_start(c->loop, &c->expiry);
+    }
     return e;
 }
 
@@ -204,6 +231,8 @@ void pt_fcache_free(struct pt_fcache *c)
 {
     if (!c)
         return;
+    if (c->loop)
+        ev_timer_stop(c->loop, &c->expiry);
     while (c->oldest)
         evict(c, c->oldest);
     free(c);

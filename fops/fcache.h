@@ -6,19 +6,24 @@
  * after it was opened: a file replaced by rename is seen within a second
  * (like nginx's open_file_cache_valid, shorter); a file changed in place
  * is seen at once, since every hit re-reads its size and times with
- * fstat.  Entries in use are never closed under their users. */
+ * fstat.  Entries in use are never closed under their users.  An idle
+ * worker closes what expired too (a timer on its loop), so a deleted
+ * file's space and descriptor are not held past about two seconds. */
 #ifndef PT_FCACHE_H
 #define PT_FCACHE_H
 
 #include <stdint.h>
+
+#include <ev.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 struct pt_fcache;
 struct pt_fcache_ent;
 
-/* NULL when out of memory (files are then opened each time). */
-struct pt_fcache *pt_fcache_new(void);
+/* NULL when out of memory (files are then opened each time).  loop: the
+ * worker's, for the expiry timer (NULL: entries expire on use only). */
+struct pt_fcache *pt_fcache_new(struct ev_loop *loop);
 /* Closes every entry (none may be in use) and frees the cache. */
 void pt_fcache_free(struct pt_fcache *c);
 

@@ -32,6 +32,7 @@
 #include "gateway/httpdate.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
+#include "gateway/worker.h"
 #include "mounts/cache.h"
 #include "mounts/coding.h"
 #include "mounts/etag.h"
@@ -859,8 +860,7 @@ static void file_handle(struct pt_req *r)
 /* The open-file cache is per worker: no locks on the hot path. */
 static void *file_worker_init(struct pt_worker *w)
 {
-    (void)w;
-    return pt_fcache_new();
+    return pt_fcache_new(w->loop);
 }
 
 static void file_worker_dispose(struct pt_worker *w, void *state)

@@ -1,4 +1,5 @@
-"""Each worker keeps files it served open for a second (fops/fcache.c).
+"""Each worker keeps files it served open for a second (fops/fcache.c),
+and closes them when idle too.
 What a user must never see: stale bytes after an in-place change, a wrong
 Content-Length, or an old file more than a second after it was replaced."""
 
@@ -57,3 +58,28 @@ def test_deleted_file_is_gone_within_a_second(srv):
     os.unlink(d / "gone.txt")
     time.sleep(1.1)
     assert srv.get("/gone.txt").status == 404
+
+
+def test_idle_worker_closes_deleted_files(srv):
+    """With no further request, a deleted file's descriptor (and so its
+    disk space) is let go within about two seconds."""
+    d = srv.site.docroot
+    (d / "idle.txt").write_bytes(b"x" * 10000)
+    assert srv.get("/idle.txt").status == 200
+    os.unlink(d / "idle.txt")
+
+    def held():
+        out = []
+        for fd in os.listdir("/proc/%d/fd" % srv.pid):
+            try:
+                if os.readlink("/proc/%d/fd/%s" % (srv.pid, fd)).endswith("idle.txt (deleted)"):
+                    out.append(fd)
+            except OSError:
+                pass
+        return out
+
+    assert held(), "the file was not cached (the test proves nothing)"
+    deadline = time.monotonic() + 3.5
+    while held() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not held(), "a deleted file is still held open by an idle worker"
