@@ -9,7 +9,7 @@ BUILD_PKGS = cmake make gcc pkg-config libssl-dev libnghttp2-dev zlib1g-dev \
 TEST_PKGS  = curl python3 python3-pytest python3-h2 python3-websockets \
              nghttp2-client nghttp2-server openssl git zip unzip clang libclang-rt-14-dev
 
-.PHONY: all deps test-deps build asan run test unit clean bench fuzz
+.PHONY: all deps test-deps build asan run test unit clean bench fuzz soak
 
 all: build
 
@@ -66,6 +66,15 @@ test: test-deps build asan fuzz
 	cd $(BUILD) && ctest --output-on-failure
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
+
+# Soak (not part of `make test`): SOAK_SECS of mixed traffic with client
+# aborts against the ASan build, then SIGTERM; fails on any sanitizer
+# report, leak, corrupted response, RSS growth over 10% or descriptor left
+# over.  See tests/soak/README.md.
+SOAK_SECS ?= 600
+soak: test-deps asan
+	SOAK_SECS=$(SOAK_SECS) PORTICO_BIN=$${PORTICO_BIN:-$(ASAN_BUILD)/portico} \
+	  /usr/bin/python3 tests/soak/soak.py
 
 bench: build
 	bash bench/run.sh
