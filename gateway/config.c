@@ -24,6 +24,7 @@
 #include "gateway/diag.h"
 #include "gateway/handler.h"
 #include "gateway/jsonpos.h"
+#include "gateway/listen.h"
 #include "gateway/log.h"
 #include "gateway/mount.h"
 #include "gateway/tls.h"
@@ -1420,6 +1421,8 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
     c->g.server_string_len = strlen(c->g.server_string);
     if (!ld.errors)
         build_listens(&ld);
+    if (!ld.errors)
+        ld.errors += pt_listen_check(c, diag);
     if (!ld.errors) {
         set_up(&ld);
         set_up_done = true;

@@ -1,10 +1,7 @@
 #include "gateway/worker.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,109 +20,6 @@
 #define ACCEPT_PAUSE 0.1      /* seconds accepting rests when it cannot go on */
 #define MAX_FREE_BUFS 64
 #define ACCEPTS_PER_EVENT 64
-
-/* ---- listening sockets ----------------------------------------------- */
-
-/* interface: NULL (all: dual-stack "::"), an IPv4/IPv6 address, or an
- * interface name whose first address is used. */
-static int resolve(const char *iface, int port, struct sockaddr_storage *ss, socklen_t *len)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (!iface || !*iface) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_addr = in6addr_any;
-        v6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*v6);
-        return 0;
-    }
-    if (inet_pton(AF_INET, iface, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        *len = sizeof(*v4);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, iface, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*v6);
-        return 0;
-    }
-    struct ifaddrs *ifs, *i;
-    if (getifaddrs(&ifs) < 0)
-        return -1;
-    int rc = -1;
-    for (int fam = AF_INET; rc < 0 && fam != 0; fam = fam == AF_INET ? AF_INET6 : 0) {
-        for (i = ifs; i; i = i->ifa_next) {
-            if (!i->ifa_addr || i->ifa_addr->sa_family != fam || strcmp(i->ifa_name, iface))
-                continue;
-            *len = fam == AF_INET ? sizeof(*v4) : sizeof(*v6);
-            memcpy(ss, i->ifa_addr, *len);
-            if (fam == AF_INET)
-                v4->sin_port = htons((uint16_t)port);
-            else
-                v6->sin6_port = htons((uint16_t)port);
-            rc = 0;
-            break;
-        }
-    }
-    freeifaddrs(ifs);
-    return rc;
-}
-
-static int open_one(const struct pt_listen *l)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    const char *iface = l->interface ? l->interface : "*";
-    if (resolve(l->interface, l->port, &ss, &len) < 0) {
-        pt_err("cannot listen on %s:%d: no such address or interface", iface, l->port);
-        return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 && ss.ss_family == AF_INET6 && !l->interface) {
-        /* No IPv6 on this host: all IPv4 addresses instead. */
-        struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-        memset(&ss, 0, sizeof(ss));
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)l->port);
-        len = sizeof(*v4);
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    }
-    if (fd < 0) {
-        pt_err("cannot listen on %s:%d: socket: %s", iface, l->port, strerror(errno));
-        return -1;
-    }
-    int one = 1, zero = 0;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (ss.ss_family == AF_INET6 && !l->interface)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
-        pt_err("cannot listen on %s:%d: %s", iface, l->port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-int pt_listeners_open(const struct pt_config *conf, int n_workers, int *fds)
-{
-    size_t n = conf->n_listens;
-    for (int w = 0; w < n_workers; w++) {
-        for (size_t i = 0; i < n; i++) {
-            int fd = open_one(&conf->listens[i]);
-            if (fd < 0) {
-                for (size_t k = 0; k < (size_t)w * n + i; k++)
-                    close(fds[k]);
-                return -1;
-            }
-            fds[(size_t)w * n + i] = fd;
-        }
-    }
-    return 0;
-}
 
 /* ---- buffers ---------------------------------------------------------- */
 

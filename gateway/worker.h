@@ -62,9 +62,6 @@ struct pt_worker {
     void *hstate[PT_MAX_HANDLERS]; /* per handler (gateway/handler.h), by slot */
 };
 
-/* Opens every listening socket of conf for n workers (fds[w * n_listens + i]).
- * Returns 0, or -1 after logging which address failed. */
-int pt_listeners_open(const struct pt_config *conf, int n_workers, int *fds);
 
 int pt_worker_start(struct pt_worker *w, int id, struct pt_config *conf, const int *fds);
 /* Asks a worker to stop gracefully (thread-safe). */

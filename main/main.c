@@ -20,6 +20,7 @@
 #include "gateway/config.h"
 #include "gateway/diag.h"
 #include "gateway/iptable.h"
+#include "gateway/listen.h"
 #include "gateway/limits.h"
 #include "gateway/log.h"
 #include "gateway/worker.h"

@@ -288,3 +288,63 @@ def test_error_log_unwritable_fails_start(portico):
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1
     assert "error-log" in p.stderr and "/proc/no/such/dir/error.log" in p.stderr
+
+
+# ---- ports portico owns --------------------------------------------------------
+
+
+def test_second_instance_on_the_same_port_is_refused(portico):
+    """Both would set SO_REUSEPORT: without the check the kernel would
+    split one port's traffic between two configurations."""
+    site = portico.site("owner")
+    site.write("a.txt", "first\n")
+    srv = site.start()
+    other = portico.site("intruder")
+    other.write_config(vhosts=[other.vhost(port=site.port)])
+    p = subprocess.run([portico_bin(), "-c", str(other.root)], env=child_env(),
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert "127.0.0.1:%d: address already in use by another process" % site.port in p.stderr
+    assert re.search(r"conf\.d/10-vhosts:\d+:\d+: vhost \"localhost\" asks for this port",
+                     p.stderr), p.stderr
+    for _ in range(20):                 # every connection still reaches the first
+        assert srv.get("/a.txt").body == b"first\n"
+
+
+def test_port_held_by_another_program_is_refused(portico):
+    import socket
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        site = portico.site("held")
+        site.write_config(vhosts=[site.vhost(port=holder.getsockname()[1])])
+        p = subprocess.run([portico_bin(), "-c", str(site.root)], env=child_env(),
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 1
+        assert "already in use by another process" in p.stderr
+    finally:
+        holder.close()
+
+
+def test_same_address_spelled_two_ways_is_an_error(portico):
+    site = portico.site("overlap")
+    a = site.vhost(name="a")
+    b = site.vhost(name="b", interface="lo")      # lo's address is 127.0.0.1
+    site.write_config(confd={"10-a": [a], "20-b": [b]})
+    rc, out, err = cli(site, "-t")
+    assert rc == 1
+    assert re.search(r"20-b:\d+:\d+: error: vhost \"b\" \(\"interface\": \"lo\"\) and vhost "
+                     r"\"a\" at .*10-a:\d+:\d+ \(\"interface\": \"127.0.0.1\"\) are the "
+                     r"same address and port %d" % site.port, err), err
+
+
+def test_unknown_interface_is_found_by_t(portico):
+    site = portico.site("noiface")
+    site.write_config(vhosts=[site.vhost(interface="nosuchif0")])
+    rc, out, err = cli(site, "-t")
+    assert rc == 1
+    assert re.search(r"10-vhosts:\d+:\d+: error: vhost \"localhost\": \"interface\": "
+                     r"\"nosuchif0\" is neither an address nor an interface", err), err

@@ -1,0 +1,35 @@
+/* Listening sockets: the addresses vhosts ask for, checked at load, and
+ * the sockets themselves (one per worker and address, SO_REUSEPORT, so the
+ * kernel spreads connections over the workers). */
+#ifndef PT_LISTEN_H
+#define PT_LISTEN_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+struct pt_config;
+struct pt_diag;
+struct pt_listen;
+
+/* The address of an "interface" value and port: NULL (all: dual-stack
+ * "::"), an IPv4/IPv6 address, or an interface name (its first IPv4
+ * address, else its first IPv6 one).  Returns 0, or -1 when there is no
+ * such address or interface. */
+int pt_listen_resolve(const char *iface, int port, struct sockaddr_storage *ss,
+                      socklen_t *len);
+
+/* At load: every listening address resolves, and no two of conf's
+ * listeners are the same socket address under different "interface"
+ * spellings (they would split one port's traffic between two
+ * configurations).  Reports each problem at the vhost's position and
+ * returns how many. */
+int pt_listen_check(const struct pt_config *conf, struct pt_diag *d);
+
+/* Opens every listening socket of conf for n workers
+ * (fds[w * n_listens + i]).  An address another process listens on is
+ * refused, even one that would let us join it through SO_REUSEPORT.
+ * Returns 0, or -1 after logging which address failed and for which
+ * vhost. */
+int pt_listeners_open(const struct pt_config *conf, int n_workers, int *fds);
+
+#endif
