@@ -9,7 +9,7 @@ BUILD_PKGS = cmake make gcc pkg-config libssl-dev libnghttp2-dev zlib1g-dev \
 TEST_PKGS  = curl python3 python3-pytest python3-h2 python3-websockets \
              nghttp2-client nghttp2-server openssl git zip unzip clang libclang-rt-14-dev
 
-.PHONY: all deps test-deps build asan run test unit clean bench fuzz soak
+.PHONY: all deps test-deps build asan run test unit clean bench fuzz soak install uninstall
 
 all: build
 
@@ -19,8 +19,10 @@ deps:
 test-deps: deps
 	@sh tools/ensure-packages.sh $(TEST_PKGS)
 
+PREFIX ?= /usr/local
+
 $(BUILD)/Makefile: CMakeLists.txt
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
 build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j$(JOBS)
@@ -33,6 +35,18 @@ asan: deps $(ASAN_BUILD)/Makefile
 
 run: build
 	exec $(BUILD)/portico -c .
+
+# The binary (PREFIX/sbin), portico(8), share/portico/www, the docs, the
+# systemd unit, the logrotate file, and an example /etc/portico unless one
+# exists.  DESTDIR stages it.
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) > /dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+	cmake --install $(BUILD)
+
+uninstall:
+	@test -f $(BUILD)/install_manifest.txt || { echo "nothing installed from $(BUILD)"; exit 1; }
+	sed 's|^|$(DESTDIR)|' $(BUILD)/install_manifest.txt | xargs -d '\n' rm -f
 
 # Every parser under libFuzzer + ASan/UBSan for FUZZ_SECS seconds each:
 # the zip central directory, HTTP/1 heads and chunked bodies (requests and

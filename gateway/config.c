@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +267,62 @@ static const char *describe(json_t *v, char *buf, size_t size)
     }
 }
 
+#ifndef PORTICO_DATADIR
+#define PORTICO_DATADIR "/usr/local/share"
+#endif
+#define DDIR_TOKEN "_lws_ddir_"
+
+static char datadir[PATH_MAX];
+
+static void find_datadir(void)
+{
+    char exe[PATH_MAX], *real = NULL;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash && (size_t)(slash - exe) + sizeof "/../share/portico" < sizeof exe) {
+            strcpy(slash, "/../share/portico");
+            real = realpath(exe, NULL); /* BIN/../share/portico exists: an install */
+        }
+    }
+    if (real) {
+        *strrchr(real, '/') = '\0';
+        snprintf(datadir, sizeof datadir, "%s", real);
+        free(real);
+    } else {
+        snprintf(datadir, sizeof datadir, "%s", PORTICO_DATADIR);
+    }
+}
+
+const char *pt_config_datadir(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, find_datadir);
+    return datadir;
+}
+
+/* lwsws's data-directory token, in any string value: the installed data
+ * directory (DATADIR, "/usr/local/share" by default), found beside the
+ * binary first (BIN/../share), so that a relocated or staged install
+ * finds its own. */
+static char *expand_ddir(const char *s)
+{
+    const char *dd = pt_config_datadir();
+    size_t n = 0, tl = strlen(DDIR_TOKEN), dl = strlen(dd);
+    for (const char *p = strstr(s, DDIR_TOKEN); p; p = strstr(p + tl, DDIR_TOKEN))
+        n++;
+    char *out = xrealloc(NULL, strlen(s) + n * dl + 1), *o = out;
+    for (const char *p; (p = strstr(s, DDIR_TOKEN)); s = p + tl) {
+        memcpy(o, s, (size_t)(p - s));
+        o += p - s;
+        memcpy(o, dd, dl);
+        o += dl;
+    }
+    strcpy(o, s);
+    return out;
+}
+
 static int get_str(struct loader *ld, json_t *v, char **out)
 {
     char buf[64], what[96];
@@ -277,7 +334,7 @@ static int get_str(struct loader *ld, json_t *v, char **out)
         return -1;
     }
     free(*out);
-    *out = xstrdup(s);
+    *out = strstr(s, DDIR_TOKEN) ? expand_ddir(s) : xstrdup(s);
     return 0;
 }
 

@@ -61,6 +61,10 @@ struct pt_key {
     long min, max;
 };
 
+/* The installed data directory ("_lws_ddir_" in config strings): BIN/../share
+ * when it holds portico's files, else the one configured at build time. */
+const char *pt_config_datadir(void);
+
 /* Frees what the loader allocated for keys in obj (strings, lists). */
 void pt_keys_free(const struct pt_key *keys, void *obj);
 

@@ -32,12 +32,16 @@
 #ifndef PORTICO_VERSION
 #define PORTICO_VERSION "0"
 #endif
+#ifndef PORTICO_CONFDIR
+#define PORTICO_CONFDIR "/etc/portico"
+#endif
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: portico [-c DIR] [-t] [-d] [-s SIGNAL] [-l LEVEL] [-h] [-v]\n"
-            "  -c DIR    configuration directory: DIR/conf and DIR/conf.d/* (default /etc/portico)\n"
+            "  -c DIR    configuration directory: DIR/conf and DIR/conf.d/* (default "
+            PORTICO_CONFDIR ")\n"
             "  -t        check the configuration and exit (0: valid, 1: errors printed)\n"
             "  -d        run as a daemon (detached; writes and locks the pid-file)\n"
             "  -s SIGNAL signal the instance running with this configuration (its pid-file):\n"
@@ -198,7 +202,7 @@ static void wait_workers(struct pt_worker *workers, int n, const sigset_t *set)
 
 int main(int argc, char **argv)
 {
-    const char *dir = "/etc/portico";
+    const char *dir = PORTICO_CONFDIR;
     const char *command = NULL;
     bool check_only = false, daemon_mode = false, level_given = false;
     int opt;
