@@ -592,7 +592,6 @@ static const struct pt_key global_keys[] = {
     { "h2-max-concurrent-streams", PT_KEY_INT, G(h2_max_streams), 1, 10000 },
     { "h2-initial-window-size", PT_KEY_INT, G(h2_window), 1024, 2147483647 },
     { "pid-file", PT_KEY_PATH, G(pid_file), 0, 0 },
-    { "error-log", PT_KEY_PATH, G(error_log), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
@@ -1072,6 +1071,14 @@ static void walk_vhosts(struct loader *ld, json_t *v)
 static bool global_special(struct loader *ld, const char *key, json_t *v, void *obj)
 {
     struct pt_global *g = obj;
+    if (strcmp(key, "error-log") == 0) {
+        /* A file name (relative to DIR), or "syslog". */
+        static const struct pt_key path = { "error-log", PT_KEY_PATH, 0, 0, 0 };
+        static const struct pt_key word = { "error-log", PT_KEY_STR, 0, 0, 0 };
+        set_key(ld, json_is_string(v) && strcmp(json_string_value(v), "syslog") == 0
+                        ? &word : &path, v, &g->error_log);
+        return true;
+    }
     if (strcmp(key, "log-level") != 0)
         return false;
     char *name = NULL;
@@ -1423,6 +1430,7 @@ static void config_free(struct pt_config *c, bool teardown)
     }
     free(c->listens);
     pt_keys_free(global_keys, &c->g); /* every string and list of the table */
+    free(c->g.error_log);              /* and the special ones' */
     for (size_t i = 0; i < c->n_files; i++)
         free(c->files[i]);
     free(c->files);

@@ -6,11 +6,32 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 int pt_log_level = PT_LOG_NOTICE;
+
+/* Where lines go: stderr as text with a time, stderr read by journald
+ * (its own times; a "<N>" priority prefix per line), or syslog(3). */
+enum { SINK_STDERR, SINK_JOURNAL, SINK_SYSLOG };
+static int sink = -1;
+static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
+
+/* systemd sets JOURNAL_STREAM=DEV:INO when stderr is the journal. */
+static int stderr_sink(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    struct stat st;
+    unsigned long long dev, ino;
+    if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+        (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino)
+        return SINK_JOURNAL;
+    return SINK_STDERR;
+}
 
 static const char *const names[] = {"error", "warn", "notice", "info", "debug"};
 
@@ -27,13 +48,20 @@ void pt_log(int level, const char *fmt, ...)
     if (level > pt_log_level)
         return;
     char buf[2048];
-    struct timeval tv;
-    struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm); /* UTC, like the access log */
-    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03d+00:00 [%s] ",
-                          (int)(tv.tv_usec / 1000), names[level]);
+    size_t n;
+    if (sink < 0)
+        sink = stderr_sink(); /* a benign race: every thread finds the same */
+    if (sink == SINK_STDERR) {
+        struct timeval tv;
+        struct tm tm;
+        gettimeofday(&tv, NULL);
+        gmtime_r(&tv.tv_sec, &tm); /* UTC, like the access log */
+        n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03d+00:00 [%s] ",
+                              (int)(tv.tv_usec / 1000), names[level]);
+    } else {
+        n = (size_t)snprintf(buf, sizeof(buf), "<%d>[%s] ", prio[level], names[level]);
+    }
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
@@ -43,6 +71,11 @@ void pt_log(int level, const char *fmt, ...)
     n += (size_t)m;
     if (n > sizeof(buf) - 2)
         n = sizeof(buf) - 2;
+    if (sink == SINK_SYSLOG) {
+        buf[n] = '\0';
+        syslog(prio[level], "%s", strchr(buf, ' ') + 1);
+        return;
+    }
     buf[n++] = '\n';
     /* One write per line keeps lines from different threads whole. */
     ssize_t w = write(STDERR_FILENO, buf, n);
@@ -90,6 +123,11 @@ void pt_log_flush_suppressed(void)
 
 int pt_log_open(const char *path)
 {
+    if (strcmp(path, "syslog") == 0) {
+        openlog("portico", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+        sink = SINK_SYSLOG;
+        return 0;
+    }
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return -errno;
@@ -97,5 +135,6 @@ int pt_log_open(const char *path)
      * closed one in between. */
     int rc = dup2(fd, STDERR_FILENO) < 0 ? -errno : 0;
     close(fd);
+    sink = SINK_STDERR;
     return rc;
 }

@@ -20,8 +20,10 @@ int pt_log_parse_level(const char *name);
 void pt_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Sends the log to the file at path from now on (opened for appending,
- * created if missing; again at SIGUSR1, after a rotation).  Returns 0 or
- * -errno. */
+ * created if missing; again at SIGUSR1, after a rotation), or to syslog(3)
+ * (facility daemon) when path is "syslog".  On stderr that is the journal
+ * (JOURNAL_STREAM), lines carry a "<N>" priority instead of a time.
+ * Returns 0 or -errno. */
 int pt_log_open(const char *path);
 
 /* Lines a client can cause over and over (a connection cut off, a bad

@@ -348,3 +348,57 @@ def test_unknown_interface_is_found_by_t(portico):
     assert rc == 1
     assert re.search(r"10-vhosts:\d+:\d+: error: vhost \"localhost\": \"interface\": "
                      r"\"nosuchif0\" is neither an address nor an interface", err), err
+
+
+def test_journal_stream_lines_carry_priorities(portico):
+    """Under systemd (JOURNAL_STREAM names stderr) a line is "<N>[level]
+    text": journald keeps the time and the priority."""
+    site = portico.site("journal")
+    site.write_config()
+    errpath = site.root / "stderr.log"
+    errpath.touch()
+    st = os.stat(errpath)
+    env = dict(child_env(), JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+    with open(errpath, "ab") as errf:
+        p = subprocess.Popen([portico_bin(), "-c", str(site.root)], env=env,
+                             stdout=errf, stderr=errf)
+    try:
+        assert wait_for(lambda: "started" in errpath.read_text(), 10)
+    finally:
+        p.terminate()
+        p.wait(20)
+    lines = [ln for ln in errpath.read_text().splitlines() if "[" in ln]
+    assert lines and all(re.match(r"<[3-7]>\[(error|warn|notice|info|debug)\] ", ln)
+                         for ln in lines), lines
+    assert any(ln.startswith("<5>[notice] portico") for ln in lines), lines
+
+
+def test_error_log_syslog(portico):
+    """"error-log": "syslog": lines go to /dev/log (a datagram socket this
+    test provides when the machine has no syslog daemon), none to stderr."""
+    import socket
+    own = not os.path.exists("/dev/log")
+    if not own and os.geteuid() != 0:
+        pytest.skip("a syslog daemon owns /dev/log")
+    sock = None
+    if own:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind("/dev/log")
+        sock.settimeout(5)
+    try:
+        site = portico.site("syslog")
+        site.write("a.txt", "a\n")
+        srv = site.start(global_={"error-log": "syslog"})
+        assert srv.get("/a.txt").status == 200
+        if sock:
+            got = b""
+            while b"started" not in got:
+                got += sock.recv(4096) + b"\n"
+            assert re.search(rb"<29>.*portico\[%d\]: portico .* started" % srv.pid,
+                             got), got
+        srv.stop()
+        assert "started" not in srv.log()
+    finally:
+        if sock:
+            sock.close()
+            os.unlink("/dev/log")
