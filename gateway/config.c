@@ -56,6 +56,7 @@ struct loader {
     size_t src;
     struct pt_jstep path[PATH_DEPTH];
     size_t depth;
+    struct pt_jsonpos_memo memo; /* locate() in document order is linear */
 };
 
 /* ---- memory ------------------------------------------------------------ */
@@ -147,15 +148,15 @@ static const char *cur_key(const struct loader *ld)
     return "";
 }
 
-static void locate(const struct loader *ld, bool at_key, struct pt_srcpos *pos)
+static void locate(struct loader *ld, bool at_key, struct pt_srcpos *pos)
 {
     const struct src *s = &ld->srcs[ld->src];
     size_t n = ld->depth < PATH_DEPTH ? ld->depth : PATH_DEPTH;
 
     pos->file = s->name;
     pos->line = pos->col = 0;
-    pt_jsonpos_find(s->text, s->len, ld->path, n, at_key, &pos->line,
-                    &pos->col);
+    pt_jsonpos_find_memo(&ld->memo, s->text, s->len, ld->path, n, at_key, &pos->line,
+                         &pos->col);
 }
 
 __attribute__((format(printf, 4, 0)))

@@ -302,3 +302,101 @@ void pt_json_strip_comments(char *text, size_t len)
         }
     }
 }
+
+static bool same_step(const struct pt_jstep *a, const struct pt_jstep *b)
+{
+    if (!a->key || !b->key)
+        return !a->key && !b->key && a->index == b->index;
+    return strcmp(a->key, b->key) == 0;
+}
+
+/* At an array element: moves over count more of them. */
+static int skip_elements(struct scan *sc, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (cur(sc) == ']' || skip_value(sc) < 0)
+            return -1;
+        skip_ws(sc);
+        if (cur(sc) != ',')
+            return -1;
+        sc->p++;
+        skip_ws(sc);
+    }
+    return at_end(sc) || cur(sc) == ']' ? -1 : 0;
+}
+
+int pt_jsonpos_find_memo(struct pt_jsonpos_memo *m, const char *text, size_t len,
+                         const struct pt_jstep *path, size_t n, bool want_key,
+                         int *line, int *col)
+{
+    struct scan sc = { text, len, 0 };
+    if (m->text != text) {
+        memset(m, 0, sizeof *m);
+        m->text = text;
+        skip_ws(&sc);
+        m->at[0] = sc.p;
+        m->line = 1;
+    }
+    if (n > PT_JSONPOS_MEMO_DEPTH)
+        return pt_jsonpos_find(text, len, path, n, want_key, line, col);
+
+    /* Resume after the steps shared with the last lookup; an array index
+     * at or past the last one resumes from that element. */
+    size_t i = 0, reuse = want_key && n ? n - 1 : n; /* a key is found afresh */
+    while (i < m->n && i < reuse && same_step(&m->step[i], &path[i]))
+        i++;
+    int rc = 0;
+    sc.p = m->at[i];
+    size_t best = sc.p;
+    size_t done = i;
+    if (i < n && i < m->n && !path[i].key && !m->step[i].key &&
+        path[i].index >= m->step[i].index && !(want_key && i == n - 1)) {
+        sc.p = m->at[i + 1];
+        if (skip_elements(&sc, path[i].index - m->step[i].index) < 0)
+            rc = -1;
+        else {
+            m->step[i] = path[i];
+            m->at[i + 1] = sc.p;
+            best = sc.p;
+            done = ++i;
+        }
+    }
+    for (; rc == 0 && i < n; i++) {
+        bool key = want_key && i == n - 1;
+        int r = path[i].key ? find_key(&sc, path[i].key, key)
+                            : find_index(&sc, path[i].index);
+        if (r < 0) {
+            rc = -1;
+            break;
+        }
+        best = sc.p;
+        if (!key) {
+            m->step[i] = path[i];
+            m->at[i + 1] = sc.p;
+            done = i + 1;
+        }
+    }
+    m->n = done;
+    if (best > len)
+        best = len;
+
+    /* Lines: counted on from the last place counted when it is before. */
+    size_t from = 0, bol = 0;
+    int l = 1;
+    if (m->line_off <= best) {
+        from = m->line_off;
+        bol = m->bol;
+        l = m->line;
+    }
+    for (size_t k = from; k < best; k++)
+        if (text[k] == '\n') {
+            l++;
+            bol = k + 1;
+        }
+    m->line_off = best;
+    m->bol = bol;
+    m->line = l;
+    *line = l;
+    *col = (int)(best - bol) + 1;
+    return rc;
+}

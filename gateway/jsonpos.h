@@ -27,4 +27,23 @@ void pt_json_strip_comments(char *text, size_t len);
 int pt_jsonpos_find(const char *text, size_t len, const struct pt_jstep *path,
                     size_t n, bool want_key, int *line, int *col);
 
+/* The same, remembering where the last lookup went, so that lookups in
+ * document order (vhost 0, 1, 2, ... and their mounts) resume where the
+ * previous one left instead of scanning from the start: a config of N
+ * vhosts is located in O(size), not O(N * size).  A zeroed memo is empty;
+ * it is tied to one text, and the keys of the remembered path must stay
+ * valid while it is used. */
+#define PT_JSONPOS_MEMO_DEPTH 8
+struct pt_jsonpos_memo {
+    const char *text;
+    size_t n;                                /* steps remembered */
+    struct pt_jstep step[PT_JSONPOS_MEMO_DEPTH];
+    size_t at[PT_JSONPOS_MEMO_DEPTH + 1];    /* at[i]: the value after i steps */
+    size_t line_off, bol;                    /* a line start already counted */
+    int line;
+};
+int pt_jsonpos_find_memo(struct pt_jsonpos_memo *m, const char *text, size_t len,
+                         const struct pt_jstep *path, size_t n, bool want_key,
+                         int *line, int *col);
+
 #endif

@@ -633,11 +633,54 @@ static void test_jsonpos(void)
     CHECK_STR(s, "{\"a#\": \"\\\"#x\"       \n,   \n} ");
 }
 
+
+/* The memo gives what a fresh scan gives, in document order, backwards
+ * and at random, for values and keys, found or not. */
+static void test_jsonpos_memo(void)
+{
+    char *t = malloc(200000);
+    size_t len = 0;
+    len += (size_t)sprintf(t + len, "{\n \"vhosts\": [\n");
+    for (int v = 0; v < 200; v++) {
+        len += (size_t)sprintf(t + len, "  {\"name\": \"v%d\", \"port\": %d,\n"
+                               "   \"mounts\": [", v, 1000 + v);
+        for (int m = 0; m < v % 4; m++)
+            len += (size_t)sprintf(t + len, "%s{\"mountpoint\": \"/m%d\",\n"
+                                   "     \"origin\": \"file:///x\"}", m ? ", " : "", m);
+        len += (size_t)sprintf(t + len, "]}%s\n", v < 199 ? "," : "");
+    }
+    len += (size_t)sprintf(t + len, " ],\n \"z\": 1\n}\n");
+    struct pt_jsonpos_memo memo;
+    memset(&memo, 0, sizeof memo);
+    unsigned seed = 12345;
+    int bad = 0;
+    for (int k = 0; k < 3000; k++) {
+        seed = seed * 1103515245u + 12345u;
+        int v = k < 1000 ? k / 5 : k < 2000 ? 199 - (k - 1000) / 5 : (int)(seed >> 8) % 230;
+        int what = (int)(seed >> 20) % 5;
+        struct pt_jstep p[5] = { { "vhosts", 0 }, { NULL, (size_t)v }, { "mounts", 0 },
+                                 { NULL, (size_t)(seed >> 4) % 4 }, { "origin", 0 } };
+        size_t n = what == 0 ? 2 : what == 1 ? 3 : 5;
+        bool key = what == 4;
+        if (what == 2) {
+            p[2].key = "port";
+            n = 3;
+        }
+        int l1, c1, l2, c2;
+        int r1 = pt_jsonpos_find(t, len, p, n, key, &l1, &c1);
+        int r2 = pt_jsonpos_find_memo(&memo, t, len, p, n, key, &l2, &c2);
+        bad += r1 != r2 || l1 != l2 || c1 != c2;
+    }
+    CHECK_INT(bad, 0);
+    free(t);
+}
+
 int main(void)
 {
     pt_builtin_register();
     test_parse_bool();
     test_jsonpos();
+    test_jsonpos_memo();
     test_valid();
     test_defaults_and_scalars();
     test_invalid_json();
