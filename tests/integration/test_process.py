@@ -7,6 +7,7 @@ error-log, ISO 8601 times)."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -402,3 +403,35 @@ def test_error_log_syslog(portico):
         if sock:
             sock.close()
             os.unlink("/dev/log")
+
+
+def test_privilege_drop_reaches_cgi_children(portico, tmp_path):
+    """As root with "username": the ports are bound and the keys read as
+    root, then every thread and every CGI program runs as that user."""
+    import pwd
+    import tempfile
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    nobody = pwd.getpwnam("nobody")
+    base = tempfile.mkdtemp(prefix="portico-drop-", dir="/tmp")
+    try:
+        os.chmod(base, 0o755)
+        prog = os.path.join(base, "id.sh")
+        with open(prog, "w") as f:
+            f.write("#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\nid -u; id -g\n")
+        os.chmod(prog, 0o755)
+        site = portico.site("drop")
+        srv = site.start(vhosts=[site.vhost(mounts=[site.mount("/id", "cgi://" + prog)])],
+                         global_={"username": "nobody"})
+        r = srv.get("/id")
+        assert r.status == 200
+        assert r.body.split() == [b"%d" % nobody.pw_uid, b"%d" % nobody.pw_gid], r.body
+        with open("/proc/%d/status" % srv.pid) as f:
+            uids = next(ln for ln in f if ln.startswith("Uid:")).split()[1:]
+        assert uids == [str(nobody.pw_uid)] * 4, uids
+        for task in os.listdir("/proc/%d/task" % srv.pid):
+            with open("/proc/%d/task/%s/status" % (srv.pid, task)) as f:
+                assert next(ln for ln in f if ln.startswith("Uid:")).split()[1] == \
+                    str(nobody.pw_uid)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
