@@ -48,16 +48,31 @@ uninstall:
 	@test -f $(BUILD)/install_manifest.txt || { echo "nothing installed from $(BUILD)"; exit 1; }
 	sed 's|^|$(DESTDIR)|' $(BUILD)/install_manifest.txt | xargs -d '\n' rm -f
 
-# Every parser under libFuzzer + ASan/UBSan for FUZZ_SECS seconds each:
-# the zip central directory, HTTP/1 heads and chunked bodies (requests and
-# responses), request-target paths, Range headers, the PROXY protocol and
-# X-Forwarded-For.  Seeds from tests/fuzz (make_corpus.py, seeds.py);
-# findings land in $(BUILD)/fuzz/.
-FUZZ_SECS ?= 20
+# Every parser under libFuzzer + ASan/UBSan (and LeakSanitizer) for
+# FUZZ_SECS seconds each: the zip central directory, HTTP/1 heads and
+# chunked bodies (requests and responses), request-target paths, Range
+# headers, the PROXY protocol and X-Forwarded-For, the conditional fields
+# (If-Match/If-None-Match ETag lists, HTTP-dates), Accept-Encoding, CGI
+# response heads (whole and in pieces), the configuration loader (JSON with
+# comments, positions, every key type, mount setup), basic-auth user files
+# and credentials, and HTTP/2 server connections (nghttp2 and h2/ over the
+# real transport, requests through dispatch to file and echo handlers).
+# Seeds from tests/fuzz (make_corpus.py, seeds.py); findings land in
+# $(BUILD)/fuzz/.  A target is name:source+source+...; shell globs and
+# linker arguments (-l..., -Wl,...) may be among the sources.
+FUZZ_SECS ?= 8
 FUZZ_CC = clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=undefined
+FUZZ_LIBS = -lssl+-lcrypto+-ljansson+-lev+-lz+-lpthread
+FUZZ_CONFIG_WRAP = -Wl,--wrap=open,--wrap=openat,--wrap=fopen,--wrap=pt_diag_error,--wrap=pt_diag_warn,--wrap=pt_diag_mount_error
 FUZZ_TARGETS = zip:fops/zip_index.c h1:http1/parser.c urlpath:gateway/urlpath.c \
-	       range:mounts/range.c proxyproto:gateway/proxyproto_parse.c+gateway/ipaddr.c
+	       range:mounts/range.c proxyproto:gateway/proxyproto_parse.c+gateway/ipaddr.c \
+	       cond:mounts/etag.c+gateway/httpdate.c \
+	       accept_enc:mounts/coding.c+gateway/pool.c+gateway/log.c+-lz \
+	       cgi_output:cgi/output.c+gateway/http.c+gateway/httpdate.c+gateway/log.c+gateway/pool.c \
+	       htpasswd:gateway/*.c+$(FUZZ_LIBS) \
+	       config:gateway/*.c+mounts/*.c+fops/*.c+cgi/*.c+plugins/callback.c+http1/parser.c+$(FUZZ_LIBS)+$(FUZZ_CONFIG_WRAP) \
+	       h2:gateway/*.c+h2/*.c+mounts/*.c+fops/*.c+-lnghttp2+$(FUZZ_LIBS)
 fuzz: test-deps
 	@mkdir -p $(BUILD)/fuzz
 	@/usr/bin/python3 tests/fuzz/make_corpus.py $(BUILD)/fuzz/seeds/zip

@@ -1199,6 +1199,9 @@ static void load_file(struct loader *ld, const char *path, bool is_conf)
     ld->depth = 0;
     walk_root(ld, root, is_conf);
     json_decref(root);
+    /* The memo's steps name keys of root: late messages (set_up) start it
+     * afresh. */
+    memset(&ld->memo, 0, sizeof ld->memo);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -1,5 +1,6 @@
 #include "gateway/httpdate.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,9 +69,17 @@ time_t pt_httpdate_parse(const char *s, size_t len)
     } else {
         return -1;
     }
+    /* A date that does not exist ("31 Feb", a negative hour: sscanf reads
+     * "-1") is not a valid HTTP-date, to be ignored (RFC 9110 13.1.3), not
+     * normalized by timegm into another one. */
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y = tm.tm_year;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     tm.tm_mon = month_index(mname);
-    if (tm.tm_mon < 0 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-        tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
+    if (tm.tm_mon < 0 || tm.tm_mday < 1 || tm.tm_mday > mdays[tm.tm_mon] ||
+        (tm.tm_mon == 1 && tm.tm_mday == 29 && !leap) || tm.tm_hour < 0 ||
+        tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 || tm.tm_sec < 0 ||
+        tm.tm_sec > 60 || tm.tm_year < 1970)
         return -1;
     tm.tm_year -= 1900;
     return timegm(&tm);

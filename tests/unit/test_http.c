@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "gateway/http.h"
+#include "gateway/httpdate.h"
 #include "gateway/pool.h"
 #include "tests/unit/check.h"
 
@@ -76,8 +77,34 @@ static void test_trailers(void)
         CHECK(!pt_http_trailer_allowed(no[i], strlen(no[i])));
 }
 
+/* HTTP-dates (gateway/httpdate.c): the three forms, and dates that do not
+ * exist are not read as others (fuzz_cond found "31 Feb" taken for March
+ * and "-1" hours taken for the day before). */
+static void test_httpdate(void)
+{
+    char buf[PT_HTTPDATE_LEN + 1];
+    pt_httpdate_format(784111777, buf);
+    CHECK_STR(buf, "Sun, 06 Nov 1994 08:49:37 GMT");
+    CHECK_INT(pt_httpdate_parse(buf, PT_HTTPDATE_LEN), 784111777);
+    const char *rfc850 = "Sunday, 06-Nov-94 08:49:37 GMT", *asc = "Sun Nov  6 08:49:37 1994";
+    CHECK_INT(pt_httpdate_parse(rfc850, strlen(rfc850)), 784111777);
+    CHECK_INT(pt_httpdate_parse(asc, strlen(asc)), 784111777);
+    const char *leap = "Tue, 29 Feb 2000 00:00:00 GMT";
+    CHECK_INT(pt_httpdate_parse(leap, strlen(leap)), 951782400);
+    static const char *const bad[] = {
+        "Sun, 31 Feb 1994 08:49:37 GMT", "Thu, 31 Apr 2021 00:00:00 GMT",
+        "Mon, 29 Feb 2100 00:00:00 GMT", "Sun, 06 Nov 1994 -1:49:37 GMT",
+        "Sun, 06 Nov 1994 08:-1:37 GMT", "Sun, 06 Nov 1994 08:49:-1 GMT",
+        "Sun Feb 30 08:49:37 1994", "Sunday, 31-Jun-94 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 00 Nov 1994 08:49:37 GMT", "garbage",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_INT(pt_httpdate_parse(bad[i], strlen(bad[i])), -1);
+}
+
 int main(void)
 {
+    test_httpdate();
     test_fields();
     test_trailers();
     test_origin_form();
