@@ -11,9 +11,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -581,8 +583,6 @@ static const struct pt_key global_keys[] = {
     { "max-connections", PT_KEY_INT, G(max_connections), 0, 10000000 },
     { "uid", PT_KEY_INT, G(uid), 0, INT_MAX },
     { "gid", PT_KEY_INT, G(gid), 0, INT_MAX },
-    { "username", PT_KEY_STR, G(username), 0, 0 },
-    { "groupname", PT_KEY_STR, G(groupname), 0, 0 },
     { "plugin-dir", PT_KEY_PATH, G(plugin_dir), 0, 0 },
     { "init-ssl", PT_KEY_BOOL, G(init_ssl), 0, 0 },
     { "rlimit-nofile", PT_KEY_LONG, G(rlimit_nofile), 1, LONG_MAX },
@@ -1080,6 +1080,17 @@ static bool global_special(struct loader *ld, const char *key, json_t *v, void *
                         ? &word : &path, v, &g->error_log);
         return true;
     }
+    if (strcmp(key, "username") == 0 || strcmp(key, "groupname") == 0) {
+        /* Resolved at load, so that -t says what start would fail on. */
+        bool user = key[0] == 'u';
+        static const struct pt_key str = { "", PT_KEY_STR, 0, 0, 0 };
+        char **dst = user ? &g->username : &g->groupname;
+        set_key(ld, &str, v, dst);
+        if (*dst && (user ? getpwnam(*dst) == NULL : getgrnam(*dst) == NULL))
+            err_value(ld, "\"%s\": no %s \"%s\" on this host", key,
+                      user ? "user" : "group", *dst);
+        return true;
+    }
     if (strcmp(key, "log-level") != 0)
         return false;
     char *name = NULL;
@@ -1435,6 +1446,8 @@ static void config_free(struct pt_config *c, bool teardown)
     free(c->listens);
     pt_keys_free(global_keys, &c->g); /* every string and list of the table */
     free(c->g.error_log);              /* and the special ones' */
+    free(c->g.username);
+    free(c->g.groupname);
     for (size_t i = 0; i < c->n_files; i++)
         free(c->files[i]);
     free(c->files);

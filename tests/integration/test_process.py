@@ -435,3 +435,15 @@ def test_privilege_drop_reaches_cgi_children(portico, tmp_path):
                     str(nobody.pw_uid)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("key", ["username", "groupname"])
+def test_t_resolves_users_and_groups(portico, key):
+    site = portico.site("nouser")
+    (site.root / "conf").write_text('{\n  "global": {\n    "%s": "no-such-%s"\n  }\n}\n'
+                                    % (key, key))
+    (site.confd / "v").write_text(json.dumps({"vhosts": [site.vhost()]}))
+    rc, out, err = cli(site, "-t")
+    assert rc == 1
+    assert re.search(r"conf:3:\d+: error: \"%s\": no (user|group) \"no-such-%s\" on this host"
+                     % (key, key), err), err
