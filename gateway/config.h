@@ -10,6 +10,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -173,6 +174,8 @@ struct pt_global {
 struct pt_listen {
     int port;
     char *interface;
+    struct sockaddr_storage addr; /* resolved at load (gateway/listen.c) */
+    socklen_t addr_len;
     bool tls;                /* its vhosts have certificates */
     bool proxy_protocol;     /* a vhost on it has proxy-protocol */
     struct pt_vhost **vhosts;

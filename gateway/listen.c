@@ -13,62 +13,73 @@
 #include "gateway/diag.h"
 #include "gateway/log.h"
 
-int pt_listen_resolve(const char *iface, int port, struct sockaddr_storage *ss,
-                      socklen_t *len)
+/* The addresses of an "interface" value (at most max): NULL is all
+ * (dual-stack "::"), an address literal is itself, an interface name is
+ * every address it has, IPv4 first.  Returns how many (0: none). */
+static size_t resolve_all(const char *iface, int port, struct sockaddr_storage *out,
+                          socklen_t *lens, size_t max)
 {
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    memset(out, 0, sizeof(*out));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
     if (!iface || !*iface) {
         v6->sin6_family = AF_INET6;
         v6->sin6_addr = in6addr_any;
         v6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*v6);
-        return 0;
+        lens[0] = sizeof(*v6);
+        return 1;
     }
     if (inet_pton(AF_INET, iface, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons((uint16_t)port);
-        *len = sizeof(*v4);
-        return 0;
+        lens[0] = sizeof(*v4);
+        return 1;
     }
     if (inet_pton(AF_INET6, iface, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*v6);
-        return 0;
+        lens[0] = sizeof(*v6);
+        return 1;
     }
-    struct ifaddrs *ifs, *i;
+    struct ifaddrs *ifs;
     if (getifaddrs(&ifs) < 0)
-        return -1;
-    int rc = -1;
-    for (int fam = AF_INET; rc < 0 && fam != 0; fam = fam == AF_INET ? AF_INET6 : 0) {
-        for (i = ifs; i; i = i->ifa_next) {
+        return 0;
+    size_t n = 0;
+    for (int fam = AF_INET; fam != 0; fam = fam == AF_INET ? AF_INET6 : 0) {
+        for (struct ifaddrs *i = ifs; i && n < max; i = i->ifa_next) {
             if (!i->ifa_addr || i->ifa_addr->sa_family != fam || strcmp(i->ifa_name, iface))
                 continue;
-            *len = fam == AF_INET ? sizeof(*v4) : sizeof(*v6);
-            memcpy(ss, i->ifa_addr, *len);
+            /* A link-local IPv6 address keeps its scope (the interface). */
+            lens[n] = fam == AF_INET ? sizeof(*v4) : sizeof(*v6);
+            memset(&out[n], 0, sizeof(out[n]));
+            memcpy(&out[n], i->ifa_addr, lens[n]);
             if (fam == AF_INET)
-                v4->sin_port = htons((uint16_t)port);
+                ((struct sockaddr_in *)&out[n])->sin_port = htons((uint16_t)port);
             else
-                v6->sin6_port = htons((uint16_t)port);
-            rc = 0;
-            break;
+                ((struct sockaddr_in6 *)&out[n])->sin6_port = htons((uint16_t)port);
+            n++;
         }
     }
     freeifaddrs(ifs);
-    return rc;
+    return n;
+}
+
+void pt_listen_addr_text(const struct pt_listen *l, char *buf, size_t len)
+{
+    char a[INET6_ADDRSTRLEN] = "?";
+    if (l->addr.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&l->addr)->sin_addr, a, sizeof a);
+    else
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&l->addr)->sin6_addr, a, sizeof a);
+    snprintf(buf, len, l->addr.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", a, l->port);
 }
 
 static int open_one(const struct pt_listen *l)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    const char *iface = l->interface ? l->interface : "*";
-    if (pt_listen_resolve(l->interface, l->port, &ss, &len) < 0) {
-        pt_err("cannot listen on %s:%d: no such address or interface", iface, l->port);
-        return -1;
-    }
+    struct sockaddr_storage ss = l->addr;
+    socklen_t len = l->addr_len;
+    char iface[INET6_ADDRSTRLEN + 16];
+    pt_listen_addr_text(l, iface, sizeof iface);
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 && ss.ss_family == AF_INET6 && !l->interface) {
         /* No IPv6 on this host: all IPv4 addresses instead. */
@@ -80,7 +91,7 @@ static int open_one(const struct pt_listen *l)
         fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     }
     if (fd < 0) {
-        pt_err("cannot listen on %s:%d: socket: %s", iface, l->port, strerror(errno));
+        pt_err("cannot listen on %s: socket: %s", iface, strerror(errno));
         return -1;
     }
     int one = 1, zero = 0;
@@ -89,7 +100,7 @@ static int open_one(const struct pt_listen *l)
     if (ss.ss_family == AF_INET6 && !l->interface)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
-        pt_err("cannot listen on %s:%d: %s", iface, l->port, strerror(errno));
+        pt_err("cannot listen on %s: %s", iface, strerror(errno));
         close(fd);
         return -1;
     }
@@ -101,9 +112,10 @@ static int open_one(const struct pt_listen *l)
  * it fails with EADDRINUSE whenever anything listens there, and portico
  * never joins a group it did not create.  A second portico probes the
  * same way and refuses to start. */
-static bool taken_by_another(const struct pt_listen *l, const struct sockaddr_storage *ss,
-                             socklen_t len)
+static bool taken_by_another(const struct pt_listen *l)
 {
+    const struct sockaddr_storage *ss = &l->addr;
+    socklen_t len = l->addr_len;
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false; /* the real socket() reports it */
@@ -130,12 +142,10 @@ int pt_listeners_open(const struct pt_config *conf, int n_workers, int *fds)
     size_t n = conf->n_listens;
     for (size_t i = 0; i < n; i++) {
         const struct pt_listen *l = &conf->listens[i];
-        struct sockaddr_storage ss;
-        socklen_t len;
-        if (pt_listen_resolve(l->interface, l->port, &ss, &len) == 0 &&
-            taken_by_another(l, &ss, len)) {
-            pt_err("cannot listen on %s:%d: address already in use by another process",
-                   l->interface ? l->interface : "*", l->port);
+        if (taken_by_another(l)) {
+            char where[INET6_ADDRSTRLEN + 16];
+            pt_listen_addr_text(l, where, sizeof where);
+            pt_err("cannot listen on %s: address already in use by another process", where);
             log_vhosts(l);
             return -1;
         }
@@ -168,46 +178,76 @@ static bool same_sockaddr(const struct sockaddr_storage *a, const struct sockadd
            memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
 }
 
-int pt_listen_check(const struct pt_config *conf, struct pt_diag *d)
+#define ADDRS_MAX 64 /* addresses of one interface */
+
+int pt_listen_check(struct pt_config *conf, struct pt_diag *d)
 {
-    size_t n = conf->n_listens;
     int errors = 0;
-    struct sockaddr_storage *ss = calloc(n ? n : 1, sizeof *ss);
-    bool *ok = calloc(n ? n : 1, sizeof *ok);
-    if (!ss || !ok) {
-        free(ss);
-        free(ok);
-        return 0; /* the sockets' own errors will say it */
-    }
-    for (size_t i = 0; i < n; i++) {
-        const struct pt_listen *l = &conf->listens[i];
+    struct pt_listen *out = NULL;
+    size_t n_out = 0;
+    struct sockaddr_storage addrs[ADDRS_MAX];
+    socklen_t lens[ADDRS_MAX];
+
+    /* One listener per address: an interface name becomes one for each
+     * of its addresses, with the same vhosts. */
+    for (size_t i = 0; i < conf->n_listens; i++) {
+        struct pt_listen *l = &conf->listens[i];
         const struct pt_vhost *vh = l->vhosts[0];
-        socklen_t len;
-        ok[i] = pt_listen_resolve(l->interface, l->port, &ss[i], &len) == 0;
-        if (!ok[i]) {
+        size_t k = resolve_all(l->interface, l->port, addrs, lens, ADDRS_MAX);
+        if (k == 0) {
             pt_diag_error(d, vh->pos.file, vh->pos.line, vh->pos.col,
                           "vhost \"%s\": \"interface\": \"%s\" is neither an address "
-                          "nor an interface of this host", vh->name, l->interface);
+                          "nor an interface of this host with an address", vh->name,
+                          l->interface);
             errors++;
-            continue;
+            k = 1; /* keep it, unresolved: the config is refused anyway */
         }
+        struct pt_listen *grown = realloc(out, (n_out + k) * sizeof *out);
+        if (!grown) {
+            errors++;
+            break;
+        }
+        out = grown;
+        for (size_t a = 0; a < k; a++) {
+            struct pt_listen *c = &out[n_out++];
+            *c = *l;
+            c->addr = addrs[a];
+            c->addr_len = lens[a];
+            if (a > 0) { /* each listener owns its copies */
+                c->interface = l->interface ? strdup(l->interface) : NULL;
+                c->vhosts = malloc(l->n_vhosts * sizeof *c->vhosts);
+                if (c->vhosts)
+                    memcpy(c->vhosts, l->vhosts, l->n_vhosts * sizeof *c->vhosts);
+                if ((l->interface && !c->interface) || !c->vhosts)
+                    errors++;
+            }
+        }
+    }
+    if (out) {
+        free(conf->listens);
+        conf->listens = out;
+        conf->n_listens = n_out;
+    }
+
+    /* Two spellings of one address on one port would be two listeners
+     * splitting its traffic. */
+    for (size_t i = 0; i < conf->n_listens && !errors; i++) {
+        const struct pt_listen *l = &conf->listens[i];
         for (size_t j = 0; j < i; j++) {
-            if (!ok[j] || !same_sockaddr(&ss[i], &ss[j]))
+            const struct pt_listen *o = &conf->listens[j];
+            if (!same_sockaddr(&l->addr, &o->addr))
                 continue;
-            const struct pt_vhost *other = conf->listens[j].vhosts[0];
+            const struct pt_vhost *vh = l->vhosts[0], *other = o->vhosts[0];
             pt_diag_error(d, vh->pos.file, vh->pos.line, vh->pos.col,
                           "vhost \"%s\" (\"interface\": \"%s\") and vhost \"%s\" at "
                           "%s:%d:%d (\"interface\": \"%s\") are the same address and "
                           "port %d: spell the interface the same way so they share "
                           "one listener", vh->name, l->interface ? l->interface : "",
                           other->name, other->pos.file, other->pos.line, other->pos.col,
-                          conf->listens[j].interface ? conf->listens[j].interface : "",
-                          l->port);
+                          o->interface ? o->interface : "", l->port);
             errors++;
             break;
         }
     }
-    free(ss);
-    free(ok);
     return errors;
 }

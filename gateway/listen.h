@@ -11,19 +11,16 @@ struct pt_config;
 struct pt_diag;
 struct pt_listen;
 
-/* The address of an "interface" value and port: NULL (all: dual-stack
- * "::"), an IPv4/IPv6 address, or an interface name (its first IPv4
- * address, else its first IPv6 one).  Returns 0, or -1 when there is no
- * such address or interface. */
-int pt_listen_resolve(const char *iface, int port, struct sockaddr_storage *ss,
-                      socklen_t *len);
+/* "1.2.3.4:80", "[::1]:80": a listener's address, for messages. */
+void pt_listen_addr_text(const struct pt_listen *l, char *buf, size_t len);
 
-/* At load: every listening address resolves, and no two of conf's
+/* At load: resolves every listener's address, making an interface name
+ * one listener per address it has (IPv4 and IPv6), and checks that no two
  * listeners are the same socket address under different "interface"
  * spellings (they would split one port's traffic between two
  * configurations).  Reports each problem at the vhost's position and
  * returns how many. */
-int pt_listen_check(const struct pt_config *conf, struct pt_diag *d);
+int pt_listen_check(struct pt_config *conf, struct pt_diag *d);
 
 /* Opens every listening socket of conf for n workers
  * (fds[w * n_listens + i]).  An address another process listens on is

@@ -326,10 +326,11 @@ int main(int argc, char **argv)
         if (pt_worker_start(&workers[started], started, conf, fds + (size_t)started * conf->n_listens) < 0)
             break;
     if (started == n) {
-        for (size_t i = 0; i < conf->n_listens; i++)
-            pt_notice("listening on %s:%d (%zu vhost(s))",
-                      conf->listens[i].interface ? conf->listens[i].interface : "*",
-                      conf->listens[i].port, conf->listens[i].n_vhosts);
+        for (size_t i = 0; i < conf->n_listens; i++) {
+            char where[64];
+            pt_listen_addr_text(&conf->listens[i], where, sizeof where);
+            pt_notice("listening on %s (%zu vhost(s))", where, conf->listens[i].n_vhosts);
+        }
         pt_notice("portico %s started: %d worker(s)", PORTICO_VERSION, n);
         pt_daemon_ready(true, conf->g.error_log != NULL);
         bool quit = false;

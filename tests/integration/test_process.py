@@ -447,3 +447,29 @@ def test_t_resolves_users_and_groups(portico, key):
     assert rc == 1
     assert re.search(r"conf:3:\d+: error: \"%s\": no (user|group) \"no-such-%s\" on this host"
                      % (key, key), err), err
+
+
+def test_interface_name_binds_all_its_addresses(portico):
+    """"interface": "lo" listens on each of lo's addresses, IPv6 too."""
+    import socket
+    if not os.path.exists("/proc/net/if_inet6") or \
+            "00000000000000000000000000000001" not in open("/proc/net/if_inet6").read():
+        pytest.skip("no ::1 on lo")
+    site = portico.site("iface")
+    site.write("a.txt", "both\n")
+    srv = site.start(vhosts=[site.vhost(interface="lo")])
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family) as s:
+            s.settimeout(5)
+            s.connect((host, site.port))
+            s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"both\n"), (host, data)
+    log = srv.log()
+    assert "listening on 127.0.0.1:%d" % site.port in log
+    assert "listening on [::1]:%d" % site.port in log
