@@ -234,6 +234,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         }
         if (w->refused_in_pause)
             episode_over(w);
+        w->accepted++;
         pt_conn_accept(w, fd, li->listen, (struct sockaddr *)&ss, len, flags);
     }
 }
@@ -295,6 +296,7 @@ static void *worker_main(void *arg)
         pt_conn_close(w->conns);
     pt_handler_worker_dispose(w); /* on the worker's own thread */
     pt_pool_thread_cleanup();
+    pt_info("worker %d: %lu connection(s) accepted", w->id, w->accepted);
     atomic_store(&w->done, true);
     return NULL;
 }

@@ -48,6 +48,7 @@ struct pt_worker {
     bool accept_paused;
     int reserve_fd;              /* spare descriptor for the out-of-fds case */
     unsigned long refused_in_pause; /* connections closed during this pause */
+    unsigned long accepted;      /* connections taken on (logged at stop) */
 
     pthread_mutex_t mbox_lock;   /* posted work (pt_worker_post) */
     struct pt_wakeup *mbox;

@@ -473,3 +473,21 @@ def test_interface_name_binds_all_its_addresses(portico):
     log = srv.log()
     assert "listening on 127.0.0.1:%d" % site.port in log
     assert "listening on [::1]:%d" % site.port in log
+
+
+def test_connections_are_spread_over_the_workers(portico):
+    """Each worker has its own SO_REUSEPORT socket: the kernel spreads new
+    connections over them (no worker takes them all, no thundering herd)."""
+    import socket
+    site = portico.site("spread")
+    site.write("a.txt", "a\n")
+    srv = site.start(global_={"count-threads": 2})
+    for _ in range(400):
+        with socket.create_connection(("127.0.0.1", site.port), timeout=5) as s:
+            s.sendall(b"GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            while s.recv(4096):
+                pass
+    assert srv.stop() == 0
+    counts = [int(n) for n in re.findall(r"worker \d+: (\d+) connection\(s\) accepted", srv.log())]
+    assert len(counts) == 2 and 400 <= sum(counts) <= 402, counts   # + the start probe
+    assert min(counts) >= 120, counts     # 400 fair coin flips: 200 +- 10
