@@ -118,14 +118,19 @@ int pt_cgi_spawn(const char *prog, const char *dir, char *const env[],
 /* ---- orphans.c -------------------------------------------------------- */
 
 /* Makes portico the reaper of processes CGI programs leave behind (once;
- * at mount setup, before any worker runs). */
+ * from a worker, after daemonizing: fork does not pass it on). */
 void pt_cgi_orphans_enable(void);
 
 /* Brackets a spawn: the new group (pid > 0; 0 when the spawn failed) is
- * tracked from the moment it exists.  _end returns -1 when out of memory
- * (the caller kills the child). */
+ * tracked from the moment it exists.  _end returns -1 when out of memory:
+ * the caller kills and reaps the child, then calls _abort (the sweep
+ * waits until then). */
 void pt_cgi_spawn_begin(void);
 int pt_cgi_spawn_end(pid_t pid);
+void pt_cgi_spawn_abort(void);
+
+/* The group's leader is reaped: what is left of it is its worker's. */
+void pt_cgi_group_leader_gone(pid_t pgid);
 
 /* The group's last process of ours is reaped: no longer tracked. */
 void pt_cgi_group_untrack(pid_t pgid);

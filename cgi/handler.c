@@ -532,7 +532,6 @@ static int cgi_setup(struct pt_mount *m, struct pt_diag *d)
     const struct pt_cgi_opts *o = m->opts;
     cm->timeout = o->timeout > 0 ? o->timeout : DEFAULT_TIMEOUT;
     m->handler_data = cm;
-    pt_cgi_orphans_enable();
     if (!cm->prog || !cm->dir || !cm->inherit) {
         cgi_teardown(m);
         pt_diag_error(d, p->file, p->line, p->col, "out of memory");
@@ -543,6 +542,7 @@ static int cgi_setup(struct pt_mount *m, struct pt_diag *d)
 
 static void *cgi_worker_init(struct pt_worker *w)
 {
+    pt_cgi_orphans_enable();
     return pt_cgi_reg_new(w->loop);
 }
 

@@ -29,29 +29,37 @@
 
 #define SWEEP_MAX 64 /* reaped per sweep: the rest next time */
 
+struct group {
+    pid_t pgid;          /* = its leader's pid */
+    bool leader_gone;    /* reaped: children of ours pin the id now */
+};
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pid_t *groups; /* tracked group ids (= leader pids), unordered */
+static struct group *groups; /* tracked, unordered */
 static size_t ngroups, cap;
 static unsigned spawning;
 
-void pt_cgi_orphans_enable(void)
+static void become_subreaper(void)
 {
-    static bool done;
-    if (done)
-        return;
-    done = true;
     if (prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L) < 0)
         pt_warn("cgi: cannot become a child subreaper (%s): processes a CGI "
                 "program leaves running are not bounded by cgi-timeout",
                 strerror(errno));
 }
 
-static bool tracked(pid_t pid)
+/* From a worker, so after -d has forked (fork does not pass it on). */
+void pt_cgi_orphans_enable(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, become_subreaper);
+}
+
+static struct group *find(pid_t pgid)
 {
     for (size_t i = 0; i < ngroups; i++)
-        if (groups[i] == pid)
-            return true;
-    return false;
+        if (groups[i].pgid == pgid)
+            return &groups[i];
+    return NULL;
 }
 
 void pt_cgi_spawn_begin(void)
@@ -65,40 +73,58 @@ int pt_cgi_spawn_end(pid_t pid)
 {
     int rc = 0;
     pthread_mutex_lock(&mu);
-    spawning--;
     if (pid > 0) {
         if (ngroups == cap) {
             size_t ncap = cap ? cap * 2 : 64;
-            pid_t *g = realloc(groups, ncap * sizeof *g);
+            struct group *g = realloc(groups, ncap * sizeof *g);
             if (g) {
                 groups = g;
                 cap = ncap;
             }
         }
         if (ngroups < cap)
-            groups[ngroups++] = pid;
+            groups[ngroups++] = (struct group){ pid, false };
         else
-            rc = -1;
+            rc = -1; /* still "spawning": the caller ends it, then aborts */
     }
+    if (rc == 0)
+        spawning--;
     pthread_mutex_unlock(&mu);
     return rc;
+}
+
+void pt_cgi_spawn_abort(void)
+{
+    pthread_mutex_lock(&mu);
+    spawning--;
+    pthread_mutex_unlock(&mu);
+}
+
+void pt_cgi_group_leader_gone(pid_t pgid)
+{
+    pthread_mutex_lock(&mu);
+    struct group *g = find(pgid);
+    if (g)
+        g->leader_gone = true;
+    pthread_mutex_unlock(&mu);
 }
 
 void pt_cgi_group_untrack(pid_t pgid)
 {
     pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < ngroups; i++) {
-        if (groups[i] == pgid) {
-            groups[i] = groups[--ngroups];
-            break;
-        }
-    }
+    struct group *g = find(pgid);
+    if (g)
+        *g = groups[--ngroups];
     pthread_mutex_unlock(&mu);
 }
 
-/* Peeks at the first exited child (WNOWAIT): a leader or group member is
- * its worker's to reap (soon: pidfd, group poll), so the sweep stops
- * there and goes on next time. */
+/* Peeks at the first exited child (WNOWAIT).  A leader is its worker's
+ * to reap (its pidfd fires), and so is a member of a group whose leader
+ * is gone (the worker polls such groups): the sweep stops there and goes
+ * on next time.  A member of a group whose leader is still there (a
+ * grandchild orphaned inside the group while the program runs) is reaped
+ * here: the leader pins the group id meanwhile.  Anything else is a
+ * stray, reaped here. */
 unsigned pt_cgi_sweep(void)
 {
     unsigned n = 0;
@@ -109,7 +135,8 @@ unsigned pt_cgi_sweep(void)
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid <= 0)
             break;
         pid_t pgid = getpgid(si.si_pid);
-        if (tracked(si.si_pid) || (pgid > 0 && tracked(pgid)))
+        struct group *g = pgid > 0 ? find(pgid) : NULL;
+        if (find(si.si_pid) || (g && g->leader_gone))
             break;
         if (waitpid(si.si_pid, NULL, WNOHANG) != si.si_pid)
             break;

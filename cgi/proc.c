@@ -181,6 +181,7 @@ static bool try_reap(struct pt_cgi_proc *p)
     if (r == p->pid)
         log_status(p, st);
     p->reaped = true; /* or ECHILD: nothing left to wait for */
+    pt_cgi_group_leader_gone(p->pid);
     ev_io_stop(p->loop, &p->child_io);
     ev_timer_stop(p->loop, &p->poll);
     ev_timer_stop(p->loop, &p->kill_timer);
@@ -348,6 +349,7 @@ struct pt_cgi_proc *pt_cgi_proc_start(struct pt_cgi_reg *reg, const char *tag,
         kill(-pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        pt_cgi_group_untrack(pid);
         return NULL;
     }
     memcpy(p->tag, tag, tl + 1);

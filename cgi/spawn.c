@@ -97,9 +97,10 @@ int pt_cgi_spawn(const char *prog, const char *dir, char *const env[],
     pt_cgi_spawn_begin();
     rc = spawn_with(prog, dir, env, child_fds, &pid);
     if (pt_cgi_spawn_end(rc ? 0 : pid) < 0) {
-        kill(-pid, SIGKILL);
+        kill(-pid, SIGKILL); /* the sweep holds off: pid still pins its group */
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
+        pt_cgi_spawn_abort();
         rc = ENOMEM;
     }
     if (rc)

@@ -114,9 +114,20 @@ static int open_one(const struct pt_listen *l)
  * same way and refuses to start. */
 static bool taken_by_another(const struct pt_listen *l)
 {
+    struct sockaddr_storage v4any;
     const struct sockaddr_storage *ss = &l->addr;
     socklen_t len = l->addr_len;
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 && ss->ss_family == AF_INET6 && !l->interface) {
+        /* No IPv6: probe what open_one() will bind, all IPv4 addresses. */
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&v4any;
+        memset(&v4any, 0, sizeof v4any);
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)l->port);
+        ss = &v4any;
+        len = sizeof *v4;
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    }
     if (fd < 0)
         return false; /* the real socket() reports it */
     int one = 1, zero = 0;

@@ -18,7 +18,7 @@ int pt_log_level = PT_LOG_NOTICE;
 /* Where lines go: stderr as text with a time, stderr read by journald
  * (its own times; a "<N>" priority prefix per line), or syslog(3). */
 enum { SINK_STDERR, SINK_JOURNAL, SINK_SYSLOG };
-static int sink = -1;
+static _Atomic int sink = -1;
 static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
 
 /* systemd sets JOURNAL_STREAM=DEV:INO when stderr is the journal. */
@@ -137,4 +137,11 @@ int pt_log_open(const char *path)
     close(fd);
     sink = SINK_STDERR;
     return rc;
+}
+
+bool pt_log_to_journal(void)
+{
+    if (sink < 0)
+        sink = stderr_sink();
+    return sink == SINK_JOURNAL;
 }

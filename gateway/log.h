@@ -2,6 +2,8 @@
 #ifndef PT_LOG_H
 #define PT_LOG_H
 
+#include <stdbool.h>
+
 enum pt_log_level {
     PT_LOG_ERROR,
     PT_LOG_WARN,
@@ -25,6 +27,9 @@ void pt_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * (JOURNAL_STREAM), lines carry a "<N>" priority instead of a time.
  * Returns 0 or -errno. */
 int pt_log_open(const char *path);
+
+/* Whether stderr is systemd's journal (JOURNAL_STREAM). */
+bool pt_log_to_journal(void);
 
 /* Lines a client can cause over and over (a connection cut off, a bad
  * request refused) go through a limiter per call site: at most

@@ -101,6 +101,19 @@ static int apply_process_settings(const struct pt_config *conf)
             gid = pw ? pw->pw_gid : (gid_t)uid;
         }
     }
+    /* Log files opened as root become the user's, so that a reopen after
+     * a rotation (SIGUSR1) can open what logrotate leaves. */
+    if (uid != (uid_t)-1 || gid != (gid_t)-1) {
+        for (size_t i = 0; i < conf->n_vhosts; i++)
+            if (conf->vhosts[i].access_log_fd >= 0 &&
+                fchown(conf->vhosts[i].access_log_fd, uid, gid) < 0)
+                pt_warn("access-log \"%s\": cannot give it to the user: %s",
+                        conf->vhosts[i].access_log, strerror(errno));
+        if (g->error_log && strcmp(g->error_log, "syslog") != 0 &&
+            fchown(STDERR_FILENO, uid, gid) < 0)
+            pt_warn("error-log \"%s\": cannot give it to the user: %s", g->error_log,
+                    strerror(errno));
+    }
     if ((gid != (gid_t)-1 || uid != (uid_t)-1) && setgroups(0, NULL) < 0 && uid != (uid_t)-1) {
         pt_err("cannot drop supplementary groups: %s", strerror(errno));
         return -1;
@@ -178,7 +191,8 @@ static void reopen_logs(struct pt_config *conf)
 
 /* Drains: waits for the workers while still taking signals, so that QUIT
  * or a second TERM/INT cuts the drain short. */
-static void wait_workers(struct pt_worker *workers, int n, const sigset_t *set)
+static void wait_workers(struct pt_config *conf, struct pt_worker *workers, int n,
+                         const sigset_t *set)
 {
     bool quitting = false;
     for (;;) {
@@ -189,6 +203,10 @@ static void wait_workers(struct pt_worker *workers, int n, const sigset_t *set)
             return;
         struct timespec t = {0, 100 * 1000 * 1000};
         int sig = sigtimedwait(set, NULL, &t);
+        if (sig == SIGUSR1) {
+            reopen_logs(conf);
+            continue;
+        }
         if (sig < 0 || quitting)
             continue;
         if (sig == SIGQUIT || sig == SIGTERM || sig == SIGINT) {
@@ -332,7 +350,10 @@ int main(int argc, char **argv)
             pt_notice("listening on %s (%zu vhost(s))", where, conf->listens[i].n_vhosts);
         }
         pt_notice("portico %s started: %d worker(s)", PORTICO_VERSION, n);
-        pt_daemon_ready(true, conf->g.error_log != NULL);
+        /* stderr stays when it is where the log goes: an error-log file,
+         * or the journal (systemd runs `portico -d` with it). */
+        bool log_file = conf->g.error_log && strcmp(conf->g.error_log, "syslog") != 0;
+        pt_daemon_ready(true, log_file || (!conf->g.error_log && pt_log_to_journal()));
         bool quit = false;
         for (;;) {
             /* Once a second: the limits' rate buckets that are full again go. */
@@ -371,7 +392,7 @@ int main(int argc, char **argv)
             else
                 pt_worker_stop(&workers[i]);
         }
-        wait_workers(workers, started, &set);
+        wait_workers(conf, workers, started, &set);
     } else {
         pt_daemon_ready(false, false);
         for (int i = 0; i < started; i++)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static pid_t read_pid(int fd)
@@ -34,24 +35,37 @@ void pt_pidfile_update(int fd)
 
 int pt_pidfile_take(const char *path)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        fprintf(stderr, "portico: pid-file \"%s\": cannot open: %s\n", path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        pid_t other = read_pid(fd);
-        if (errno == EWOULDBLOCK)
-            fprintf(stderr, "portico: another instance (pid %ld) is running with pid-file "
-                    "\"%s\"\n", (long)other, path);
-        else
-            fprintf(stderr, "portico: pid-file \"%s\": cannot lock: %s\n", path,
+    for (int tries = 0; tries < 10; tries++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            fprintf(stderr, "portico: pid-file \"%s\": cannot open: %s\n", path,
                     strerror(errno));
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            int e = errno;
+            pid_t other = read_pid(fd);
+            if (e == EWOULDBLOCK)
+                fprintf(stderr, "portico: another instance (pid %ld) is running with "
+                        "pid-file \"%s\"\n", (long)other, path);
+            else
+                fprintf(stderr, "portico: pid-file \"%s\": cannot lock: %s\n", path,
+                        strerror(e));
+            close(fd);
+            return -1;
+        }
+        /* Locked; but if the instance that held it unlinked it meanwhile,
+         * the lock is on a removed file: open the path again. */
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino) {
+            pt_pidfile_update(fd);
+            return fd;
+        }
         close(fd);
-        return -1;
     }
-    pt_pidfile_update(fd);
-    return fd;
+    fprintf(stderr, "portico: pid-file \"%s\": keeps being replaced\n", path);
+    return -1;
 }
 
 void pt_pidfile_release(const char *path, int fd)

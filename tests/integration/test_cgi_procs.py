@@ -516,3 +516,59 @@ def test_strays_outside_the_group_are_reaped(leaver):
     child = read_pid(leaver.pidfile + "." + tag)
     assert wait_until(lambda: proc_stat(child) is None, 4), proc_stat(child)
     assert not zombies(leaver.pid)
+
+
+GRANDCHILD = r'''#!/bin/sh
+# A grandchild orphaned inside the group while the program still runs.
+( sleep 0.2 >/dev/null 2>&1 & echo $! > "$PIDFILE.grandchild" )
+sleep 3
+printf 'Content-Type: text/plain\r\n\r\nlate\n'
+'''
+
+
+def test_grandchild_orphaned_while_program_runs_is_reaped(portico):
+    site = portico.site("cgi_grandchild")
+    pidfile = str(site.root / "pid")
+    prog = write_program(site, "gc.sh", GRANDCHILD)
+    srv = site.start(vhosts=[site.vhost(mounts=[site.mount(
+        "/gc", "cgi://%s" % prog, **{"cgi-env": {"PIDFILE": pidfile}})])],
+        global_={"timeout-secs": 10})
+    p = subprocess.Popen(["curl", "-s", srv.url("/gc")], stdout=subprocess.PIPE)
+    try:
+        gc = read_pid(pidfile + ".grandchild")
+        # its parent subshell exited: it is portico's now, and once it exits
+        # it must not stay a zombie while the program runs on
+        time.sleep(1.8)
+        assert proc_stat(gc) is None, proc_stat(gc)
+        assert not zombies(srv.pid)
+    finally:
+        out = p.communicate(timeout=20)[0]
+    assert out == b"late\n"
+
+
+def test_timeout_reaches_what_program_left_in_daemon_mode(portico):
+    """portico -d (as systemd runs it) is the subreaper too: fork does not
+    pass that on, so it is set by the daemon itself."""
+    site = portico.site("cgi_daemon")
+    pidfile = str(site.root / "pid")
+    prog = write_program(site, "leaver.sh", LEAVER)
+    ppid = site.root / "portico.pid"
+    site.write_config(vhosts=[site.vhost(mounts=[site.mount(
+        "/leave", "cgi://%s" % prog, **{"cgi-timeout": 2}, **{"cgi-env": {"PIDFILE": pidfile}})])],
+        global_={"pid-file": str(ppid)})
+    from ptserver import child_env, portico_bin
+    r = subprocess.run([portico_bin(), "-c", str(site.root), "-d"], env=child_env(),
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    daemon = int(ppid.read_text())
+    try:
+        out = subprocess.run(["curl", "-s", "http://127.0.0.1:%d/leave?closed-d" % site.port],
+                             capture_output=True, timeout=20).stdout
+        assert out == b"hi\n"
+        child = read_pid(pidfile + ".closed-d")
+        st = proc_stat(child)
+        assert st and st[1] == daemon, st      # the program's orphan is the daemon's
+        assert wait_until(lambda: not (proc_stat(child) and proc_stat(child)[0] != "Z"), 5)
+    finally:
+        os.kill(daemon, 15)
+        wait_until(lambda: proc_stat(daemon) is None, 10)
