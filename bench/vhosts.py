@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Many TLS vhosts: startup time and memory per vhost.
 
-Starts build/portico (PORTICO_BIN) with N TLS vhosts on one port (one
-certificate and key shared by all, each vhost its own SSL_CTX as
-configured), waits until it answers a TLS handshake, and reports the
-time from exec to that moment and VmRSS; then the same with one vhost,
-so the per-vhost figure is (RSS(N) - RSS(1)) / (N - 1).
+Starts build/portico (PORTICO_BIN) with N TLS vhosts on one port, waits
+until it answers a TLS handshake for the last vhost's name, and reports
+the time from exec to that moment and VmRSS; then the same with one vhost,
+so the per-vhost figure is (RSS(N) - RSS(1)) / (N - 1).  Run twice: all
+vhosts on one certificate (they share one TLS context), and each vhost
+with its own certificate (a context each).
 
     bench/vhosts.py [N]      (default 500)
 """
@@ -39,7 +40,7 @@ def rss_kb(pid):
     return 0
 
 
-def run(n, tmp):
+def run(n, tmp, certs):
     d = tempfile.mkdtemp(dir=tmp)
     os.mkdir(os.path.join(d, "conf.d"))
     os.mkdir(os.path.join(d, "www"))
@@ -49,8 +50,8 @@ def run(n, tmp):
     with open(os.path.join(d, "conf"), "w") as f:
         json.dump({"global": {"count-threads": 1}}, f)
     vhosts = [{"name": "v%d.example" % i, "port": port, "interface": "127.0.0.1",
-               "host-ssl-cert": os.path.join(tmp, "cert.pem"),
-               "host-ssl-key": os.path.join(tmp, "key.pem"),
+               "host-ssl-cert": certs[i % len(certs)][0],
+               "host-ssl-key": certs[i % len(certs)][1],
                "mounts": [{"mountpoint": "/", "origin": "file://www"}]} for i in range(n)]
     with open(os.path.join(d, "conf.d", "vhosts"), "w") as f:
         json.dump({"vhosts": vhosts}, f)
@@ -77,17 +78,24 @@ def run(n, tmp):
         p.wait()
 
 
+def make_cert(tmp, i):
+    key, crt = os.path.join(tmp, "k%d.pem" % i), os.path.join(tmp, "c%d.pem" % i)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=v%d.example" % i, "-keyout", key, "-out", crt],
+                   check=True, capture_output=True)
+    return crt, key
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                        "/CN=v.example", "-keyout", os.path.join(tmp, "key.pem"), "-out",
-                        os.path.join(tmp, "cert.pem")], check=True, capture_output=True)
-        t1, r1 = run(1, tmp)
-        tn, rn = run(N, tmp)
+        certs = [make_cert(tmp, i) for i in range(N)]
+        t1, r1 = run(1, tmp, certs[:1])
         print("1 TLS vhost:   start %.3f s, RSS %d kB" % (t1, r1))
-        print("%d TLS vhosts: start %.3f s, RSS %d kB" % (N, tn, rn))
-        print("per vhost: %.1f kB" % ((rn - r1) / max(1, N - 1)))
+        for label, cs in (("one certificate", certs[:1]), ("a certificate each", certs)):
+            tn, rn = run(N, tmp, cs)
+            print("%d TLS vhosts, %s: start %.3f s, RSS %d kB, %.1f kB per vhost"
+                  % (N, label, tn, rn, (rn - r1) / max(1, N - 1)))
 
 
 if __name__ == "__main__":

@@ -1329,7 +1329,8 @@ static void set_up(struct loader *ld)
                 ld->errors++;
 
     for (size_t i = 0; i < c->n_vhosts; i++)
-        if (c->vhosts[i].ssl_cert && pt_tls_vhost_setup(&c->vhosts[i], ld->d) < 0)
+        if (c->vhosts[i].ssl_cert &&
+            pt_tls_vhost_setup_shared(&c->vhosts[i], c->vhosts, i, ld->d) < 0)
             ld->errors++;
 
     for (size_t i = 0; i < c->n_vhosts; i++) {

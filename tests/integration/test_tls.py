@@ -716,3 +716,33 @@ def test_bad_cipher_settings_are_errors(portico, certs, key, value):
     rc, out, err = run_cli(["-t", "-c", str(site.root)], cwd=str(site.root))
     assert rc != 0, "%s=%r accepted:\n%s" % (key, value, out + err)
     assert "a.test" in out + err, out + err
+
+
+def test_vhosts_on_one_certificate_share_a_context(portico, certs):
+    """Many names on one certificate (and the same settings) share one TLS
+    context: each is still its own vhost, chosen by SNI and Host; one with
+    other settings (client certificates) on the same certificate keeps its
+    own and its rules."""
+    site = portico.site("sharedctx")
+    port2 = site.new_port()
+    vhosts = []
+    for name in ("one.test", "two.test", "three.test"):
+        d = site.root / ("www-" + name)
+        site.write("who.txt", name, base=d)
+        vhosts.append(site.vhost(name=name, mounts=[site.mount("/", "file://%s" % d)],
+                                 **{"host-ssl-cert": str(certs.a_cert),
+                                    "host-ssl-key": str(certs.a_key)}))
+    d = site.root / "www-strict"
+    site.write("who.txt", "strict.test", base=d)
+    vhosts.append(site.vhost(name="strict.test", port=port2,
+                             mounts=[site.mount("/", "file://%s" % d)],
+                             **{"host-ssl-cert": str(certs.a_cert),
+                                "host-ssl-key": str(certs.a_key),
+                                "host-ssl-ca": str(certs.client_ca),
+                                "client-cert-required": 1}))
+    site.start(vhosts=vhosts)
+    for name in ("one.test", "two.test", "three.test"):
+        r = get_tls(site.port, certs, sni=name)
+        assert r.status == 200 and r.text == name
+    r = attempt(lambda: get_tls(port2, certs, sni="strict.test"))
+    assert not hasattr(r, "status") or r.status != 200, "no client certificate, yet served"
