@@ -23,6 +23,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
 
 #include "gateway/diag.h"
 #include "gateway/handler.h"
@@ -623,6 +625,7 @@ static const struct pt_key vhost_keys[] = {
     { "ip-allow", PT_KEY_CIDRS, V(ip_allow), 0, 0 },
     { "ip-deny", PT_KEY_CIDRS, V(ip_deny), 0, 0 },
     { "proxy-protocol", PT_KEY_BOOL, V(proxy_protocol), 0, 0 },
+    { "bind-iface", PT_KEY_BOOL, V(bind_iface), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
@@ -1003,6 +1006,21 @@ static void check_vhost(struct loader *ld, json_t *o, struct pt_vhost *vh)
                   "on all addresses)");
         pop(ld);
     }
+    if (vh->bind_iface) {
+        /* A device, not an address: "lo", "eth1". */
+        unsigned char buf[sizeof(struct in6_addr)];
+        if (!vh->interface || inet_pton(AF_INET, vh->interface, buf) == 1 ||
+            inet_pton(AF_INET6, vh->interface, buf) == 1 || !if_nametoindex(vh->interface)) {
+            push_key(ld, "bind-iface");
+            err_value(ld, "\"bind-iface\": needs \"interface\" to name a network "
+                      "interface of this host (\"%s\" is not one)",
+                      vh->interface ? vh->interface : "");
+            pop(ld);
+        } else {
+            for (size_t i = 0; i < vh->n_mounts; i++)
+                vh->mounts[i].bind_device = vh->interface;
+        }
+    }
     if (!vh->name || !vh->name[0] || !vh->port)
         return;
     for (size_t i = 0; i < c->n_vhosts; i++) {
@@ -1313,6 +1331,7 @@ static void build_listens(struct loader *ld)
         }
         GROW(l->vhosts, l->n_vhosts);
         l->vhosts[l->n_vhosts++] = vh;
+        l->bind_device = l->bind_device || vh->bind_iface;
         l->proxy_protocol = l->proxy_protocol || vh->proxy_protocol;
     }
 }

@@ -88,6 +88,8 @@ struct pt_mount {
     void *opts;       /* the handler's options, from its keys */
     void *handler_data; /* made by the handler's setup() */
     bool ready;       /* set up: requests may be handled */
+    const char *bind_device; /* its vhost's "interface" under "bind-iface": upstream
+                              * sockets leave by that device only (owned by the vhost) */
 
     struct pt_kvlist headers;         /* added after the vhost's */
     bool exact_match;
@@ -128,6 +130,7 @@ struct pt_vhost {
     long ssl_option_set, ssl_option_clear;
     int sts;                 /* bool */
     bool allow_non_tls, redirect_http, client_cert_required;
+    bool bind_iface;         /* "bind-iface": sockets bound to the interface device */
 
     /* limits (gateway/limits.c); -1: the global value */
     int ip_limit_wsi, ip_limit_ah;
@@ -177,6 +180,7 @@ struct pt_listen {
     struct sockaddr_storage addr; /* resolved at load (gateway/listen.c) */
     socklen_t addr_len;
     bool tls;                /* its vhosts have certificates */
+    bool bind_device;        /* SO_BINDTODEVICE to interface (bind-iface) */
     bool proxy_protocol;     /* a vhost on it has proxy-protocol */
     struct pt_vhost **vhosts;
     size_t n_vhosts;

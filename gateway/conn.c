@@ -145,12 +145,18 @@ void pt_conn_begin(struct pt_conn *c)
 
 struct pt_conn *pt_conn_connect(struct pt_worker *w, struct pt_config *conf,
                                 const struct sockaddr *sa, socklen_t salen,
-                                const struct pt_conn_ops *ops, size_t inline_size,
-                                int *err)
+                                const char *device, const struct pt_conn_ops *ops,
+                                size_t inline_size, int *err)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         *err = errno;
+        return NULL;
+    }
+    if (device && sa->sa_family != AF_UNIX &&
+        setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, device, (socklen_t)strlen(device)) < 0) {
+        *err = errno;
+        close(fd);
         return NULL;
     }
     int rc;

@@ -91,12 +91,13 @@ void pt_conn_close(struct pt_conn *c);
  * connect to sa, driven by ops, with inline_size bytes of session room.
  * The transport waits for EV_WRITE; ops->on_io then calls
  * pt_conn_connect_result() (0, or the connect's errno).  The connection
- * holds a reference to conf, like an accepted one.  NULL with *err set
+ * holds a reference to conf, like an accepted one.  device: leave only by
+ * that network interface (SO_BINDTODEVICE; NULL: any).  NULL with *err set
  * when the socket cannot even be made (or the connect failed at once). */
 struct pt_conn *pt_conn_connect(struct pt_worker *w, struct pt_config *conf,
                                 const struct sockaddr *sa, socklen_t salen,
-                                const struct pt_conn_ops *ops, size_t inline_size,
-                                int *err);
+                                const char *device, const struct pt_conn_ops *ops,
+                                size_t inline_size, int *err);
 int pt_conn_connect_result(struct pt_conn *c);
 /* ops->timeout of the states before any protocol (TLS handshake, PROXY
  * header): the global timeout-secs. */

@@ -97,6 +97,13 @@ static int open_one(const struct pt_listen *l)
     int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (l->bind_device && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, l->interface,
+                                     (socklen_t)strlen(l->interface)) < 0) {
+        pt_err("cannot listen on %s: bind-iface \"%s\": %s", iface, l->interface,
+               strerror(errno));
+        close(fd);
+        return -1;
+    }
     if (ss.ss_family == AF_INET6 && !l->interface)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {

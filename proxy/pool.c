@@ -262,7 +262,8 @@ struct pt_conn *pt_px_connect(struct px_pool *pool, const struct pt_conn_ops *op
         *err = EADDRNOTAVAIL;
         return NULL;
     }
-    return pt_conn_connect(pool->w, pool->w->conf, (const struct sockaddr *)&a.sa, a.len, ops,
+    return pt_conn_connect(pool->w, pool->w->conf, (const struct sockaddr *)&a.sa, a.len,
+                           pool->pm->device, ops,
                            ops == &bc_ops ? sizeof(struct px_conn) : 0, err);
 }
 

@@ -129,6 +129,7 @@ static int proxy_setup(struct pt_mount *m, struct pt_diag *d)
         return -1;
     }
     pm->o = *o;
+    pm->device = m->bind_device;
     pm->o.connect_timeout = int_or(m, "proxy-connect-timeout", o->connect_timeout, 5);
     pm->o.read_timeout = int_or(m, "proxy-read-timeout", o->read_timeout, 60);
     pm->o.send_timeout = int_or(m, "proxy-send-timeout", o->send_timeout, 60);

@@ -62,6 +62,7 @@ struct px_mount {
     size_t n_ups;
     struct pt_proxy_opts o;   /* with defaults applied */
     struct pt_tls_client_ctx *tls; /* https: the shared client context */
+    const char *device;       /* bind-iface: backends are reached by this one */
 };
 
 /* A backend HTTP/1.1 connection: the session of its transport. */

@@ -491,3 +491,32 @@ def test_connections_are_spread_over_the_workers(portico):
     counts = [int(n) for n in re.findall(r"worker \d+: (\d+) connection\(s\) accepted", srv.log())]
     assert len(counts) == 2 and 400 <= sum(counts) <= 402, counts   # + the start probe
     assert min(counts) >= 120, counts     # 400 fair coin flips: 200 +- 10
+
+
+def test_bind_iface_binds_listeners_and_upstreams_to_the_device(portico, bk):
+    """"bind-iface": 1 with "interface": "lo": the listening sockets and the
+    proxy's backend connections are bound to lo (SO_BINDTODEVICE), as ss
+    shows them ("127.0.0.1%lo:PORT")."""
+    site = portico.site("bindiface")
+    site.write("a.txt", "a\n")
+    v = site.vhost(interface="lo", mounts=[site.mount("/"),
+                                           site.mount("/api", "http://%s/app" % bk.host)],
+                   **{"bind-iface": 1})
+    srv = site.start(vhosts=[v])
+    ss = subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+    assert "127.0.0.1%%lo:%d" % site.port in ss, ss
+    r = srv.get("/api/x")
+    assert r.status == 200
+    bport = bk.host.rsplit(":", 1)[1]
+    ss = subprocess.run(["ss", "-tn"], capture_output=True, text=True).stdout
+    assert re.search(r"127\.0\.0\.1%%lo:\d+\s+127\.0\.0\.1:%s\b" % bport, ss), ss
+
+
+def test_bind_iface_needs_a_device(portico):
+    site = portico.site("bindaddr")
+    site.write_config(vhosts=[site.vhost(**{"bind-iface": 1})])   # 127.0.0.1
+    rc, out, err = cli(site, "-t")
+    assert rc == 1
+    assert re.search(r"10-vhosts:\d+:\d+: error: \"bind-iface\": needs \"interface\" to "
+                     r"name a network interface of this host \(\"127.0.0.1\" is not one\)",
+                     err), err
