@@ -225,23 +225,29 @@ static int find_key(struct scan *sc, const char *key, bool want_key)
     }
 }
 
-/* At '[': moves to element index. */
-static int find_index(struct scan *sc, size_t index)
+/* At an array element: moves over count more of them. */
+static int skip_elements(struct scan *sc, size_t count)
 {
-    if (cur(sc) != '[')
-        return -1;
-    sc->p++;
-    for (size_t i = 0; i < index; i++) {
-        skip_ws(sc);
+    for (size_t i = 0; i < count; i++) {
         if (cur(sc) == ']' || skip_value(sc) < 0)
             return -1;
         skip_ws(sc);
         if (cur(sc) != ',')
             return -1;
         sc->p++;
+        skip_ws(sc);
     }
-    skip_ws(sc);
     return at_end(sc) || cur(sc) == ']' ? -1 : 0;
+}
+
+/* At '[': moves to element index. */
+static int find_index(struct scan *sc, size_t index)
+{
+    if (cur(sc) != '[')
+        return -1;
+    sc->p++;
+    skip_ws(sc);
+    return skip_elements(sc, index);
 }
 
 static void line_col(const char *s, size_t off, int *line, int *col)
@@ -310,20 +316,6 @@ static bool same_step(const struct pt_jstep *a, const struct pt_jstep *b)
     return strcmp(a->key, b->key) == 0;
 }
 
-/* At an array element: moves over count more of them. */
-static int skip_elements(struct scan *sc, size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        if (cur(sc) == ']' || skip_value(sc) < 0)
-            return -1;
-        skip_ws(sc);
-        if (cur(sc) != ',')
-            return -1;
-        sc->p++;
-        skip_ws(sc);
-    }
-    return at_end(sc) || cur(sc) == ']' ? -1 : 0;
-}
 
 int pt_jsonpos_find_memo(struct pt_jsonpos_memo *m, const char *text, size_t len,
                          const struct pt_jstep *path, size_t n, bool want_key,
