@@ -27,6 +27,7 @@
 #include "gateway/accesslog.h"
 #include "main/builtin.h"
 #include "main/daemon.h"
+#include "main/notify.h"
 #include "main/pidfile.h"
 
 #ifndef PORTICO_VERSION
@@ -350,6 +351,7 @@ int main(int argc, char **argv)
             pt_notice("listening on %s (%zu vhost(s))", where, conf->listens[i].n_vhosts);
         }
         pt_notice("portico %s started: %d worker(s)", PORTICO_VERSION, n);
+        pt_notify("READY=1\nSTATUS=serving");
         /* stderr stays when it is where the log goes: an error-log file,
          * or the journal (systemd runs `portico -d` with it). */
         bool log_file = conf->g.error_log && strcmp(conf->g.error_log, "syslog") != 0;
@@ -386,6 +388,7 @@ int main(int argc, char **argv)
                       conf->g.drain_timeout_secs);
             break;
         }
+        pt_notify("STOPPING=1");
         for (int i = 0; i < started; i++) {
             if (quit)
                 pt_worker_quit(&workers[i]);

@@ -53,9 +53,9 @@ def test_install_file_list(tmp_path):
     assert (stage / "var/log/portico").is_dir()
     assert os.access(stage / "usr/local/sbin/portico", os.X_OK)
     unit = (stage / "usr/local/lib/systemd/system/portico.service").read_text()
-    assert "ExecStart=/usr/local/sbin/portico -d -c /etc/portico" in unit
+    assert "ExecStart=/usr/local/sbin/portico -c /etc/portico" in unit
     assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
-    assert "PIDFile=/run/portico.pid" in unit
+    assert "Type=notify" in unit
     rot = (stage / "etc/logrotate.d/portico").read_text()
     assert "-s reopen" in rot
     # the man page renders and names every option and signal

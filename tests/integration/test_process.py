@@ -520,3 +520,31 @@ def test_bind_iface_needs_a_device(portico):
     assert re.search(r"10-vhosts:\d+:\d+: error: \"bind-iface\": needs \"interface\" to "
                      r"name a network interface of this host \(\"127.0.0.1\" is not one\)",
                      err), err
+
+
+def test_sd_notify_ready_and_stopping(portico, tmp_path):
+    """Under systemd (Type=notify) portico says READY=1 once it serves and
+    STOPPING=1 when it begins to stop, on $NOTIFY_SOCKET."""
+    import socket
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    try:
+        site = portico.site("notify")
+        site.write_config()
+        env = dict(child_env(), NOTIFY_SOCKET=path)
+        p = subprocess.Popen([portico_bin(), "-c", str(site.root)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            msg = sock.recv(4096).decode()
+            assert "READY=1" in msg.split("\n"), msg
+            with socket.create_connection(("127.0.0.1", site.port), timeout=2):
+                pass                      # it serves by then
+            p.terminate()
+            msg = sock.recv(4096).decode()
+            assert msg == "STOPPING=1", msg
+        finally:
+            assert p.wait(20) == 0
+    finally:
+        sock.close()
