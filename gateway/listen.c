@@ -269,3 +269,22 @@ int pt_listen_check(struct pt_config *conf, struct pt_diag *d)
     }
     return errors;
 }
+
+int pt_listen_probe(const struct pt_config *conf, struct pt_diag *d)
+{
+    int taken = 0;
+    for (size_t i = 0; i < conf->n_listens; i++) {
+        const struct pt_listen *l = &conf->listens[i];
+        if (!taken_by_another(l))
+            continue;
+        char where[INET6_ADDRSTRLEN + 16];
+        pt_listen_addr_text(l, where, sizeof where);
+        const struct pt_vhost *vh = l->vhosts[0];
+        pt_diag_warn(d, vh->pos.file, vh->pos.line, vh->pos.col,
+                     "vhost \"%s\": %s is in use by another process: a start would "
+                     "fail (unless that is this configuration's running portico)",
+                     vh->name, where);
+        taken++;
+    }
+    return taken;
+}

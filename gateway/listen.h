@@ -22,6 +22,10 @@ void pt_listen_addr_text(const struct pt_listen *l, char *buf, size_t len);
  * returns how many. */
 int pt_listen_check(struct pt_config *conf, struct pt_diag *d);
 
+/* For -t: warns, at the vhost's position, about each address another
+ * process listens on (a start would fail there).  Returns how many. */
+int pt_listen_probe(const struct pt_config *conf, struct pt_diag *d);
+
 /* Opens every listening socket of conf for n workers
  * (fds[w * n_listens + i]).  An address another process listens on is
  * refused, even one that would let us join it through SO_REUSEPORT.

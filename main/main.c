@@ -274,6 +274,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (check_only) {
+        pt_listen_probe(conf, &diag);
         printf("portico: configuration in %s is valid (%zu vhost(s), %d warning(s))\n", dir,
                conf->n_vhosts, diag.warnings);
         pt_config_retire(conf);

@@ -548,3 +548,20 @@ def test_sd_notify_ready_and_stopping(portico, tmp_path):
             assert p.wait(20) == 0
     finally:
         sock.close()
+
+
+def test_t_warns_about_ports_in_use(portico):
+    import socket
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        site = portico.site("tport")
+        site.write_config(vhosts=[site.vhost(port=holder.getsockname()[1])])
+        rc, out, err = cli(site, "-t")
+        assert rc == 0, err            # valid; a warning says the start would fail
+        assert re.search(r"10-vhosts:\d+:\d+: warning: vhost \"localhost\": 127\.0\.0\.1:%d is "
+                         r"in use by another process" % holder.getsockname()[1], err), err
+        assert "1 warning(s)" in out
+    finally:
+        holder.close()
