@@ -250,45 +250,6 @@ static int find_index(struct scan *sc, size_t index)
     return skip_elements(sc, index);
 }
 
-static void line_col(const char *s, size_t off, int *line, int *col)
-{
-    size_t bol = 0;
-    int l = 1;
-
-    for (size_t i = 0; i < off; i++)
-        if (s[i] == '\n') {
-            l++;
-            bol = i + 1;
-        }
-    *line = l;
-    *col = (int)(off - bol) + 1;
-}
-
-int pt_jsonpos_find(const char *text, size_t len, const struct pt_jstep *path,
-                    size_t n, bool want_key, int *line, int *col)
-{
-    struct scan sc = { text, len, 0 };
-    size_t best;
-    int rc = 0;
-
-    skip_ws(&sc);
-    best = sc.p;
-    for (size_t i = 0; i < n; i++) {
-        bool key = want_key && i == n - 1;
-        int r = path[i].key ? find_key(&sc, path[i].key, key)
-                            : find_index(&sc, path[i].index);
-        if (r < 0) {
-            rc = -1;
-            break;
-        }
-        best = sc.p;
-    }
-    if (best > len)
-        best = len;
-    line_col(text, best, line, col);
-    return rc;
-}
-
 void pt_json_strip_comments(char *text, size_t len)
 {
     bool in_string = false;
@@ -329,8 +290,6 @@ int pt_jsonpos_find_memo(struct pt_jsonpos_memo *m, const char *text, size_t len
         m->at[0] = sc.p;
         m->line = 1;
     }
-    if (n > PT_JSONPOS_MEMO_DEPTH)
-        return pt_jsonpos_find(text, len, path, n, want_key, line, col);
 
     /* Resume after the steps shared with the last lookup; an array index
      * at or past the last one resumes from that element. */
@@ -362,7 +321,7 @@ int pt_jsonpos_find_memo(struct pt_jsonpos_memo *m, const char *text, size_t len
             break;
         }
         best = sc.p;
-        if (!key) {
+        if (!key && i == done && i < PT_JSONPOS_MEMO_DEPTH) {
             m->step[i] = path[i];
             m->at[i + 1] = sc.p;
             done = i + 1;
@@ -391,4 +350,12 @@ int pt_jsonpos_find_memo(struct pt_jsonpos_memo *m, const char *text, size_t len
     *line = l;
     *col = (int)(best - bol) + 1;
     return rc;
+}
+
+int pt_jsonpos_find(const char *text, size_t len, const struct pt_jstep *path,
+                    size_t n, bool want_key, int *line, int *col)
+{
+    struct pt_jsonpos_memo m;
+    memset(&m, 0, sizeof m);
+    return pt_jsonpos_find_memo(&m, text, len, path, n, want_key, line, col);
 }
