@@ -5,9 +5,9 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages: build, run, and test (real clients the tests drive).
 BUILD_PKGS = cmake make gcc pkg-config libssl-dev libnghttp2-dev zlib1g-dev \
-             libev-dev libpcre2-dev libjansson-dev
+             libev-dev libpcre2-dev libjansson-dev libcap-dev
 TEST_PKGS  = curl python3 python3-pytest python3-h2 python3-websockets \
-             nghttp2-client nghttp2-server openssl git zip unzip clang libclang-rt-14-dev
+             nghttp2-client nghttp2-server openssl git zip unzip clang libclang-rt-14-dev wrk
 
 .PHONY: all deps test-deps build asan run test unit clean bench fuzz soak install uninstall
 

@@ -1454,8 +1454,16 @@ static void vhost_free(struct pt_vhost *vh, bool teardown)
 }
 
 /* teardown: whether the mounts were set up (and so must be torn down). */
+static atomic_int n_live; /* snapshots loaded and not yet freed */
+
+int pt_config_live(void)
+{
+    return atomic_load(&n_live);
+}
+
 static void config_free(struct pt_config *c, bool teardown)
 {
+    atomic_fetch_sub(&n_live, 1);
     for (size_t i = 0; i < c->n_vhosts; i++)
         vhost_free(&c->vhosts[i], teardown);
     free(c->vhosts);
@@ -1497,6 +1505,7 @@ static void global_defaults(struct pt_global *g)
 struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
 {
     struct pt_config *c = xcalloc(sizeof *c);
+    atomic_fetch_add(&n_live, 1);
     struct loader ld;
     bool set_up_done = false;
 

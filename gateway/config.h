@@ -221,6 +221,8 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag);
 void pt_config_ref(struct pt_config *c);
 void pt_config_unref(struct pt_config *c);
 bool pt_config_retire(struct pt_config *c);
+/* How many snapshots exist (loaded, not yet freed): 1 in a steady state. */
+int pt_config_live(void);
 
 /* lwsws booleans: true/false, numbers (non-zero true), "on", "yes", "true",
  * "1" (and their opposites). Returns 0 and sets *out, or -1. */

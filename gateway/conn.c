@@ -17,6 +17,7 @@
 #include "gateway/config.h"
 #include "gateway/ipaddr.h"
 #include "gateway/limits.h"
+#include "gateway/listen.h"
 #include "gateway/log.h"
 #include "gateway/proto.h"
 #include "gateway/proxyproto.h"
@@ -97,7 +98,7 @@ static struct pt_conn *conn_new(struct pt_worker *w, int fd, struct pt_config *c
     c->w = w;
     c->inline_size = (uint16_t)extra;
     c->conf = conf;
-    pt_config_ref(c->conf);
+    pt_worker_conf_hold(w, conf);
     if (sa && sa->sa_family != AF_UNIX) {
         if (salen > sizeof(c->peer))
             salen = sizeof(c->peer);
@@ -244,7 +245,7 @@ void pt_conn_close(struct pt_conn *c)
     if (c->out)
         pt_worker_buf_put(w, c->out);
     pt_limits_conn_closed(c);
-    pt_config_unref(c->conf);
+    pt_worker_conf_release(w, c->conf);
     pt_worker_conn_removed(w, c);
     free(c);
 }
@@ -464,6 +465,7 @@ void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
     r->proto = proto;
     r->proto_ctx = ctx;
     r->conf = c->conf;
+    pt_worker_conf_hold(c->w, r->conf); /* given back by pt_req_finish */
     r->worker = c->w;
     r->loop = c->w->loop;
     r->listen = c->listen;
@@ -483,6 +485,42 @@ const struct pt_vhost *pt_conn_default_vhost(const struct pt_conn *c)
     if (c->sni_vhost)
         return c->sni_vhost;
     return c->listen && c->listen->n_vhosts ? c->listen->vhosts[0] : NULL;
+}
+
+double pt_conn_keepalive_secs(const struct pt_conn *c, int secs)
+{
+    if (secs > 0)
+        return secs;
+    const struct pt_vhost *vh = pt_conn_default_vhost(c);
+    return vh ? vh->keepalive_timeout : 60;
+}
+
+static const struct pt_vhost *vhost_named(const struct pt_listen *l, const char *name)
+{
+    for (size_t i = 0; i < l->n_vhosts; i++)
+        if (strcmp(l->vhosts[i]->name, name) == 0)
+            return l->vhosts[i];
+    return NULL;
+}
+
+void pt_conn_follow(struct pt_conn *c, struct pt_config *conf)
+{
+    if (!c->listen || c->conf == conf)
+        return;
+    const struct pt_listen *l = pt_listen_same(conf, c->listen);
+    const struct pt_vhost *vh = NULL;
+    bool ok = l && l->tls == c->listen->tls && l->proxy_protocol == c->listen->proxy_protocol;
+    if (ok && c->sni_vhost)
+        ok = (vh = vhost_named(l, c->sni_vhost->name)) != NULL;
+    if (!ok) {
+        pt_conn_drain(c); /* on the old snapshot, which it keeps */
+        return;
+    }
+    pt_worker_conf_hold(c->w, conf);
+    pt_worker_conf_release(c->w, c->conf);
+    c->conf = conf;
+    c->listen = l;
+    c->sni_vhost = vh;
 }
 
 /* ---- output buffer ---------------------------------------------------- */

@@ -143,6 +143,14 @@ void pt_conn_timer_update(struct pt_conn *c);
 void pt_conn_set_events(struct pt_conn *c, int events);
 void pt_conn_peer(const struct pt_conn *c, char *ip, size_t cap, uint16_t *port);
 const struct pt_vhost *pt_conn_default_vhost(const struct pt_conn *c);
+/* The keep-alive timeout: secs (a session keeps its last vhost's: no
+ * pointer into a snapshot outlives a request), else the default vhost's. */
+double pt_conn_keepalive_secs(const struct pt_conn *c, int secs);
+/* The worker took snapshot conf: c's next request uses it; a connection
+ * whose port, TLS setting or SNI vhost conf no longer has finishes what
+ * is in flight and closes (c may be closed on return).  Outgoing
+ * connections keep theirs until they close. */
+void pt_conn_follow(struct pt_conn *c, struct pt_config *conf);
 /* Fills the connection-level fields of a new request (both protocols). */
 void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
                       const struct pt_proto *proto, void *ctx, int version);

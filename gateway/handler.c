@@ -126,6 +126,20 @@ void *pt_worker_handler_state(struct pt_worker *w, const struct pt_handler *h)
     return state_at(w, pt_handler_slot(h));
 }
 
+void pt_handler_worker_retire(struct pt_worker *w, const struct pt_config *conf)
+{
+    for (size_t i = 0; i < n_handlers; i++)
+        if (w->hstate[i] && HAS(handlers[i], worker_retire))
+            handlers[i]->worker_retire(w, w->hstate[i], conf);
+}
+
+void pt_handler_worker_forget(struct pt_worker *w, const struct pt_config *conf)
+{
+    for (size_t i = 0; i < n_handlers; i++)
+        if (w->hstate[i] && HAS(handlers[i], worker_forget))
+            handlers[i]->worker_forget(w, w->hstate[i], conf);
+}
+
 void pt_handler_worker_dispose(struct pt_worker *w)
 {
     for (size_t i = 0; i < n_handlers; i++) {

@@ -20,7 +20,8 @@
  *                (caches, pools, process registries) the first time
  *                pt_handler_state() asks for it on that worker, on its
  *                thread; worker_dispose() frees it on the same thread when
- *                the worker stops.
+ *                the worker stops; worker_retire() and worker_forget()
+ *                when, after a reload, it leaves an old snapshot behind.
  *   unload       teardown() when the config snapshot is freed.
  *
  * Compatibility: abi_version must equal PT_HANDLER_ABI, and the core reads
@@ -54,6 +55,14 @@ struct pt_handler {
     void (*worker_dispose)(struct pt_worker *w, void *state);
     void (*handle)(struct pt_req *r);
     unsigned flags;                 /* PT_HANDLER_* */
+    /* Optional, after a reload, on the worker's thread.  worker_retire:
+     * the worker has moved to a newer snapshot, and conf's mounts get no
+     * new requests: stop keeping things alive for them (close idle pooled
+     * connections, close busy ones when their exchange ends).
+     * worker_forget: nothing on the worker uses conf any more: free what
+     * the state holds for its mounts. */
+    void (*worker_retire)(struct pt_worker *w, void *state, const struct pt_config *conf);
+    void (*worker_forget)(struct pt_worker *w, void *state, const struct pt_config *conf);
 };
 
 /* "origin" may be a list of origins of this handler's schemes
@@ -90,6 +99,11 @@ int pt_handler_slot(const struct pt_handler *h);
  * NULL if the handler keeps none or it could not be made. */
 void *pt_handler_state(const struct pt_req *r);
 void *pt_worker_handler_state(struct pt_worker *w, const struct pt_handler *h);
+
+/* worker_retire / worker_forget of every handler state of w (on its
+ * thread). */
+void pt_handler_worker_retire(struct pt_worker *w, const struct pt_config *conf);
+void pt_handler_worker_forget(struct pt_worker *w, const struct pt_config *conf);
 
 /* Disposes of every handler state of w (the worker is stopping; on its
  * thread). */

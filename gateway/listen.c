@@ -146,43 +146,6 @@ static bool taken_by_another(const struct pt_listen *l)
     return taken;
 }
 
-static void log_vhosts(const struct pt_listen *l)
-{
-    for (size_t i = 0; i < l->n_vhosts; i++) {
-        const struct pt_vhost *vh = l->vhosts[i];
-        pt_err("%s:%d:%d: vhost \"%s\" asks for this port", vh->pos.file, vh->pos.line,
-               vh->pos.col, vh->name);
-    }
-}
-
-int pt_listeners_open(const struct pt_config *conf, int n_workers, int *fds)
-{
-    size_t n = conf->n_listens;
-    for (size_t i = 0; i < n; i++) {
-        const struct pt_listen *l = &conf->listens[i];
-        if (taken_by_another(l)) {
-            char where[INET6_ADDRSTRLEN + 16];
-            pt_listen_addr_text(l, where, sizeof where);
-            pt_err("cannot listen on %s: address already in use by another process", where);
-            log_vhosts(l);
-            return -1;
-        }
-    }
-    for (int w = 0; w < n_workers; w++) {
-        for (size_t i = 0; i < n; i++) {
-            int fd = open_one(&conf->listens[i]);
-            if (fd < 0) {
-                log_vhosts(&conf->listens[i]);
-                for (size_t k = 0; k < (size_t)w * n + i; k++)
-                    close(fds[k]);
-                return -1;
-            }
-            fds[(size_t)w * n + i] = fd;
-        }
-    }
-    return 0;
-}
-
 static bool same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
     if (a->ss_family != b->ss_family)
@@ -194,6 +157,15 @@ static bool same_sockaddr(const struct sockaddr_storage *a, const struct sockadd
     const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
     return x->sin6_port == y->sin6_port &&
            memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+static void log_vhosts(const struct pt_listen *l)
+{
+    for (size_t i = 0; i < l->n_vhosts; i++) {
+        const struct pt_vhost *vh = l->vhosts[i];
+        pt_err("%s:%d:%d: vhost \"%s\" asks for this port", vh->pos.file, vh->pos.line,
+               vh->pos.col, vh->name);
+    }
 }
 
 #define ADDRS_MAX 64 /* addresses of one interface */
@@ -287,4 +259,169 @@ int pt_listen_probe(const struct pt_config *conf, struct pt_diag *d)
         taken++;
     }
     return taken;
+}
+
+/* ---- the registry ------------------------------------------------------ */
+
+/* One address's sockets, one per worker. */
+struct lsock {
+    struct sockaddr_storage addr;
+    char *device;            /* SO_BINDTODEVICE, or NULL */
+    int *fds;
+    bool fresh;              /* opened by the bind in progress */
+};
+
+struct pt_listen_registry {
+    struct lsock *v;
+    size_t n;
+    int n_workers;
+};
+
+static bool same_device(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static const char *device_of(const struct pt_listen *l)
+{
+    return l->bind_device ? l->interface : NULL;
+}
+
+const struct pt_listen *pt_listen_same(const struct pt_config *conf, const struct pt_listen *l)
+{
+    for (size_t i = 0; i < conf->n_listens; i++) {
+        const struct pt_listen *o = &conf->listens[i];
+        if (same_sockaddr(&o->addr, &l->addr) && same_device(device_of(o), device_of(l)))
+            return o;
+    }
+    return NULL;
+}
+
+struct pt_listen_registry *pt_listen_registry_new(int n_workers)
+{
+    struct pt_listen_registry *reg = calloc(1, sizeof(*reg));
+    if (!reg)
+        abort();
+    reg->n_workers = n_workers;
+    return reg;
+}
+
+static struct lsock *reg_find(struct pt_listen_registry *reg, const struct pt_listen *l)
+{
+    for (size_t i = 0; i < reg->n; i++)
+        if (same_sockaddr(&reg->v[i].addr, &l->addr) &&
+            same_device(reg->v[i].device, device_of(l)))
+            return &reg->v[i];
+    return NULL;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+    return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
+                                          : ((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* Whether a socket of ours already has l's port (a wildcard beside a
+ * specific address): a probe would take it for another process's. */
+static bool port_is_ours(const struct pt_listen_registry *reg, const struct pt_listen *l)
+{
+    for (size_t i = 0; i < reg->n; i++)
+        if (port_of(&reg->v[i].addr) == port_of(&l->addr))
+            return true;
+    return false;
+}
+
+static void lsock_close(struct pt_listen_registry *reg, struct lsock *s)
+{
+    for (int w = 0; w < reg->n_workers; w++)
+        if (s->fds[w] >= 0)
+            close(s->fds[w]);
+    free(s->fds);
+    free(s->device);
+}
+
+/* Removes entry i (its sockets closed). */
+static void reg_remove(struct pt_listen_registry *reg, size_t i)
+{
+    lsock_close(reg, &reg->v[i]);
+    reg->v[i] = reg->v[--reg->n];
+}
+
+static struct lsock *reg_open(struct pt_listen_registry *reg, const struct pt_listen *l)
+{
+    if (!port_is_ours(reg, l) && taken_by_another(l)) {
+        char where[INET6_ADDRSTRLEN + 16];
+        pt_listen_addr_text(l, where, sizeof where);
+        pt_err("cannot listen on %s: address already in use by another process", where);
+        return NULL;
+    }
+    struct lsock *grown = realloc(reg->v, (reg->n + 1) * sizeof(*grown));
+    int *fds = malloc((size_t)reg->n_workers * sizeof(int));
+    char *dev = device_of(l) ? strdup(device_of(l)) : NULL;
+    if (!grown || !fds || (device_of(l) && !dev))
+        abort();
+    reg->v = grown;
+    for (int w = 0; w < reg->n_workers; w++)
+        fds[w] = -1;
+    struct lsock *s = &reg->v[reg->n++];
+    *s = (struct lsock){.addr = l->addr, .device = dev, .fds = fds, .fresh = true};
+    for (int w = 0; w < reg->n_workers; w++)
+        if ((fds[w] = open_one(l)) < 0) {
+            reg_remove(reg, reg->n - 1);
+            return NULL;
+        }
+    return s;
+}
+
+int pt_listen_registry_bind(struct pt_listen_registry *reg, const struct pt_config *conf,
+                            int *fds)
+{
+    size_t n = conf->n_listens;
+    for (size_t i = 0; i < n; i++) {
+        const struct pt_listen *l = &conf->listens[i];
+        struct lsock *s = reg_find(reg, l);
+        if (!s && !(s = reg_open(reg, l))) {
+            log_vhosts(l);
+            for (size_t k = reg->n; k-- > 0;) /* what this bind opened goes */
+                if (reg->v[k].fresh)
+                    reg_remove(reg, k);
+            return -1;
+        }
+        for (int w = 0; w < reg->n_workers; w++)
+            fds[(size_t)w * n + i] = s->fds[w];
+    }
+    for (size_t k = 0; k < reg->n; k++)
+        reg->v[k].fresh = false;
+    return 0;
+}
+
+int pt_listen_registry_prune(struct pt_listen_registry *reg, const struct pt_config *conf)
+{
+    int closed = 0;
+    for (size_t k = reg->n; k-- > 0;) {
+        bool used = false;
+        for (size_t i = 0; i < conf->n_listens && !used; i++)
+            used = same_sockaddr(&reg->v[k].addr, &conf->listens[i].addr) &&
+                   same_device(reg->v[k].device, device_of(&conf->listens[i]));
+        if (!used) {
+            reg_remove(reg, k);
+            closed++;
+        }
+    }
+    return closed;
+}
+
+void pt_listen_registry_free(struct pt_listen_registry *reg, int first_open)
+{
+    if (!reg)
+        return;
+    for (size_t k = 0; k < reg->n; k++) {
+        for (int w = first_open; w < reg->n_workers; w++)
+            if (reg->v[k].fds[w] >= 0)
+                close(reg->v[k].fds[w]);
+        free(reg->v[k].fds);
+        free(reg->v[k].device);
+    }
+    free(reg->v);
+    free(reg);
 }

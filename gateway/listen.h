@@ -26,11 +26,33 @@ int pt_listen_check(struct pt_config *conf, struct pt_diag *d);
  * process listens on (a start would fail there).  Returns how many. */
 int pt_listen_probe(const struct pt_config *conf, struct pt_diag *d);
 
-/* Opens every listening socket of conf for n workers
- * (fds[w * n_listens + i]).  An address another process listens on is
- * refused, even one that would let us join it through SO_REUSEPORT.
- * Returns 0, or -1 after logging which address failed and for which
- * vhost. */
-int pt_listeners_open(const struct pt_config *conf, int n_workers, int *fds);
+/* The listener of conf on l's address (and bind-iface device), or NULL. */
+const struct pt_listen *pt_listen_same(const struct pt_config *conf, const struct pt_listen *l);
+
+/* The listening sockets, owned by the main thread across snapshots: one
+ * entry per address (and bind-iface device), one SO_REUSEPORT socket per
+ * worker.  A reload keeps an address's very sockets (closing one would
+ * drop the connections queued on it); whether its connections speak TLS
+ * is the snapshot's business, not the socket's. */
+struct pt_listen_registry;
+
+struct pt_listen_registry *pt_listen_registry_new(int n_workers);
+
+/* Finds or opens the sockets of every listener of conf, filling
+ * fds[w * conf->n_listens + i].  An address another process listens on
+ * is refused, even one SO_REUSEPORT would let us join.  Returns 0, or -1
+ * after logging which address failed and for which vhosts (what this
+ * call opened is closed again; the rest is untouched). */
+int pt_listen_registry_bind(struct pt_listen_registry *reg, const struct pt_config *conf,
+                            int *fds);
+
+/* Closes the sockets conf does not use (once conf is live everywhere).
+ * Returns how many addresses were closed. */
+int pt_listen_registry_prune(struct pt_listen_registry *reg, const struct pt_config *conf);
+
+/* At exit, once the workers are joined.  A worker closes its own sockets
+ * as it stops (so that a new instance can bind while it drains); the
+ * sockets of workers first_open.. (never started) are closed here. */
+void pt_listen_registry_free(struct pt_listen_registry *reg, int first_open);
 
 #endif

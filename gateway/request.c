@@ -11,6 +11,7 @@
 #include "gateway/http.h"
 #include "gateway/limits.h"
 #include "gateway/log.h"
+#include "gateway/worker.h"
 
 const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len)
 {
@@ -201,6 +202,8 @@ void pt_req_finish(struct pt_req *r)
     r->body = NULL;
     if (r->vhost && r->vhost->access_log_fd >= 0)
         pt_access_log(r);
+    if (r->worker)
+        pt_worker_conf_release(r->worker, r->conf); /* taken by pt_conn_init_req */
 }
 
 enum pt_method pt_method_from(const char *s, size_t len)

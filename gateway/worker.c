@@ -239,6 +239,115 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
+/* ---- snapshots -------------------------------------------------------- */
+
+static struct pt_wsnap *snap_find(struct pt_worker *w, struct pt_config *conf)
+{
+    for (struct pt_wsnap *s = w->snaps; s; s = s->next)
+        if (s->conf == conf)
+            return s;
+    pt_err("BUG: worker %d: a snapshot it does not hold", w->id);
+    abort();
+}
+
+void pt_worker_conf_hold(struct pt_worker *w, struct pt_config *conf)
+{
+    if (w->snaps->conf == conf) /* the current one: nearly always */
+        w->snaps->users++;
+    else
+        snap_find(w, conf)->users++;
+}
+
+/* An old snapshot nothing here uses any more: its reference goes back
+ * (the main thread frees it once every worker's has). */
+static void snap_drop(struct pt_worker *w, struct pt_wsnap *s)
+{
+    struct pt_wsnap **pp = &w->snaps;
+    while (*pp != s)
+        pp = &(*pp)->next;
+    *pp = s->next;
+    pt_handler_worker_forget(w, s->conf);
+    pt_config_unref(s->conf);
+    free(s);
+}
+
+void pt_worker_conf_release(struct pt_worker *w, struct pt_config *conf)
+{
+    struct pt_wsnap *s = w->snaps->conf == conf ? w->snaps : snap_find(w, conf);
+    if (--s->users == 0 && s != w->snaps)
+        snap_drop(w, s);
+}
+
+static void snap_push(struct pt_worker *w, struct pt_config *conf)
+{
+    struct pt_wsnap *s = calloc(1, sizeof(*s));
+    if (!s)
+        abort();
+    pt_config_ref(conf);
+    s->conf = conf;
+    s->next = w->snaps;
+    w->snaps = s;
+    w->conf = conf;
+}
+
+/* ---- listeners -------------------------------------------------------- */
+
+static void listeners_start(struct pt_worker *w, struct pt_config *conf, const int *fds)
+{
+    w->n_listeners = conf->n_listens;
+    w->listeners = calloc(w->n_listeners ? w->n_listeners : 1, sizeof(*w->listeners));
+    if (!w->listeners)
+        abort();
+    for (size_t i = 0; i < w->n_listeners; i++) {
+        struct pt_listener *li = &w->listeners[i];
+        li->w = w;
+        li->listen = &conf->listens[i];
+        ev_io_init(&li->io, on_accept, fds[i], EV_READ);
+        li->io.data = li;
+        if (!w->accept_paused)
+            ev_io_start(w->loop, &li->io);
+    }
+}
+
+/* The sockets themselves belong to the main thread's registry
+ * (gateway/listen.h): a port in both snapshots keeps its very sockets,
+ * and what they queued is accepted under the new one. */
+static void listeners_stop(struct pt_worker *w)
+{
+    for (size_t k = 0; k < w->n_listeners; k++)
+        ev_io_stop(w->loop, &w->listeners[k].io);
+    free(w->listeners);
+    w->listeners = NULL;
+    w->n_listeners = 0;
+}
+
+static void on_publish(struct pt_wakeup *x)
+{
+    struct pt_publish *p = (struct pt_publish *)x;
+    struct pt_worker *w = p->w;
+    struct pt_config *old = w->conf;
+    w->snaps->users++; /* kept while the connections move over */
+    snap_push(w, p->conf);
+    if (!w->draining) {
+        listeners_stop(w);
+        listeners_start(w, p->conf, p->fds);
+    }
+    for (struct pt_conn *c = w->conns, *next; c; c = next) {
+        next = c->next; /* c may close */
+        pt_conn_follow(c, p->conf);
+    }
+    pt_handler_worker_retire(w, old);
+    pt_worker_conf_release(w, old);
+    atomic_fetch_add(p->done, 1); /* p is the main thread's again */
+}
+
+void pt_worker_publish(struct pt_worker *w, struct pt_publish *p)
+{
+    p->w = w;
+    p->x.fn = on_publish;
+    pt_worker_post(w, &p->x);
+}
+
 /* ---- stopping --------------------------------------------------------- */
 
 static void on_drain_timeout(struct ev_loop *loop, ev_timer *t, int revents)
@@ -288,9 +397,13 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
     }
 }
 
+void (*pt_worker_thread_init)(void);
+
 static void *worker_main(void *arg)
 {
     struct pt_worker *w = arg;
+    if (pt_worker_thread_init)
+        pt_worker_thread_init();
     ev_run(w->loop, 0);
     while (w->conns)
         pt_conn_close(w->conns);
@@ -312,24 +425,14 @@ int pt_worker_start(struct pt_worker *w, int id, struct pt_config *conf, const i
         pt_err("worker %d: cannot create an event loop", id);
         return -1;
     }
-    w->conf = conf;
-    pt_config_ref(conf);
+    snap_push(w, conf);
     pthread_mutex_init(&w->mbox_lock, NULL);
     w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     w->rbuf_cap = RBUF_SIZE;
     w->rbuf = malloc(RBUF_SIZE);
-    w->n_listeners = conf->n_listens;
-    w->listeners = calloc(w->n_listeners ? w->n_listeners : 1, sizeof(*w->listeners));
-    if (!w->rbuf || !w->listeners)
+    if (!w->rbuf)
         abort();
-    for (size_t i = 0; i < w->n_listeners; i++) {
-        struct pt_listener *li = &w->listeners[i];
-        li->w = w;
-        li->listen = &conf->listens[i];
-        ev_io_init(&li->io, on_accept, fds[i], EV_READ);
-        li->io.data = li;
-        ev_io_start(w->loop, &li->io);
-    }
+    listeners_start(w, conf, fds);
     ev_async_init(&w->wake, on_wake);
     w->wake.data = w;
     ev_async_start(w->loop, &w->wake);
@@ -378,5 +481,11 @@ void pt_worker_join(struct pt_worker *w)
         close(w->reserve_fd);
     pthread_mutex_destroy(&w->mbox_lock);
     ev_loop_destroy(w->loop);
-    pt_config_unref(w->conf);
+    /* Every connection has closed: only the current snapshot is left. */
+    while (w->snaps) {
+        struct pt_wsnap *s = w->snaps;
+        w->snaps = s->next;
+        pt_config_unref(s->conf);
+        free(s);
+    }
 }

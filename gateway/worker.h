@@ -25,6 +25,26 @@ struct pt_wakeup {
     void (*fn)(struct pt_wakeup *x);
 };
 
+/* A snapshot as one worker uses it.  Connections and requests count
+ * their uses here, without atomics (the hot path stays lock-free); the
+ * worker holds one reference of the snapshot for all of them and gives it
+ * back when the last use ends and the snapshot is no longer current. */
+struct pt_wsnap {
+    struct pt_wsnap *next;
+    struct pt_config *conf;
+    unsigned long users;
+};
+
+/* A new snapshot for a worker (pt_worker_publish): posted by the main
+ * thread, taken on the worker's loop. */
+struct pt_publish {
+    struct pt_wakeup x;
+    struct pt_worker *w;
+    struct pt_config *conf;
+    const int *fds;              /* one listening socket per conf->listens[i] */
+    atomic_int *done;            /* incremented once the worker took it */
+};
+
 struct pt_listener {
     ev_io io;
     struct pt_worker *w;
@@ -36,6 +56,7 @@ struct pt_worker {
     pthread_t thread;
     struct ev_loop *loop;
     struct pt_config *conf;      /* the snapshot new connections take */
+    struct pt_wsnap *snaps;      /* the snapshots in use here; the first is conf */
     struct pt_listener *listeners;
     size_t n_listeners;
     ev_async wake;               /* from the main thread: stop */
@@ -64,7 +85,24 @@ struct pt_worker {
 };
 
 
+/* Optional: runs first on every worker thread (main/privileges.c sets it,
+ * so that workers give up what only the main thread needs). */
+extern void (*pt_worker_thread_init)(void);
+
 int pt_worker_start(struct pt_worker *w, int id, struct pt_config *conf, const int *fds);
+/* Hands the worker a new snapshot and its listening sockets (from the
+ * main thread; p stays valid until *p->done is incremented).  New
+ * connections and the next request of every open connection use it;
+ * a connection whose port, TLS setting or SNI vhost is gone finishes
+ * what is in flight and closes.  The old snapshot's reference is given
+ * back once nothing here uses it. */
+void pt_worker_publish(struct pt_worker *w, struct pt_publish *p);
+
+/* Counts a use of conf on w (a connection, a request): conf must be one
+ * of w's snapshots, as c->conf or w->conf always is. */
+void pt_worker_conf_hold(struct pt_worker *w, struct pt_config *conf);
+void pt_worker_conf_release(struct pt_worker *w, struct pt_config *conf);
+
 /* Asks a worker to stop gracefully (thread-safe). */
 void pt_worker_stop(struct pt_worker *w);
 /* Asks a worker to stop at once: its connections are closed, nothing is

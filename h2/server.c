@@ -90,7 +90,7 @@ struct pt_h2 {
                                 are not the client's fault */
     unsigned n_reset;
     ev_timer rst_timer;      /* see on_frame_send */
-    const struct pt_vhost *last_vhost; /* for the keep-alive timeout */
+    int keepalive_secs; /* of the first vhost a request went to (0: the default's) */
 };
 
 static void h2_respond(struct pt_req *r);
@@ -185,8 +185,8 @@ static void stream_free(struct pt_h2 *h2, struct pt_h2_stream *s)
     /* Bytes held for a reader count against the connection window until
      * consumed: give them back, or each such stream shrinks it for good. */
     pt_h2_buf_free(&h2->io, &s->body);
-    if (h2->last_vhost == NULL && r->vhost)
-        h2->last_vhost = r->vhost;
+    if (h2->keepalive_secs == 0 && r->vhost)
+        h2->keepalive_secs = r->vhost->keepalive_timeout;
     pt_req_finish(r);
     pt_pool_free(r->pool); /* s lives in the pool too */
 }
@@ -781,8 +781,7 @@ static double h2_timeout(const struct pt_conn *c)
     struct pt_h2 *h2 = c->session;
     double secs = c->conf->g.timeout_secs, now = ev_now(c->w->loop);
     if (h2->n_streams == 0) {
-        const struct pt_vhost *vh = h2->last_vhost ? h2->last_vhost : pt_conn_default_vhost(c);
-        return vh ? vh->keepalive_timeout : 60;
+        return pt_conn_keepalive_secs(c, h2->keepalive_secs);
     }
     if (pt_h2_io_blocked(&h2->io))
         return until(c, h2->io.sent_at + secs); /* the client does not read */

@@ -64,7 +64,7 @@ enum h1_state {
 struct pt_h1 {
     struct pt_inbuf *in;
     struct pt_req *req;
-    const struct pt_vhost *last_vhost; /* for the keep-alive timeout */
+    int keepalive_secs; /* of the last request's vhost (0: the default vhost's) */
     int64_t body_left;             /* request body bytes still to consume */
     struct h1_chunked *chunked;    /* request body decoder when chunked */
     uint8_t state;
@@ -515,7 +515,8 @@ static bool finish_exchange(struct pt_h1 *h)
 {
     struct pt_conn *c = conn_of(h);
     struct pt_req *r = h->req;
-    h->last_vhost = r->vhost;
+    if (r->vhost)
+        h->keepalive_secs = r->vhost->keepalive_timeout;
     free_request(h);
     h->head_sent = h->chunked_out = h->body_done = h->waiting_body = false;
     c->want_write = h->body_wait = h->peeked = h->expect_100 = false;
@@ -1132,8 +1133,7 @@ static double h1_timeout(const struct pt_conn *c)
     if (h->tunnel)
         return 0; /* the handler keeps the tunnel's idle timeout */
     if (h->state == H1_READING && !h->in) {
-        const struct pt_vhost *vh = h->last_vhost ? h->last_vhost : pt_conn_default_vhost(c);
-        return vh ? vh->keepalive_timeout : 60;
+        return pt_conn_keepalive_secs(c, h->keepalive_secs);
     }
     if (h->body_wait)
         return c->conf->g.timeout_secs; /* the client stalls its body */

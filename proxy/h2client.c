@@ -549,6 +549,8 @@ static double h2c_timeout(const struct pt_conn *c)
     const struct px_h2conn *h = c->session;
     if (!idle(h))
         return 0; /* each stream has its own timer */
+    if (h->going_away)
+        return 0.001; /* nothing left on a connection that takes nothing new */
     const struct pt_proxy_opts *o = &h->pool->pm->o;
     double t = h->idle_since + o->keepalive_timeout - c->last_activity;
     double ping = h->ping_out ? o->read_timeout : o->ping_interval;
@@ -649,6 +651,14 @@ static void make_callbacks(void)
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+void pt_px_h2_retire(struct px_pool *pool)
+{
+    for (struct px_h2conn *h = pool->h2conns, *next; h; h = next) {
+        next = h->next; /* h may close */
+        h2c_drain(h->io.c);
+    }
+}
 
 bool pt_px_h2_acquire(struct px *p)
 {

@@ -28,6 +28,7 @@
 struct px_route {
     struct px_route *next;
     const struct px_mount *pm;
+    const struct pt_config *conf;
     unsigned rr;
     size_t n_pools;
     struct px_pool pools[];
@@ -185,6 +186,14 @@ void *pt_px_worker_new(struct pt_worker *w)
     return pw;
 }
 
+static void route_free(struct px_route *rt)
+{
+    for (size_t i = 0; i < rt->n_pools; i++)
+        if (rt->pools[i].session)
+            SSL_SESSION_free(rt->pools[i].session);
+    free(rt);
+}
+
 void pt_px_worker_free(struct pt_worker *w, void *state)
 {
     struct px_worker *pw = state;
@@ -192,16 +201,48 @@ void pt_px_worker_free(struct pt_worker *w, void *state)
     /* The worker closed every connection already (idle ones included). */
     while (pw && pw->routes) {
         struct px_route *next = pw->routes->next;
-        for (size_t i = 0; i < pw->routes->n_pools; i++)
-            if (pw->routes->pools[i].session)
-                SSL_SESSION_free(pw->routes->pools[i].session);
-        free(pw->routes);
+        route_free(pw->routes);
         pw->routes = next;
     }
     free(pw);
 }
 
-struct px_route *pt_px_route(struct px_worker *pw, const struct px_mount *pm)
+/* The mounts of conf get no new requests: their idle connections close
+ * now, busy ones when their exchange ends (each holds conf). */
+void pt_px_worker_retire(struct pt_worker *w, void *state, const struct pt_config *conf)
+{
+    struct px_worker *pw = state;
+    (void)w;
+    for (struct px_route *rt = pw->routes; rt; rt = rt->next) {
+        if (rt->conf != conf)
+            continue;
+        for (size_t i = 0; i < rt->n_pools; i++) {
+            struct px_pool *pool = &rt->pools[i];
+            pool->retired = true;
+            while (pool->idle)
+                pt_conn_close(conn_of(pool->idle));
+            pt_px_h2_retire(pool);
+        }
+    }
+}
+
+void pt_px_worker_forget(struct pt_worker *w, void *state, const struct pt_config *conf)
+{
+    struct px_worker *pw = state;
+    (void)w;
+    for (struct px_route **pp = &pw->routes; *pp;) {
+        struct px_route *rt = *pp;
+        if (rt->conf == conf) {
+            *pp = rt->next;
+            route_free(rt);
+        } else {
+            pp = &rt->next;
+        }
+    }
+}
+
+struct px_route *pt_px_route(struct px_worker *pw, const struct px_mount *pm,
+                             struct pt_config *conf)
 {
     for (struct px_route *rt = pw->routes; rt; rt = rt->next)
         if (rt->pm == pm)
@@ -210,9 +251,11 @@ struct px_route *pt_px_route(struct px_worker *pw, const struct px_mount *pm)
     if (!rt)
         return NULL;
     rt->pm = pm;
+    rt->conf = conf;
     rt->n_pools = pm->n_ups;
     for (size_t i = 0; i < pm->n_ups; i++) {
         rt->pools[i].pm = pm;
+        rt->pools[i].conf = conf;
         rt->pools[i].u = &pm->ups[i];
         rt->pools[i].w = pw->w;
     }
@@ -262,7 +305,7 @@ struct pt_conn *pt_px_connect(struct px_pool *pool, const struct pt_conn_ops *op
         *err = EADDRNOTAVAIL;
         return NULL;
     }
-    return pt_conn_connect(pool->w, pool->w->conf, (const struct sockaddr *)&a.sa, a.len,
+    return pt_conn_connect(pool->w, pool->conf, (const struct sockaddr *)&a.sa, a.len,
                            pool->pm->device, ops,
                            ops == &bc_ops ? sizeof(struct px_conn) : 0, err);
 }
@@ -374,7 +417,7 @@ void pt_px_release(struct px *p, bool keep_alive)
     struct pt_conn *c = conn_of(bc);
     bc->p = NULL;
     p->bc = NULL;
-    if (keep_alive && !pool->w->draining) {
+    if (keep_alive && !pool->w->draining && !pool->retired) {
         bc->idle = true;
         bc->next_idle = pool->idle;
         pool->idle = bc;

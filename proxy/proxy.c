@@ -156,7 +156,7 @@ static void proxy_handle(struct pt_req *r)
 {
     const struct px_mount *pm = r->mount->handler_data;
     struct px_worker *pw = pt_handler_state(r);
-    struct px_route *route = pw ? pt_px_route(pw, pm) : NULL;
+    struct px_route *route = pw ? pt_px_route(pw, pm, r->conf) : NULL;
     if (!route) {
         pt_respond_error(r, 500, "out of memory");
         return;
@@ -177,6 +177,8 @@ const struct pt_handler pt_handler_proxy = {
     .teardown = proxy_teardown,
     .worker_init = pt_px_worker_new,
     .worker_dispose = pt_px_worker_free,
+    .worker_retire = pt_px_worker_retire,
+    .worker_forget = pt_px_worker_forget,
     .handle = proxy_handle,
     .flags = PT_HANDLER_ORIGIN_LIST,
 };

@@ -79,6 +79,8 @@ struct px_h2conn;
 /* One origin of a mount, on one worker. */
 struct px_pool {
     const struct px_mount *pm;
+    struct pt_config *conf;   /* pm's snapshot: its connections hold it */
+    bool retired;             /* a reload replaced it: nothing goes idle */
     struct pt_upstream *u;    /* its addresses change under the resolver */
     struct pt_worker *w;
     struct px_conn *idle;     /* LIFO */
@@ -164,7 +166,12 @@ struct px_worker;
 void *pt_px_worker_new(struct pt_worker *w);
 void pt_px_worker_free(struct pt_worker *w, void *state);
 /* The mount's origins on this worker (made on first use). */
-struct px_route *pt_px_route(struct px_worker *pw, const struct px_mount *pm);
+struct px_route *pt_px_route(struct px_worker *pw, const struct px_mount *pm,
+                             struct pt_config *conf);
+/* A reload moved the worker off conf / nothing uses conf any more
+ * (gateway/handler.h: worker_retire, worker_forget). */
+void pt_px_worker_retire(struct pt_worker *w, void *state, const struct pt_config *conf);
+void pt_px_worker_forget(struct pt_worker *w, void *state, const struct pt_config *conf);
 /* The next origin in round robin that is not backed off, or NULL. */
 struct px_pool *pt_px_choose(struct px_route *rt);
 /* The origin of a pool (for its Host, SNI and log lines). */
@@ -225,6 +232,9 @@ bool pt_px_body_rewind(struct px *p);
  * still being set up) or opens one; false when every connection is full
  * and proxy-max-conns are open (p is then queued). */
 bool pt_px_h2_acquire(struct px *p);
+/* The pool's HTTP/2 connections take no new streams and close once
+ * their streams end (a reload retired the pool). */
+void pt_px_h2_retire(struct px_pool *pool);
 /* p leaves its connection (its stream cancelled if still open). */
 void pt_px_h2_detach(struct px *p);
 /* The client has more request body for p's stream. */

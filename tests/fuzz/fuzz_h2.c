@@ -157,6 +157,9 @@ static void init(void)
         abort();
     pt_limits_init(conf);
     w.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+    static struct pt_wsnap snap; /* the one snapshot, current for good */
+    snap.conf = conf;
+    w.snaps = &snap;
     w.conf = conf;
     w.reserve_fd = -1;
     w.rbuf_cap = 16384;
