@@ -594,6 +594,7 @@ static const struct pt_key global_keys[] = {
     { "drain-timeout-secs", PT_KEY_INT, G(drain_timeout_secs), 0, 86400 },
     { "h2-max-concurrent-streams", PT_KEY_INT, G(h2_max_streams), 1, 10000 },
     { "h2-initial-window-size", PT_KEY_INT, G(h2_window), 1024, 2147483647 },
+    { "tls-context-cache", PT_KEY_INT, G(tls_context_cache), 1, 1000000 },
     { "pid-file", PT_KEY_PATH, G(pid_file), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
@@ -1497,6 +1498,7 @@ static void global_defaults(struct pt_global *g)
     g->drain_timeout_secs = 10;
     g->h2_max_streams = 100;
     g->h2_window = 65535;
+    g->tls_context_cache = 100;
     g->ip_limit_v6_prefix = 64;
     g->ip_limit_table_size = 65536;
     g->log_level = -1;

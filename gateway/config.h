@@ -18,6 +18,7 @@
 
 struct pt_diag;
 struct pt_handler;
+struct pt_tls_ctx;
 
 struct pt_kv {
     char *name;
@@ -143,7 +144,7 @@ struct pt_vhost {
 
     /* Runtime, set up at load: shared O_APPEND fd, -1 if none. */
     int access_log_fd;
-    void *ssl_ctx;           /* SSL_CTX * for TLS vhosts (gateway/tls.c) */
+    struct pt_tls_ctx *tls;  /* TLS vhosts: the server context (gateway/tls.c) */
 };
 
 struct pt_global {
@@ -167,6 +168,7 @@ struct pt_global {
     int drain_timeout_secs;  /* "drain-timeout-secs", default 10 */
     int h2_max_streams;      /* "h2-max-concurrent-streams", default 100 */
     int h2_window;           /* "h2-initial-window-size", default 65535 */
+    int tls_context_cache;   /* "tls-context-cache": server TLS contexts kept built, default 100 */
     char *pid_file;          /* "pid-file"; NULL: the default, see main.c */
     char *error_log;         /* "error-log"; NULL: stderr */
     int log_level;           /* "log-level"; -1 when not set */

@@ -28,6 +28,7 @@
 #include "gateway/limits.h"
 #include "gateway/listen.h"
 #include "gateway/log.h"
+#include "gateway/tls.h"
 #include "gateway/worker.h"
 #include "main/daemon.h"
 #include "main/notify.h"
@@ -182,6 +183,7 @@ static void reload(struct server *s)
     free(fds);
     int closed = pt_listen_registry_prune(s->reg, next);
     apply_log_settings(s, old, next);
+    pt_tls_context_cache(next->g.tls_context_cache);
     s->conf = next;
     struct pt_config **grown = realloc(s->retiring, (s->n_retiring + 1) * sizeof(*grown));
     if (!grown)
@@ -280,6 +282,7 @@ int pt_server_run(struct pt_config **confp, const char *dir, bool level_given)
     block_signals(&set);
 
     s->n = s->conf->g.count_threads;
+    pt_tls_context_cache(s->conf->g.tls_context_cache);
     s->reg = pt_listen_registry_new(s->n);
     int *fds = calloc((size_t)s->n * (s->conf->n_listens ? s->conf->n_listens : 1), sizeof(int));
     s->workers = calloc((size_t)s->n, sizeof(*s->workers));

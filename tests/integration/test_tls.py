@@ -122,6 +122,28 @@ def test_sni_selects_certificate(tls, certs, sni, expect):
         sni, cert_names(got))
 
 
+def test_dropped_contexts_are_rebuilt_on_demand(portico, certs):
+    """tls-context-cache 1: only the last context used stays built; every
+    other vhost's is built again from its PEM bytes at its next handshake,
+    with the right certificate and chain, on each worker."""
+    site = portico.site("tls-lazy")
+    p = site.port
+    vhosts = [site.vhost(name=n, port=p, **{"host-ssl-cert": c, "host-ssl-key": k})
+              for n, c, k in (("a.test", certs.a_cert, certs.a_key),
+                              ("b.test", certs.b_cert, certs.b_key),
+                              ("chain.test", certs.chain_cert, certs.chain_key))]
+    site.write("index.html", "lazy\n")
+    srv = site.start(vhosts=vhosts, global_={"count-threads": 2, "tls-context-cache": 1})
+    want = {"a.test": certs.a_cert, "b.test": certs.b_cert, "chain.test": certs.chain_cert}
+    for _ in range(3):
+        for sni, cert in want.items():
+            with tls_conn(p, certs, sni=sni) as c:  # verified: the chain is served
+                assert c.peer_der() == der_of(certs, cert), sni
+                c.request("GET", "/", host=sni)
+                assert c.read_response().body == b"lazy\n"
+    assert "rebuilt on demand" not in srv.log()
+
+
 @pytest.mark.parametrize("sni", ["a.test", "b.test", "chain.test"])
 def test_sni_serves_that_vhost(tls, certs, sni):
     r = get_tls(tls.p.sni, certs, sni=sni)
