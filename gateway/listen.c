@@ -107,7 +107,11 @@ static int open_one(const struct pt_listen *l)
     if (ss.ss_family == AF_INET6 && !l->interface)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 4096) < 0) {
-        pt_err("cannot listen on %s: %s", iface, strerror(errno));
+        pt_err("cannot listen on %s: %s%s", iface, strerror(errno),
+               errno == EACCES && l->port < 1024
+                   ? " (a port below 1024 needs root or CAP_NET_BIND_SERVICE, which this "
+                     "process does not have)"
+                   : "");
         close(fd);
         return -1;
     }

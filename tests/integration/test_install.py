@@ -56,6 +56,7 @@ def test_install_file_list(tmp_path):
     assert "ExecStart=/usr/local/sbin/portico -c /etc/portico" in unit
     assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
     assert "Type=notify" in unit
+    assert re.search(r"^CapabilityBoundingSet=.*CAP_NET_BIND_SERVICE", unit, re.M)
     rot = (stage / "etc/logrotate.d/portico").read_text()
     assert "-s reopen" in rot
     # the man page renders and names every option and signal

@@ -4,7 +4,8 @@ connections and the next request of open ones (HTTP/1.1 keep-alive and
 HTTP/2); listening sockets of the addresses that stay are the very same
 ones, new ports are bound and dropped ones closed; certificates are read
 again; old snapshots are freed once their last request ends, including
-ones pinned by pooled backend connections; and under full load, 20
+ones pinned by pooled backend connections; and under full load (HTTP/1.1
+keep-alive and new connections, HTTP/2 in the clear and over TLS), 20
 reloads in a row that add a vhost, remove one and change a mount fail no
 request and refuse no connection."""
 
@@ -344,6 +345,33 @@ def test_reload_binds_a_low_port_after_the_privilege_drop(portico):
     assert srv.get("/", port=low).body == b"low\n"
 
 
+def test_low_port_without_the_capability_is_explained(tmp_path):
+    """Not root and without CAP_NET_BIND_SERVICE: the start fails saying
+    what a port below 1024 needs."""
+    import tempfile
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv")
+    base = tempfile.mkdtemp(prefix="portico-lowport-", dir="/tmp")
+    try:
+        os.chmod(base, 0o755)
+        os.mkdir(os.path.join(base, "conf.d"))
+        with open(os.path.join(base, "conf"), "w") as f:
+            f.write('{"global": {"count-threads": 1}}\n')
+        with open(os.path.join(base, "conf.d", "v"), "w") as f:
+            f.write('{"vhosts": [{"name": "low", "port": 1, "interface": "127.0.0.1",'
+                    ' "mounts": [{"mountpoint": "/", "origin": "file:///tmp"}]}]}\n')
+        from ptserver import child_env, portico_bin
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--inh-caps=-all", "--bounding-set=-all", portico_bin(),
+                            "-c", base], env=child_env(), capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 1, p.stderr
+        assert "cannot listen on 127.0.0.1:1: Permission denied (a port below 1024 needs " \
+            "root or CAP_NET_BIND_SERVICE" in p.stderr, p.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 # ---- under load ------------------------------------------------------------------
 
 
@@ -354,16 +382,20 @@ def run_tool(cmd, out, key):
 
 @pytest.mark.skipif(not shutil.which("wrk") or not shutil.which("h2load"),
                     reason="needs wrk and h2load")
-def test_twenty_reloads_under_full_load_lose_nothing(portico):
+def test_twenty_reloads_under_full_load_lose_nothing(portico, certs):
     site = portico.site("rl-load")
     even, odd = docs(site, "even", "even\n"), docs(site, "odd", "odd\n")
     extra = docs(site, "extra", "extra\n")
+    tls_port = site.new_port()
 
     def gen(i):
-        main = site.vhost(mounts=[site.mount("/", "file://%s" % (even if i % 2 == 0 else odd))])
+        root = "file://%s" % (even if i % 2 == 0 else odd)
+        main = site.vhost(mounts=[site.mount("/", root)])
         added = site.vhost(name="extra-%d.test" % i,
                            mounts=[site.mount("/", "file://%s" % extra)])
-        return [main, added]
+        secure = tls_vhost(site, "localhost", certs.local_cert, certs.local_key, tls_port,
+                           mounts=[site.mount("/", root)])
+        return [main, added, secure]
 
     srv = site.start(vhosts=gen(0), global_={"count-threads": 2})
     url = "http://127.0.0.1:%d/" % site.port
@@ -377,6 +409,9 @@ def test_twenty_reloads_under_full_load_lose_nothing(portico):
             out, "close")),
         threading.Thread(target=run_tool, args=(
             ["h2load", "-c8", "-m10", "-D%d" % secs, url], out, "h2")),
+        threading.Thread(target=run_tool, args=(
+            ["h2load", "-c4", "-m10", "-D%d" % secs,
+             "https://127.0.0.1:%d/" % tls_port], out, "h2-tls")),
     ]
     for t in tools:
         t.start()
@@ -404,12 +439,14 @@ def test_twenty_reloads_under_full_load_lose_nothing(portico):
         assert m and int(m.group(1)) > 1000, text
         assert "Socket errors" not in text, text
         assert "Non-2xx" not in text, text
-    text = out["h2"]
-    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
-                  r"(\d+) failed, (\d+) errored", text)
-    assert m, text
-    total, _, done, ok, failed, errored = map(int, m.groups())
-    assert done > 1000 and failed == 0 and errored == 0 and ok == done, text
+    for key in ("h2", "h2-tls"):
+        text = out[key]
+        m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                      r"(\d+) failed, (\d+) errored", text)
+        assert m, text
+        total, _, done, ok, failed, errored = map(int, m.groups())
+        assert done > 1000 and failed == 0 and errored == 0 and ok == done, text
+        assert "TLSv1.3" in text or key == "h2", text
 
     # Flat memory (not under ASan: its quarantine keeps what is freed), and
     # the old snapshots all freed.
@@ -418,5 +455,5 @@ def test_twenty_reloads_under_full_load_lose_nothing(portico):
     text = reload(srv, 21)
     assert "1 snapshot(s) live" in text, text
     print("RSS after reload 5: %d kB, after 20: %d kB" % (rss[5], rss[20]))
-    for key in ("keepalive", "close", "h2"):
+    for key in ("keepalive", "close", "h2", "h2-tls"):
         print(key, re.findall(r"\d+ requests in [^\n]*|requests: [^\n]*|Requests/sec[^\n]*|finished in [^\n]*", out[key]))
