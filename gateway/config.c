@@ -1352,6 +1352,9 @@ static void set_up(struct loader *ld)
         if (c->vhosts[i].ssl_cert &&
             pt_tls_vhost_setup_shared(&c->vhosts[i], c->vhosts, i, ld->d) < 0)
             ld->errors++;
+    for (size_t i = 0; i < c->n_listens && !ld->errors; i++)
+        if (pt_tls_pin(c->listens[i].vhosts[0]) < 0)
+            ld->errors++;
 
     for (size_t i = 0; i < c->n_vhosts; i++) {
         struct pt_vhost *vh = &c->vhosts[i];

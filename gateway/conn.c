@@ -123,12 +123,14 @@ void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
         struct pt_conn gone = {.conf = w->conf};
         memcpy(&gone.peer, sa, salen < sizeof(gone.peer) ? salen : sizeof(gone.peer));
         gone.lim_tracked = (lim_flags & PT_LIM_TRACKED) != 0;
+        gone.lim_v6_prefix = (uint8_t)w->conf->g.ip_limit_v6_prefix;
         gone.lim_counted = (lim_flags & PT_LIM_COUNTED) != 0;
         pt_limits_conn_closed(&gone);
         return;
     }
     c->listen = l;
     c->lim_tracked = (lim_flags & PT_LIM_TRACKED) != 0;
+    c->lim_v6_prefix = (uint8_t)w->conf->g.ip_limit_v6_prefix;
     c->lim_counted = (lim_flags & PT_LIM_COUNTED) != 0;
     if (l->proxy_protocol)
         pt_proxyproto_start(c);
@@ -466,6 +468,7 @@ void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
     r->proto_ctx = ctx;
     r->conf = c->conf;
     pt_worker_conf_hold(c->w, r->conf); /* given back by pt_req_finish */
+    r->conf_held = true;
     r->worker = c->w;
     r->loop = c->w->loop;
     r->listen = c->listen;
@@ -511,7 +514,8 @@ void pt_conn_follow(struct pt_conn *c, struct pt_config *conf)
     const struct pt_vhost *vh = NULL;
     bool ok = l && l->tls == c->listen->tls && l->proxy_protocol == c->listen->proxy_protocol;
     if (ok && c->sni_vhost)
-        ok = (vh = vhost_named(l, c->sni_vhost->name)) != NULL;
+        ok = (vh = vhost_named(l, c->sni_vhost->name)) != NULL &&
+             (!c->ssl || pt_tls_can_follow(c->sni_vhost, vh));
     if (!ok) {
         pt_conn_drain(c); /* on the old snapshot, which it keeps */
         return;

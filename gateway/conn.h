@@ -76,6 +76,7 @@ struct pt_conn {
     bool connecting : 1;           /* outgoing: connect() in progress */
     bool lim_tracked : 1;          /* counted in the per-IP table (limits.c) */
     bool lim_counted : 1;          /* counted toward max-connections */
+    uint8_t lim_v6_prefix;         /* the prefix its per-IP count is keyed by */
 };
 
 /* Takes a freshly accepted socket and starts TLS or the default protocol

@@ -96,7 +96,7 @@ void pt_limits_conn_closed(struct pt_conn *c)
     if (c->lim_tracked) {
         struct pt_ip ip;
         if (pt_ip_from_sockaddr((const struct sockaddr *)&c->peer, &ip)) {
-            struct pt_ip key = pt_ip_key(&ip, c->conf->g.ip_limit_v6_prefix);
+            struct pt_ip key = pt_ip_key(&ip, c->lim_v6_prefix); /* as when counted */
             pt_iptable_conn_close(&key);
         }
         c->lim_tracked = false;

@@ -99,8 +99,11 @@ static int open_one(const struct pt_listen *l)
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (l->bind_device && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, l->interface,
                                      (socklen_t)strlen(l->interface)) < 0) {
-        pt_err("cannot listen on %s: bind-iface \"%s\": %s", iface, l->interface,
-               strerror(errno));
+        pt_err("cannot listen on %s: bind-iface \"%s\": %s%s", iface, l->interface,
+               strerror(errno),
+               errno == EPERM ? " (SO_BINDTODEVICE needs CAP_NET_RAW, kept after the switch "
+                                "to the user only when a vhost had bind-iface at start)"
+                              : "");
         close(fd);
         return -1;
     }

@@ -61,6 +61,7 @@ static void pp_on_io(struct pt_conn *c, int revents)
             return;
         }
         c->lim_tracked = (flags & PT_LIM_TRACKED) != 0;
+        c->lim_v6_prefix = (uint8_t)c->conf->g.ip_limit_v6_prefix;
     }
     pt_conn_set_events(c, 0);
     pt_conn_begin(c);

@@ -202,8 +202,17 @@ void pt_req_finish(struct pt_req *r)
     r->body = NULL;
     if (r->vhost && r->vhost->access_log_fd >= 0)
         pt_access_log(r);
-    if (r->worker)
+    if (r->conf_held) {
+        r->conf_held = false;
         pt_worker_conf_release(r->worker, r->conf); /* taken by pt_conn_init_req */
+    }
+}
+
+const struct pt_vhost *pt_req_default_vhost(const struct pt_req *r)
+{
+    if (r->sni_vhost)
+        return r->sni_vhost;
+    return r->listen && r->listen->n_vhosts ? r->listen->vhosts[0] : NULL;
 }
 
 enum pt_method pt_method_from(const char *s, size_t len)

@@ -77,6 +77,7 @@ struct pt_req {
     void *proto_ctx;              /* the protocol's per-request/connection state */
     struct pt_config *conf;       /* snapshot the connection holds */
     struct pt_worker *worker;     /* the worker running it (per-worker state) */
+    bool conf_held;               /* a use of conf on worker (pt_conn_init_req) */
     struct ev_loop *loop;         /* the worker's loop, for handlers' watchers */
     const struct pt_listen *listen;
 
@@ -255,6 +256,11 @@ void pt_req_reprocess(struct pt_req *r, const char *target, size_t target_len,
 /* Called by the protocol when the exchange is over: access log, body close.
  * The protocol frees the pool afterwards. */
 void pt_req_finish(struct pt_req *r);
+
+/* The vhost a request that cannot be routed belongs to: its SNI vhost,
+ * else the first on its port; from the request's own snapshot (its
+ * connection may have moved to a newer one since). */
+const struct pt_vhost *pt_req_default_vhost(const struct pt_req *r);
 
 enum pt_method pt_method_from(const char *s, size_t len);
 const char *pt_status_reason(int status);

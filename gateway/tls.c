@@ -252,6 +252,11 @@ static bool same_tls(const struct pt_vhost *a, const struct pt_vhost *b)
            a->client_cert_required == b->client_cert_required;
 }
 
+bool pt_tls_can_follow(const struct pt_vhost *old, const struct pt_vhost *nu)
+{
+    return same_tls(old, nu) && !old->client_cert_required;
+}
+
 int pt_tls_vhost_setup_shared(struct pt_vhost *vh, struct pt_vhost *earlier, size_t n,
                               struct pt_diag *d)
 {
@@ -424,6 +429,22 @@ int pt_tls_vhost_setup(struct pt_vhost *vh, struct pt_diag *d)
         pthread_mutex_unlock(&lru_lock);
     }
     vh->tls = t;
+    return 0;
+}
+
+int pt_tls_pin(struct pt_vhost *vh)
+{
+    struct pt_tls_ctx *t = vh->tls;
+    if (!t || !t->lazy)
+        return 0;
+    SSL_CTX *ctx = ctx_get(t); /* built again if load evicted it */
+    if (!ctx)
+        return -1;
+    pthread_mutex_lock(&lru_lock);
+    lru_unlink(t);
+    t->lazy = false;
+    pthread_mutex_unlock(&lru_lock);
+    SSL_CTX_free(ctx); /* t->live keeps its own */
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #ifndef PT_TLS_H
 #define PT_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct pt_vhost;
@@ -20,6 +21,15 @@ int pt_tls_vhost_setup(struct pt_vhost *vh, struct pt_diag *d);
 int pt_tls_vhost_setup_shared(struct pt_vhost *vh, struct pt_vhost *earlier, size_t n,
                               struct pt_diag *d);
 void pt_tls_vhost_free(struct pt_vhost *vh);
+/* vh is a listener's default: its context is where every handshake on
+ * that port starts (and where its session tickets are sealed), so it is
+ * never dropped.  Returns 0, or -1 (it could not be built again). */
+int pt_tls_pin(struct pt_vhost *vh);
+/* Whether a connection whose handshake was made for vhost old may go on
+ * under nu (a reload): nothing the handshake settled changed (a renewed
+ * certificate at the same path is fine), and no client certificate was
+ * checked (its CA file may have changed in place). */
+bool pt_tls_can_follow(const struct pt_vhost *old, const struct pt_vhost *nu);
 /* "tls-context-cache": how many droppable contexts may live at once (set
  * when a configuration comes into force; default 100). */
 void pt_tls_context_cache(int max);

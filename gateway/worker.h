@@ -1,6 +1,7 @@
-/* Worker threads: each owns one libev loop, its own SO_REUSEPORT listening
- * socket per configured (interface, port), and every connection it accepts
- * for that connection's whole life, so the hot path takes no locks. */
+/* Worker threads: each owns one libev loop, watches its own SO_REUSEPORT
+ * listening socket per address (the main thread's registry opens them:
+ * gateway/listen.h), and owns every connection it accepts for that
+ * connection's whole life, so the hot path takes no locks. */
 #ifndef PT_WORKER_H
 #define PT_WORKER_H
 
@@ -59,7 +60,7 @@ struct pt_worker {
     struct pt_wsnap *snaps;      /* the snapshots in use here; the first is conf */
     struct pt_listener *listeners;
     size_t n_listeners;
-    ev_async wake;               /* from the main thread: stop */
+    ev_async wake;               /* posted work (a new snapshot, parked requests), stop */
     atomic_bool stop;
     atomic_bool quit;            /* stop now, without draining */
     atomic_bool done;            /* its loop has ended */

@@ -214,7 +214,7 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
     if (cl)
         r->content_length = strtoll(cl, NULL, 10); /* nghttp2 checked it */
     if (s->too_large) {
-        r->vhost = pt_conn_default_vhost(h2->io.c);
+        r->vhost = pt_req_default_vhost(r);
         pt_respond_error(r, 431, "header list too large");
         return;
     }
@@ -225,7 +225,7 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
         r->upgrade = true;
         r->upgrade_proto = s->protocol;
     } else if (r->method == PT_M_CONNECT || !s->path) {
-        r->vhost = pt_conn_default_vhost(h2->io.c);
+        r->vhost = pt_req_default_vhost(r);
         pt_respond_error(r, 501, "CONNECT is not supported");
         return;
     }
@@ -234,7 +234,7 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
     if (s->path_len == 1 && s->path[0] == '*') {
         r->path = "*";
         r->path_len = 1;
-        r->vhost = pt_conn_default_vhost(h2->io.c);
+        r->vhost = pt_req_default_vhost(r);
         if (r->method == PT_M_OPTIONS) {
             pt_resp_header(r, "Allow", "GET, HEAD, OPTIONS");
             pt_respond(r, 204, 0, NULL, NULL);
@@ -252,7 +252,7 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
     char *path = pt_pool_alloc(r->pool, plen + 1);
     long n = s->path[0] == '/' ? pt_path_normalize(s->path, plen, path) : -1;
     if (n < 0) {
-        r->vhost = pt_conn_default_vhost(h2->io.c);
+        r->vhost = pt_req_default_vhost(r);
         pt_info_rl("%s:%u: 400 Bad Request: invalid :path (HTTP/2 stream %d)", r->peer_ip,
                 r->peer_port, s->id);
         pt_respond_error(r, 400, "invalid :path");

@@ -548,11 +548,10 @@ static void init_req(struct pt_h1 *h, struct pt_req *r, struct pt_pool *pool)
  * page and close.  Returns false if c was closed. */
 static bool reject(struct pt_h1 *h, int status, const char *why)
 {
-    struct pt_conn *c = conn_of(h);
     struct pt_pool *pool = pt_pool_new(2048);
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
     init_req(h, r, pool);
-    r->vhost = pt_conn_default_vhost(c);
+    r->vhost = pt_req_default_vhost(r);
     pt_info_rl("%s:%u: %d %s: %s", r->peer_ip, r->peer_port, status,
             pt_status_reason(status), why);
     h->keep_alive = false;
@@ -646,7 +645,7 @@ static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
     }
     int status = build_request(r, p, head);
     if (status) {
-        r->vhost = pt_conn_default_vhost(c);
+        r->vhost = pt_req_default_vhost(r);
         pt_info_rl("%s:%u: %d %s: invalid request target", r->peer_ip, r->peer_port,
                 status, pt_status_reason(status));
         h->keep_alive = false;
@@ -662,7 +661,7 @@ static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
         /* Plain HTTP on a TLS port (allow-non-tls + redirect-http). */
         size_t hlen = 0;
         const char *host = pt_req_header(r, "host", &hlen);
-        r->vhost = pt_conn_default_vhost(c);
+        r->vhost = pt_req_default_vhost(r);
         if (!host || !hlen) {
             pt_respond_error(r, 400, "no Host to redirect to");
             return r;
@@ -674,7 +673,7 @@ static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
         return r;
     }
     if (r->path[0] == '*') {
-        r->vhost = pt_conn_default_vhost(c);
+        r->vhost = pt_req_default_vhost(r);
         if (r->method == PT_M_OPTIONS) {
             pt_resp_header(r, "Allow", "GET, HEAD, OPTIONS");
             pt_respond(r, 204, 0, NULL, NULL);
@@ -688,7 +687,6 @@ static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
 /* The request body's framing is broken: nothing after it can be trusted. */
 static void body_error(struct pt_h1 *h, const char *why)
 {
-    struct pt_conn *c = conn_of(h);
     pt_info_rl("%s:%u: 400 Bad Request: request body: %s", h->req->peer_ip,
             h->req->peer_port, why ? why : "bad framing");
     drop_chunked(h);
@@ -697,7 +695,7 @@ static void body_error(struct pt_h1 *h, const char *why)
     h->close_after = true;
     if (!h->req->responded) {
         if (!h->req->vhost)
-            h->req->vhost = pt_conn_default_vhost(c);
+            h->req->vhost = pt_req_default_vhost(h->req);
         pt_respond_error(h->req, 400, "invalid request body framing");
     }
 }

@@ -36,59 +36,93 @@ static void raise_nofile(const struct pt_global *g)
     }
 }
 
-/* After the switch to the user, capabilities are kept per thread (Linux
- * keeps them per thread; threads inherit their creator's):
- *   the main thread: CAP_NET_BIND_SERVICE, to bind a new port below 1024
- *     at a reload, and CAP_DAC_READ_SEARCH, to read the configuration,
- *     certificates and keys again (they are typically root's, mode 0600);
- *   worker threads, which handle the network: only CAP_NET_RAW, and only
- *     when a vhost has bind-iface (SO_BINDTODEVICE on upstream sockets).
- * Nothing is in the inheritable or ambient sets, so the programs workers
- * run (CGI) get none. */
-static cap_value_t main_caps[3], worker_caps[1];
-static int n_main_caps, n_worker_caps;
+/* Not running as root, portico keeps only the capabilities it uses, and
+ * holds them permitted but not effective except where it uses them:
+ *   CAP_NET_BIND_SERVICE: the main thread, raised only while a reload
+ *     binds new ports (pt_privileges_bind), so a new port below 1024
+ *     works after the switch to the user;
+ *   CAP_NET_RAW, when a vhost has bind-iface: effective, for
+ *     SO_BINDTODEVICE on listening and upstream sockets.
+ * Worker threads drop CAP_NET_BIND_SERVICE as they start.  The
+ * inheritable and ambient sets are emptied, so the programs workers run
+ * (CGI) get nothing, even under systemd's AmbientCapabilities.  Reading
+ * the configuration and keys at a reload is the user's business: give it
+ * read access (Debian: the ssl-cert group). */
+static cap_value_t kept[2];
+static int n_kept;
+static bool raw_kept, bind_kept;
 
-static void want_caps(const struct pt_config *conf)
+/* Sets the calling thread's permitted set to what is kept (less
+ * CAP_NET_BIND_SERVICE unless with_bind), effective to CAP_NET_RAW (and
+ * CAP_NET_BIND_SERVICE when bind_effective). */
+static int apply(bool with_bind, bool bind_effective)
 {
-    n_main_caps = n_worker_caps = 0;
-    main_caps[n_main_caps++] = CAP_NET_BIND_SERVICE;
-    main_caps[n_main_caps++] = CAP_DAC_READ_SEARCH;
-    for (size_t i = 0; i < conf->n_vhosts; i++)
-        if (conf->vhosts[i].bind_iface) {
-            main_caps[n_main_caps++] = CAP_NET_RAW;
-            worker_caps[n_worker_caps++] = CAP_NET_RAW;
-            break;
-        }
-}
-
-/* Exactly caps, permitted and effective, on the calling thread. */
-static int keep_only(const cap_value_t *caps, int n)
-{
-    cap_t c = cap_init(); /* all clear */
-    int rc = -1;
-    if (c && (n == 0 || (cap_set_flag(c, CAP_PERMITTED, n, caps, CAP_SET) == 0 &&
-                         cap_set_flag(c, CAP_EFFECTIVE, n, caps, CAP_SET) == 0)) &&
-        cap_set_proc(c) == 0)
-        rc = 0;
+    cap_t c = cap_init(); /* all clear: inheritable too */
+    int rc = c ? 0 : -1;
+    cap_value_t v;
+    if (rc == 0 && raw_kept) {
+        v = CAP_NET_RAW;
+        rc = cap_set_flag(c, CAP_PERMITTED, 1, &v, CAP_SET) |
+             cap_set_flag(c, CAP_EFFECTIVE, 1, &v, CAP_SET);
+    }
+    if (rc == 0 && bind_kept && with_bind) {
+        v = CAP_NET_BIND_SERVICE;
+        rc = cap_set_flag(c, CAP_PERMITTED, 1, &v, CAP_SET);
+        if (rc == 0 && bind_effective)
+            rc = cap_set_flag(c, CAP_EFFECTIVE, 1, &v, CAP_SET);
+    }
+    if (rc == 0)
+        rc = cap_set_proc(c);
+    int err = errno;
     cap_free(c);
+    errno = err;
     return rc;
 }
 
 static void worker_thread_init(void)
 {
-    if (keep_only(worker_caps, n_worker_caps) < 0)
+    if (apply(false, false) < 0)
         pt_err("a worker thread cannot give up its capabilities: %s", strerror(errno));
 }
 
-static void names_of(const cap_value_t *caps, int n, char *buf, size_t size)
+void pt_privileges_bind(bool on)
 {
-    snprintf(buf, size, "%s", n ? "" : "none");
-    for (int i = 0; i < n; i++) {
-        char *name = cap_to_name(caps[i]);
-        size_t len = strlen(buf);
-        snprintf(buf + len, size - len, "%s%s", i ? ", " : "", name ? name : "?");
+    if (bind_kept && apply(true, on) < 0)
+        pt_warn("CAP_NET_BIND_SERVICE: %s", strerror(errno));
+}
+
+/* Keeps what is wanted of what the process has. */
+static void keep_caps(const struct pt_config *conf)
+{
+    cap_t cur = cap_get_proc();
+    cap_flag_value_t has;
+    bool want_raw = false;
+    for (size_t i = 0; i < conf->n_vhosts && !want_raw; i++)
+        want_raw = conf->vhosts[i].bind_iface;
+    bind_kept = cur && cap_get_flag(cur, CAP_NET_BIND_SERVICE, CAP_PERMITTED, &has) == 0 &&
+                has == CAP_SET;
+    raw_kept = want_raw && cur &&
+               cap_get_flag(cur, CAP_NET_RAW, CAP_PERMITTED, &has) == 0 && has == CAP_SET;
+    cap_free(cur);
+    n_kept = 0;
+    if (bind_kept)
+        kept[n_kept++] = CAP_NET_BIND_SERVICE;
+    if (raw_kept)
+        kept[n_kept++] = CAP_NET_RAW;
+    if (cap_reset_ambient() < 0 || apply(true, false) < 0) {
+        pt_warn("cannot set capabilities: %s", strerror(errno));
+        return;
+    }
+    pt_worker_thread_init = worker_thread_init;
+    char names[96] = "";
+    for (int i = 0; i < n_kept; i++) {
+        char *name = cap_to_name(kept[i]);
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "", name ? name : "?");
         cap_free(name);
     }
+    pt_notice("running as uid %u gid %u; capabilities kept: %s", (unsigned)getuid(),
+              (unsigned)getgid(), n_kept ? names : "none");
 }
 
 int pt_privileges_drop(const struct pt_config *conf)
@@ -145,30 +179,18 @@ int pt_privileges_drop(const struct pt_config *conf)
         pt_err("cannot change group to %u: %s", (unsigned)gid, strerror(errno));
         return -1;
     }
-    bool keep = uid != (uid_t)-1 && uid != 0 && geteuid() == 0;
-    if (keep && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) < 0)
-        keep = false;
+    bool switching = uid != (uid_t)-1 && uid != 0 && geteuid() == 0;
+    if (switching && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L) < 0)
+        pt_warn("cannot keep capabilities across the switch to the user: %s",
+                strerror(errno));
     if (uid != (uid_t)-1 && setuid(uid) < 0) {
         pt_err("cannot change user to %u: %s", (unsigned)uid, strerror(errno));
         return -1;
     }
-    if (keep) {
+    if (switching)
         prctl(PR_SET_KEEPCAPS, 0L, 0L, 0L, 0L);
-        want_caps(conf);
-        if (keep_only(main_caps, n_main_caps) < 0) {
-            pt_warn("cannot keep capabilities after the switch to the user: %s: a reload "
-                    "cannot bind a new port below 1024 nor read root's keys",
-                    strerror(errno));
-            n_main_caps = 0;
-            keep_only(NULL, 0);
-        }
-        pt_worker_thread_init = worker_thread_init;
-        char m[160], w[64];
-        names_of(main_caps, n_main_caps, m, sizeof m);
-        names_of(worker_caps, n_worker_caps, w, sizeof w);
-        pt_notice("running as uid %u gid %u; capabilities kept: %s (main thread), %s "
-                  "(workers)", (unsigned)uid, (unsigned)getgid(), m, w);
-    }
+    if (geteuid() != 0)
+        keep_caps(conf); /* switched, or started as a user (ambient capabilities) */
     return 0;
 }
 

@@ -169,7 +169,10 @@ static void reload(struct server *s)
     int *fds = calloc((size_t)s->n * (next->n_listens ? next->n_listens : 1), sizeof(int));
     if (!fds)
         abort();
-    if (pt_listen_registry_bind(s->reg, next, fds) < 0) {
+    pt_privileges_bind(true);
+    int bound = pt_listen_registry_bind(s->reg, next, fds);
+    pt_privileges_bind(false);
+    if (bound < 0) {
         pt_err("reload %u: a listening address cannot be opened (above): the running "
                "configuration stays in force", gen);
         pt_config_retire(next);

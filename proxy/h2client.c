@@ -73,10 +73,14 @@ static bool idle(const struct px_h2conn *h)
     return h->ready && !h->n_streams && !h->n_pending;
 }
 
-/* Call after a stream or a waiting request left h. */
+/* Call after a stream or a waiting request left h.  One that takes
+ * nothing new ends with its last stream (GOAWAY; closed once sent). */
 static void note_idle(struct px_h2conn *h)
 {
-    if (idle(h)) {
+    if (idle(h) && h->going_away) {
+        nghttp2_session_terminate_session(h->io.session, NGHTTP2_NO_ERROR);
+        pt_h2_io_schedule_flush(&h->io);
+    } else if (idle(h)) {
         h->idle_since = ev_now(h->pool->w->loop);
         pt_conn_timer_update(h->io.c);
     }
@@ -549,8 +553,6 @@ static double h2c_timeout(const struct pt_conn *c)
     const struct px_h2conn *h = c->session;
     if (!idle(h))
         return 0; /* each stream has its own timer */
-    if (h->going_away)
-        return 0.001; /* nothing left on a connection that takes nothing new */
     const struct pt_proxy_opts *o = &h->pool->pm->o;
     double t = h->idle_since + o->keepalive_timeout - c->last_activity;
     double ping = h->ping_out ? o->read_timeout : o->ping_interval;
@@ -693,6 +695,7 @@ bool pt_px_h2_acquire(struct px *p)
         return true;
     }
     h->pool = pool;
+    h->going_away = pool->retired; /* its streams only, then it closes */
     h->io.c = c;
     h->io.ops = &io_ops;
     c->session = h;

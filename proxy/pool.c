@@ -256,6 +256,9 @@ struct px_route *pt_px_route(struct px_worker *pw, const struct px_mount *pm,
     for (size_t i = 0; i < pm->n_ups; i++) {
         rt->pools[i].pm = pm;
         rt->pools[i].conf = conf;
+        /* A request of an older snapshot, after the reload (queued, or a
+         * stream of a draining connection): nothing is kept for it. */
+        rt->pools[i].retired = conf != pw->w->conf;
         rt->pools[i].u = &pm->ups[i];
         rt->pools[i].w = pw->w;
     }
