@@ -5,9 +5,10 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 # Debian packages: build, run, and test (real clients the tests drive).
 BUILD_PKGS = cmake make gcc pkg-config libssl-dev libnghttp2-dev zlib1g-dev \
-             libev-dev libpcre2-dev libjansson-dev libcap-dev
+             libev-dev libpcre2-dev libjansson-dev libcap-dev libcrypt-dev
 TEST_PKGS  = curl python3 python3-pytest python3-h2 python3-websockets \
-             nghttp2-client nghttp2-server openssl git zip unzip clang libclang-rt-14-dev wrk
+             nghttp2-client nghttp2-server openssl git zip unzip clang libclang-rt-14-dev wrk \
+             apache2-utils whois
 
 .PHONY: all deps test-deps build asan run test unit clean bench fuzz soak install uninstall
 
@@ -63,7 +64,7 @@ uninstall:
 FUZZ_SECS ?= 8
 FUZZ_CC = clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=undefined
-FUZZ_LIBS = -lssl+-lcrypto+-ljansson+-lev+-lz+-lpthread
+FUZZ_LIBS = -lssl+-lcrypto+-lcrypt+-ljansson+-lev+-lz+-lpthread
 FUZZ_CONFIG_WRAP = -Wl,--wrap=open,--wrap=openat,--wrap=fopen,--wrap=pt_diag_error,--wrap=pt_diag_warn,--wrap=pt_diag_mount_error
 FUZZ_TARGETS = zip:fops/zip_index.c h1:http1/parser.c urlpath:gateway/urlpath.c \
 	       range:mounts/range.c proxyproto:gateway/proxyproto_parse.c+gateway/ipaddr.c \

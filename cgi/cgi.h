@@ -30,6 +30,8 @@ extern const struct pt_handler pt_handler_cgi;
 struct pt_cgi_opts {
     struct pt_kvlist env;       /* "cgi-env": added to every program's */
     int timeout;                /* "cgi-timeout" seconds; 0 = default */
+    char *chdir;                /* "cgi-chdir": its working directory (default:
+                                 * the program's own) */
 };
 
 /* ---- env.c ------------------------------------------------------------ */
@@ -44,6 +46,20 @@ extern const char *const pt_cgi_inherited[];
  * earlier ones on the same name: inherited, then request variables, then
  * the mount's cgi-env. */
 char **pt_cgi_env(struct pt_req *r, const char *prog, char *const *inherit);
+
+/* What the program is, for the variables that say so. */
+struct pt_cgi_script {
+    const char *filename;            /* SCRIPT_FILENAME */
+    const char *name;                /* SCRIPT_NAME */
+    size_t name_len;
+    const char *path_info;           /* PATH_INFO, or NULL */
+    size_t path_info_len;
+    const struct pt_kvlist *extra;   /* cgi-env: the last word, or NULL */
+    bool interpreted;                /* run by an interpreter: REDIRECT_STATUS=200
+                                      * (what php-cgi's cgi.force_redirect asks) */
+};
+char **pt_cgi_env_script(struct pt_req *r, const struct pt_cgi_script *s,
+                         char *const *inherit);
 
 /* Fills a NULL-terminated, malloc'ed copy of the pt_cgi_inherited
  * variables that are set now (for pt_cgi_env).  Free with pt_cgi_env_free. */
@@ -109,10 +125,11 @@ struct pt_cgi_child {
     int in_fd, out_fd, err_fd;  /* our ends: non-blocking, close-on-exec */
 };
 
-/* Starts prog (no shell) in dir with env, in a new process group, with
- * default signal dispositions and an empty signal mask, stdin/stdout/stderr
- * on pipes.  Returns 0, or an errno value. */
-int pt_cgi_spawn(const char *prog, const char *dir, char *const env[],
+/* Starts prog (no shell; with arg as its one argument, if not NULL) in dir
+ * with env, in a new process group, with default signal dispositions and
+ * an empty signal mask, stdin/stdout/stderr on pipes.  Returns 0, or an
+ * errno value. */
+int pt_cgi_spawn(const char *prog, const char *arg, const char *dir, char *const env[],
                  struct pt_cgi_child *child);
 
 /* ---- orphans.c -------------------------------------------------------- */

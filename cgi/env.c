@@ -140,7 +140,7 @@ static bool header_passed(const struct pt_req *r, const struct pt_hdr *h)
         IS("Content-Length") || IS("Transfer-Encoding"))
         return false;
     /* Credentials portico checked itself stay with portico. */
-    if (IS("Authorization") && r->mount && r->mount->auth_users.n)
+    if (IS("Authorization") && r->mount && r->mount->basic_auth)
         return false;
 #undef IS
     return true;
@@ -248,6 +248,24 @@ static void add_host(struct envb *e, const struct pt_req *r)
 
 char **pt_cgi_env(struct pt_req *r, const char *prog, char *const *inherit)
 {
+    /* SCRIPT_NAME is the mountpoint; the "/" mount has an empty one and
+     * hands the whole path over as PATH_INFO. */
+    const char *mp = r->mount ? r->mount->mountpoint : "";
+    size_t mpl = strlen(mp);
+    if (mpl && mp[mpl - 1] == '/')
+        mpl--;
+    const struct pt_cgi_opts *o = r->mount ? r->mount->opts : NULL;
+    struct pt_cgi_script s = {
+        .filename = prog, .name = mp, .name_len = mpl,
+        .path_info = r->rest, .path_info_len = r->rest ? r->rest_len : 0,
+        .extra = o ? &o->env : NULL,
+    };
+    return pt_cgi_env_script(r, &s, inherit);
+}
+
+char **pt_cgi_env_script(struct pt_req *r, const struct pt_cgi_script *s,
+                         char *const *inherit)
+{
     struct envb e = {.pool = r->pool};
     for (size_t i = 0; inherit && inherit[i]; i++)
         put(&e, pt_pool_strndup(r->pool, inherit[i], strlen(inherit[i])));
@@ -273,18 +291,14 @@ char **pt_cgi_env(struct pt_req *r, const char *prog, char *const *inherit)
     if (r->tls)
         set(&e, "HTTPS", "on");
 
-    /* SCRIPT_NAME is the mountpoint; the "/" mount has an empty one and
-     * hands the whole path over as PATH_INFO. */
-    const char *mp = r->mount ? r->mount->mountpoint : "";
-    size_t mpl = strlen(mp);
-    if (mpl && mp[mpl - 1] == '/')
-        mpl--;
-    setn(&e, "SCRIPT_NAME", mp, mpl);
-    set(&e, "SCRIPT_FILENAME", prog);
-    if (r->rest && r->rest_len) {
-        setn(&e, "PATH_INFO", r->rest, r->rest_len);
+    setn(&e, "SCRIPT_NAME", s->name, s->name_len);
+    set(&e, "SCRIPT_FILENAME", s->filename);
+    if (s->path_info && s->path_info_len) {
+        setn(&e, "PATH_INFO", s->path_info, s->path_info_len);
         add_path_translated(&e, r);
     }
+    if (s->interpreted)
+        set(&e, "REDIRECT_STATUS", "200");
     if (r->query)
         setn(&e, "QUERY_STRING", r->query, r->query_len);
     else
@@ -309,9 +323,8 @@ char **pt_cgi_env(struct pt_req *r, const char *prog, char *const *inherit)
     add_host(&e, r);
 
     /* The mount's own variables have the last word. */
-    const struct pt_cgi_opts *o = r->mount ? r->mount->opts : NULL;
-    if (o) {
-        const struct pt_kvlist *l = &o->env;
+    if (s->extra) {
+        const struct pt_kvlist *l = s->extra;
         for (size_t i = 0; i < l->n; i++)
             if (*l->v[i].name && !strchr(l->v[i].name, '='))
                 set(&e, l->v[i].name, l->v[i].value);

@@ -428,9 +428,11 @@ static void on_timeout(void *owner)
 
 /* ---- the handler ---- */
 
-static void cgi_handle(struct pt_req *r)
+/* Runs prog (with arg) in dir for r: the exchange from here on is the
+ * same for a cgi:// mount and an interpreted script. */
+static void run(struct pt_req *r, const char *prog, const char *arg, const char *dir,
+                char **env, int timeout)
 {
-    const struct pt_cgi_mount *cm = r->mount->handler_data;
     const char *tag = r->mount->mountpoint;
     if (!r->loop) { /* a protocol without an event loop cannot run programs */
         pt_respond_error(r, 500, "no event loop for CGI");
@@ -444,11 +446,10 @@ static void cgi_handle(struct pt_req *r)
     memset(c, 0, offsetof(struct cgi, head));
     c->in_io.fd = c->out_io.fd = -1;
     pt_cgi_head_init(&c->head);
-    char **env = pt_cgi_env(r, cm->prog, cm->inherit);
     struct pt_cgi_child ch;
-    int err = pt_cgi_spawn(cm->prog, cm->dir, env, &ch);
+    int err = pt_cgi_spawn(prog, arg, dir, env, &ch);
     if (err) {
-        pt_err("cgi %s: cannot run %s: %s", tag, cm->prog, strerror(err));
+        pt_err("cgi %s: cannot run %s: %s", tag, prog, strerror(err));
         free(c);
         pt_respond_error(r, err == EMFILE || err == ENFILE || err == EAGAIN ||
                             err == ENOMEM ? 503 : 502, "cannot start CGI program");
@@ -463,13 +464,14 @@ static void cgi_handle(struct pt_req *r)
     c->in_io.data = c;
     ev_io_init(&c->out_io, on_stdout, ch.out_fd, EV_READ);
     c->out_io.data = c;
-    c->proc = pt_cgi_proc_start(pt_handler_state(r), tag, ch.pid, ch.err_fd, cm->timeout,
-                                on_timeout, c);
+    /* The CGI handler's registry, also for a script another mount found. */
+    c->proc = pt_cgi_proc_start(pt_worker_handler_state(r->worker, &pt_handler_cgi), tag,
+                                ch.pid, ch.err_fd, timeout, on_timeout, c);
     if (!c->proc) {
         fail(c, 503, "out of memory");
         return;
     }
-    pt_debug("cgi %s[%d]: started %s", tag, (int)ch.pid, cm->prog);
+    pt_debug("cgi %s[%d]: started %s", tag, (int)ch.pid, prog);
     r->handler_ctx = c;
     r->on_finish = on_finish;
     r->on_body_ready = on_body_ready;
@@ -485,6 +487,36 @@ static void cgi_handle(struct pt_req *r)
         return;
     }
     feed_stdin(c); /* last: it may end the request */
+}
+
+static void cgi_handle(struct pt_req *r)
+{
+    const struct pt_cgi_mount *cm = r->mount->handler_data;
+    run(r, cm->prog, NULL, cm->dir, pt_cgi_env(r, cm->prog, cm->inherit), cm->timeout);
+}
+
+/* A file mount's "interpret": the interpreter runs the script, in the
+ * script's directory, as a CGI program would (SCRIPT_FILENAME is the
+ * script, its one argument too). */
+static void cgi_interpret(struct pt_req *r, const char *interpreter, const char *script,
+                          const char *script_url)
+{
+    char **inherit = pt_cgi_env_inherit();
+    struct pt_cgi_script s = {
+        .filename = script, .name = script_url, .name_len = strlen(script_url),
+        .interpreted = true,
+    };
+    char **env = inherit ? pt_cgi_env_script(r, &s, inherit) : NULL;
+    pt_cgi_env_free(inherit);
+    if (!env) {
+        pt_respond_error(r, 503, "out of memory");
+        return;
+    }
+    char *dir = pt_pool_strndup(r->pool, script, strlen(script));
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    run(r, interpreter, script, dir, env, DEFAULT_TIMEOUT);
 }
 
 /* ---- mount setup ---- */
@@ -527,9 +559,19 @@ static int cgi_setup(struct pt_mount *m, struct pt_diag *d)
     char *slash = strrchr(real, '/');
     if (slash)
         *(slash == real ? slash + 1 : slash) = '\0';
-    cm->dir = strdup(real);
-    cm->inherit = pt_cgi_env_inherit();
     const struct pt_cgi_opts *o = m->opts;
+    if (o->chdir) {
+        const struct pt_srcpos *cp = pt_mount_key_pos(m, "cgi-chdir");
+        if (stat(o->chdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            pt_diag_error(d, cp->file, cp->line, cp->col,
+                          "\"cgi-chdir\": \"%s\" is not a directory", o->chdir);
+            free(cm->prog);
+            free(cm);
+            return -1;
+        }
+    }
+    cm->dir = strdup(o->chdir ? o->chdir : real);
+    cm->inherit = pt_cgi_env_inherit();
     cm->timeout = o->timeout > 0 ? o->timeout : DEFAULT_TIMEOUT;
     m->handler_data = cm;
     if (!cm->prog || !cm->dir || !cm->inherit) {
@@ -556,6 +598,7 @@ static void cgi_worker_dispose(struct pt_worker *w, void *state)
 static const struct pt_key cgi_keys[] = {
     { "cgi-env", PT_KEY_KV, O(env), 0, 0 },
     { "cgi-timeout", PT_KEY_INT, O(timeout), 0, 86400 },
+    { "cgi-chdir", PT_KEY_PATH, O(chdir), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 #undef O
@@ -575,4 +618,5 @@ const struct pt_handler pt_handler_cgi = {
     .worker_dispose = cgi_worker_dispose,
     .handle = cgi_handle,
     .flags = PT_HANDLER_TARGET_PATH,
+    .interpret = cgi_interpret,
 };

@@ -35,8 +35,8 @@ static int set_nonblock(int fd)
 
 /* The child's ends are dup2()ed onto 0..2 (which clears close-on-exec on
  * the copies); the originals close at exec. */
-static int spawn_with(const char *prog, const char *dir, char *const env[],
-                      int child_fds[3], pid_t *pid)
+static int spawn_with(const char *prog, const char *arg, const char *dir,
+                      char *const env[], int child_fds[3], pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -65,7 +65,7 @@ static int spawn_with(const char *prog, const char *dir, char *const env[],
     if (!rc)
         rc = posix_spawnattr_setsigdefault(&at, &all);
     if (!rc) {
-        char *argv[] = {(char *)prog, NULL};
+        char *argv[] = {(char *)prog, (char *)arg, NULL};
         rc = posix_spawn(pid, prog, &fa, &at, argv, env);
     }
     posix_spawnattr_destroy(&at);
@@ -73,7 +73,7 @@ static int spawn_with(const char *prog, const char *dir, char *const env[],
     return rc;
 }
 
-int pt_cgi_spawn(const char *prog, const char *dir, char *const env[],
+int pt_cgi_spawn(const char *prog, const char *arg, const char *dir, char *const env[],
                  struct pt_cgi_child *child)
 {
     int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
@@ -95,7 +95,7 @@ int pt_cgi_spawn(const char *prog, const char *dir, char *const env[],
     }
     pid_t pid = 0;
     pt_cgi_spawn_begin();
-    rc = spawn_with(prog, dir, env, child_fds, &pid);
+    rc = spawn_with(prog, arg, dir, env, child_fds, &pid);
     if (pt_cgi_spawn_end(rc ? 0 : pid) < 0) {
         kill(-pid, SIGKILL); /* the sweep holds off: pid still pins its group */
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

@@ -1,9 +1,15 @@
-/* HTTP Basic authentication (RFC 7617) against a mount's user list. */
+/* HTTP Basic authentication (RFC 7617) against a mount's user list
+ * (gateway/authstate.h), and the 401 challenge. */
 #include "gateway/mount.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
+#include "gateway/authstate.h"
+#include "gateway/htpasswd.h"
 #include "gateway/request.h"
 
 /* Longer credentials are refused outright rather than decoded. */
@@ -52,24 +58,6 @@ static long base64_decode(const char *in, size_t len, unsigned char *out)
     return (long)o;
 }
 
-/* Compares cred[0..n) with "user:pass" in time that depends only on the
- * stored lengths, never on where the first difference is. */
-static bool cred_equal(const unsigned char *cred, size_t n,
-                          const char *user, const char *pass)
-{
-    size_t ulen = strlen(user), plen = strlen(pass);
-    size_t total = ulen + 1 + plen;
-    unsigned diff = total != n;
-    for (size_t i = 0; i < total; i++) {
-        unsigned char want = i < ulen ? (unsigned char)user[i]
-                           : i == ulen ? ':'
-                           : (unsigned char)pass[i - ulen - 1];
-        unsigned char got = i < n ? cred[i] : 0;
-        diff |= (unsigned)(want ^ got);
-    }
-    return diff == 0;
-}
-
 /* The base64 token of "Basic <token>", or NULL. */
 static const char *basic_token(const struct pt_req *r, size_t *len)
 {
@@ -88,29 +76,126 @@ static const char *basic_token(const struct pt_req *r, size_t *len)
     return v + i;
 }
 
-bool pt_basic_auth_check(struct pt_req *r)
+/* The decoded "user:password" of the request (in the pool), or NULL. */
+static char *credentials(struct pt_req *r, size_t *n)
 {
-    const struct pt_mount *m = r->mount;
-    if (!m || m->auth_users.n == 0)
-        return true;
     size_t tlen;
     const char *tok = basic_token(r, &tlen);
     if (!tok || tlen == 0 || tlen > PT_AUTH_MAX_B64)
-        return false;
-    unsigned char *cred = pt_pool_alloc(r->pool, tlen / 4 * 3 + 1);
-    long n = base64_decode(tok, tlen, cred);
-    if (n <= 0 || !memchr(cred, ':', (size_t)n))
-        return false;
+        return NULL;
+    char *cred = pt_pool_alloc(r->pool, tlen / 4 * 3 + 1);
+    long len = base64_decode(tok, tlen, (unsigned char *)cred);
+    if (len <= 0 || !memchr(cred, ':', (size_t)len))
+        return NULL;
+    *n = (size_t)len;
+    return cred;
+}
 
-    /* Check every user so the time taken does not say which one matched. */
-    const struct pt_kv *found = NULL;
-    for (size_t i = 0; i < m->auth_users.n; i++) {
-        const struct pt_kv *u = &m->auth_users.v[i];
-        if (cred_equal(cred, (size_t)n, u->name, u->value) && !found)
-            found = u;
+/* The length of the user name in credentials (they hold a ':'). */
+static size_t user_len(const char *cred, size_t n)
+{
+    return (size_t)((const char *)memchr(cred, ':', n) - cred);
+}
+
+/* Whether cred ("user:password", n bytes) names a user with that
+ * password: from the cache, else by the user's hash. */
+static bool verify(struct pt_authstate *a, const char *cred, size_t n)
+{
+    size_t ulen = user_len(cred, n);
+    uint64_t gen;
+    struct pt_htusers *users = pt_authstate_users(a, &gen);
+    unsigned char key[32];
+    pt_authstate_key(a, cred, n, key);
+    bool ok = pt_authstate_cached(a, gen, key);
+    if (!ok) {
+        /* An unknown user is checked against the first user's entry all
+         * the same, so the time taken does not say which users exist. */
+        const struct pt_htuser *u = pt_htusers_find(users, cred, ulen);
+        const struct pt_htuser *h = u ? u : &users->v[0];
+        ok = pt_pwhash_verify(h->scheme, h->stored, cred + ulen + 1, n - ulen - 1) &&
+             u != NULL;
+        if (ok)
+            pt_authstate_remember(a, gen, key);
     }
-    if (!found)
+    pt_htusers_unref(users);
+    return ok;
+}
+
+bool pt_basic_auth_check(struct pt_req *r)
+{
+    const struct pt_mount *m = r->mount;
+    if (!m || !m->basic_auth)
+        return true;
+    if (!m->auth) /* its file was never read: nobody gets in */
         return false;
-    r->remote_user = pt_pool_strndup(r->pool, found->name, strlen(found->name));
-    return true;
+    size_t n;
+    char *cred = credentials(r, &n);
+    if (!cred)
+        return false;
+    bool ok = verify(m->auth, cred, n);
+    if (ok)
+        r->remote_user = pt_pool_strndup(r->pool, cred, user_len(cred, n));
+    OPENSSL_cleanse(cred, n);
+    return ok;
+}
+
+/* ---- the 401 ---- */
+
+/* The vhost name as an RFC 9110 quoted-string body: '"' and '\' escaped,
+ * anything that cannot appear in a header dropped. */
+static const char *realm(struct pt_pool *pool, const char *name)
+{
+    size_t n = strlen(name);
+    char *out = pt_pool_alloc(pool, 2 * n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f)
+            continue;
+        if (c == '"' || c == '\\')
+            *o++ = '\\';
+        *o++ = (char)c;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* A user name from the client, fit for a log line: printable ASCII but
+ * '"' and '\' as they are, other bytes as \xHH, at most 64 bytes. */
+static const char *log_name(struct pt_pool *pool, const char *s, size_t n)
+{
+    size_t shown = n > 64 ? 64 : n;
+    char *out = pt_pool_alloc(pool, shown * 4 + 4), *o = out;
+    for (size_t i = 0; i < shown; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            *o++ = (char)c;
+        else
+            o += sprintf(o, "\\x%02x", c);
+    }
+    strcpy(o, n > shown ? "..." : "");
+    return out;
+}
+
+void pt_basic_auth_refuse(struct pt_req *r)
+{
+    const char *name = r->vhost && r->vhost->name ? r->vhost->name : "";
+    pt_resp_header(r, "WWW-Authenticate",
+                   pt_pool_printf(r->pool, "Basic realm=\"%s\", charset=\"UTF-8\"",
+                                  realm(r->pool, name)));
+    /* The user tried goes to the log line of the 401 (with the peer and
+     * the mount); the password never does. */
+    size_t alen, n;
+    const char *note = "credentials required";
+    char *cred = NULL;
+    if (pt_req_header(r, "authorization", &alen)) {
+        note = "bad credentials";
+        cred = credentials(r, &n);
+    }
+    if (cred) {
+        size_t ulen = user_len(cred, n);
+        note = pt_pool_printf(r->pool, "bad credentials for user \"%s\"",
+                              log_name(r->pool, cred, ulen));
+        OPENSSL_cleanse(cred, n);
+    }
+    pt_respond_error(r, 401, note);
 }

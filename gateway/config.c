@@ -22,15 +22,19 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 
+#include "gateway/accesslog.h"
+#include "gateway/confkeys.h"
 #include "gateway/diag.h"
 #include "gateway/handler.h"
 #include "gateway/jsonpos.h"
 #include "gateway/listen.h"
 #include "gateway/log.h"
+#include "gateway/logformat.h"
 #include "gateway/mount.h"
 #include "gateway/tls.h"
 
@@ -61,6 +65,19 @@ struct loader {
     struct pt_jstep path[PATH_DEPTH];
     size_t depth;
     struct pt_jsonpos_memo memo; /* locate() in document order is linear */
+    bool strict;                 /* --strict or "strict": unknown keys are errors */
+    struct ored *ored;           /* repeated keys lwsws ORs, in this file */
+    size_t n_ored;
+};
+
+/* A key lwsws accumulates, repeated in vhost `index` of the current file:
+ * jansson kept the last value; the others are ORed in by parse_vhost(). */
+struct ored {
+    size_t index;
+    const char *key;             /* a static name */
+    char **values;               /* each occurrence's text but the last */
+    struct pt_srcpos *pos;
+    size_t n;
 };
 
 /* ---- memory ------------------------------------------------------------ */
@@ -87,6 +104,14 @@ static char *xstrdup(const char *s)
     size_t n = strlen(s) + 1;
 
     return memcpy(xrealloc(NULL, n), s, n);
+}
+
+static char *xstrndup(const char *s, size_t n)
+{
+    char *d = xrealloc(NULL, n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
 }
 
 #define GROW(arr, n) ((arr) = xrealloc((arr), ((n) + 1) * sizeof *(arr)))
@@ -595,7 +620,10 @@ static const struct pt_key global_keys[] = {
     { "h2-max-concurrent-streams", PT_KEY_INT, G(h2_max_streams), 1, 10000 },
     { "h2-initial-window-size", PT_KEY_INT, G(h2_window), 1024, 2147483647 },
     { "tls-context-cache", PT_KEY_INT, G(tls_context_cache), 1, 1000000 },
+    { "mime-types", PT_KEY_PATH, G(mime_types), 0, 0 },
     { "pid-file", PT_KEY_PATH, G(pid_file), 0, 0 },
+    { "access-log", PT_KEY_PATH, G(access_log), 0, 0 },
+    { "access-log-format", PT_KEY_STR, G(access_log_format), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
@@ -604,8 +632,15 @@ static const struct pt_key vhost_keys[] = {
     { "port", PT_KEY_INT, V(port), 1, 65535 },
     { "interface", PT_KEY_STR, V(interface), 0, 0 },
     { "access-log", PT_KEY_PATH, V(access_log), 0, 0 },
+    { "access-log-format", PT_KEY_STR, V(access_log_format), 0, 0 },
     { "keepalive_timeout", PT_KEY_INT, V(keepalive_timeout), 1, 86400 },
     { "keepalive-timeout", PT_KEY_INT, V(keepalive_timeout), 1, 86400 },
+    { "keeplive-timeout", PT_KEY_INT, V(keepalive_timeout), 1, 86400 }, /* lwsws README */
+    { "strict-host-check", PT_KEY_BOOL, V(strict_host_check), 0, 0 },
+    { "ignore-missing-cert", PT_KEY_BOOL, V(ignore_missing_cert), 0, 0 },
+    { "extra-mimetypes", PT_KEY_MIMES, V(extra_mimetypes), 0, 0 },
+    { "unix-socket", PT_KEY_BOOL, V(unix_socket), 0, 0 },
+    { "unix-socket-perms", PT_KEY_STR, V(unix_socket_perms), 0, 0 },
     { "headers", PT_KEY_HEADERS, V(headers), 0, 0 },
     { "host-ssl-cert", PT_KEY_PATH, V(ssl_cert), 0, 0 },
     { "host-ssl-key", PT_KEY_PATH, V(ssl_key), 0, 0 },
@@ -639,25 +674,22 @@ static const struct pt_key mount_keys[] = {
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 
-/* lwsws keys portico knows but does not implement: warned about by name. */
-static const char *const lwsws_global_only[] = {
-    "ws-pingpong-secs", "default-alpn", NULL,
-};
+const struct pt_key *pt_config_keys(const char *scope)
+{
+    return strcmp(scope, "global") == 0  ? global_keys
+           : strcmp(scope, "vhost") == 0 ? vhost_keys
+                                         : mount_keys;
+}
 
-static const char *const lwsws_vhost_only[] = {
-    "unix-socket", "unix-socket-perms", "ws-protocols", "enable-client-ssl",
-    "noipv6", "ipv6only", "client-ssl-key", "client-ssl-cert",
-    "client-ssl-ca", "client-ssl-ciphers", "client-tls13-ciphers", "onlyraw",
-    "ignore-missing-cert", "alpn", "fo-listen-queue",
-    "ssl-client-option-set", "ssl-client-option-clear", "strict-host-check",
-    "listen-accept-role", "listen-accept-protocol", "apply-listen-accept",
-    "fallback-listen-accept", "allow-http-on-https",
-    "disable-no-protocol-ws-upgrades", "h2-half-closed-long-poll", NULL,
+/* Keys each scope takes outside its table (its special_fn's), for
+ * suggestions. */
+static const char *const global_extra[] = {
+    "username", "groupname", "error-log", "log-level", "strict", NULL,
 };
-
-static const char *const lwsws_mount_only[] = {
-    "protocol", "auth-mask", "interpret", NULL,
+static const char *const vhost_extra[] = {
+    "mounts", "error-document-404", "error-document-403", "error-document-500", NULL,
 };
+static const char *const mount_extra[] = { "origin", NULL };
 
 static void set_key(struct loader *ld, const struct pt_key *k, json_t *v,
                     void *obj)
@@ -709,20 +741,64 @@ static void set_key(struct loader *ld, const struct pt_key *k, json_t *v,
     }
 }
 
-static bool in_list(const char *const *list, const char *s)
-{
-    for (; *list; list++)
-        if (strcmp(*list, s) == 0)
-            return true;
-    return false;
-}
-
 /* Handles keys outside the table; returns false if key is not one. */
 typedef bool special_fn(struct loader *ld, const char *key, json_t *v,
                         void *obj);
 
+/* A warning, or an error under strict. */
+__attribute__((format(printf, 2, 3)))
+static void strict_key(struct loader *ld, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vreport(ld, ld->strict, true, fmt, ap);
+    va_end(ap);
+}
+
+/* A key that is not in scope's table nor taken by its special_fn: what
+ * lwsws meant by it, or the key it is nearly. */
+static void other_key(struct loader *ld, const struct pt_key *keys,
+                      const char *const *extra, const char *scope, const char *name)
+{
+    const struct pt_lws_key *lk = pt_lws_key_find(scope, name);
+    const char *tail = ld->strict ? " (strict)" : "; ignored";
+    if (lk && lk->support == PT_LWS_REFUSED) {
+        err_key(ld, "lwsws %s key \"%s\" asks for %s, which portico does not do: "
+                "refused rather than serving HTTP in its place", scope, name, lk->note);
+        return;
+    }
+    if (lk && lk->support == PT_LWS_UNSUPPORTED) {
+        strict_key(ld, "lwsws %s key \"%s\" is not supported by portico (%s)%s", scope,
+                   name, lk->note, tail);
+        return;
+    }
+    if (lk) {
+        strict_key(ld, "lwsws %s key \"%s\" is done differently in portico: %s%s", scope,
+                   name, lk->note, tail);
+        return;
+    }
+    const char *known[256];
+    size_t n = 0;
+    for (const struct pt_key *k = keys; k->name && n < 128; k++)
+        known[n++] = k->name;
+    for (; *extra && n < 160; extra++)
+        known[n++] = *extra;
+    if (strcmp(scope, "mount") == 0)
+        n += pt_handler_key_names(known + n, sizeof known / sizeof known[0] - n);
+    const char *near = pt_key_suggest(name, known, n);
+    if (near && pt_key_is_security(near))
+        err_key(ld, "unknown %s key \"%s\"; did you mean \"%s\"? (an access-control key "
+                "is never ignored when misspelt)", scope, name, near);
+    else if (near)
+        strict_key(ld, "unknown %s key \"%s\"; did you mean \"%s\"?%s", scope, name, near,
+                   ld->strict ? " (strict)" : " ignored");
+    else
+        strict_key(ld, "unknown %s key \"%s\"%s", scope, name, tail);
+}
+
 static void walk_object(struct loader *ld, json_t *o, const struct pt_key *keys,
-                        const char *const *lwsws_only, special_fn *special,
+                        const char *const *extra, special_fn *special,
                         const char *what, void *obj)
 {
     const char *name;
@@ -738,11 +814,8 @@ static void walk_object(struct loader *ld, json_t *o, const struct pt_key *keys,
             set_key(ld, k, v, obj);
         else if (special && special(ld, name, v, obj))
             ;
-        else if (in_list(lwsws_only, name))
-            warn_key(ld, "lwsws %s key \"%s\" is not supported by portico; "
-                     "ignored", what, name);
         else
-            warn_key(ld, "unknown %s key \"%s\"; ignored", what, name);
+            other_key(ld, keys, extra, what, name);
         pop(ld);
     }
 }
@@ -917,7 +990,7 @@ static void parse_mount(struct loader *ld, json_t *o, struct pt_mount *m)
     m->origin_pos = m->pos;
     m->handler_slot = -1;
     check_origin(ld, o, m);
-    walk_object(ld, o, mount_keys, lwsws_mount_only, mount_special, "mount", m);
+    walk_object(ld, o, mount_keys, mount_extra, mount_special, "mount", m);
     check_mountpoint(ld, o, m);
     note_key_positions(ld, o, m);
 }
@@ -993,9 +1066,40 @@ static void check_vhost(struct loader *ld, json_t *o, struct pt_vhost *vh)
 
     if (!json_object_get(o, "name"))
         err_value(ld, "vhost: missing required key \"name\"");
-    if (!json_object_get(o, "port"))
+    if (!json_object_get(o, "port") && !vh->unix_socket)
         err_value(ld, "vhost%s%s: missing required key \"port\"",
                   vh->name ? " " : "", vh->name ? vh->name : "");
+    if (vh->unix_socket && (!vh->interface || (vh->interface[0] != '/' &&
+                                               vh->interface[0] != '@') ||
+                            strlen(vh->interface) >= sizeof(((struct sockaddr_un *)0)->sun_path))) {
+        push_key(ld, "unix-socket");
+        err_value(ld, "\"unix-socket\": needs \"interface\" to be the socket's absolute "
+                  "path (or \"@name\", abstract), shorter than 108 bytes");
+        pop(ld);
+    }
+    if (vh->unix_socket_perms && !vh->unix_socket) {
+        push_key(ld, "unix-socket-perms");
+        err_value(ld, "\"unix-socket-perms\": only with \"unix-socket\"");
+        pop(ld);
+    }
+    if (vh->unix_socket && vh->unix_socket_perms) {
+        char *colon = strchr(vh->unix_socket_perms, ':');
+        push_key(ld, "unix-socket-perms");
+        if (!colon || colon == vh->unix_socket_perms || !colon[1])
+            err_value(ld, "\"unix-socket-perms\": expected \"user:group\", got \"%s\"",
+                      vh->unix_socket_perms);
+        else {
+            *colon = '\0';
+            if (!getpwnam(vh->unix_socket_perms))
+                err_value(ld, "\"unix-socket-perms\": no user \"%s\" on this host",
+                          vh->unix_socket_perms);
+            else if (!getgrnam(colon + 1))
+                err_value(ld, "\"unix-socket-perms\": no group \"%s\" on this host",
+                          colon + 1);
+            *colon = ':';
+        }
+        pop(ld);
+    }
     if (vh->name && !vh->name[0]) {
         push_key(ld, "name");
         err_value(ld, "\"name\": must not be empty");
@@ -1038,6 +1142,31 @@ static void check_vhost(struct loader *ld, json_t *o, struct pt_vhost *vh)
     }
 }
 
+static void apply_ored(struct loader *ld, size_t index, struct pt_vhost *vh);
+static void vhost_free(struct pt_vhost *vh, bool teardown);
+
+/* ignore-missing-cert (lwsws): while the certificate or key does not
+ * exist yet (the ACME bootstrap: the vhost that will get it is served
+ * once a reload finds it), the vhost is skipped with a warning. */
+static bool cert_missing(struct loader *ld, const struct pt_vhost *vh)
+{
+    const char *f = NULL;
+    struct stat st;
+    if (!vh->ignore_missing_cert || !vh->ssl_cert)
+        return false;
+    if (stat(vh->ssl_cert, &st) < 0 && errno == ENOENT)
+        f = vh->ssl_cert;
+    else if (vh->ssl_key && stat(vh->ssl_key, &st) < 0 && errno == ENOENT)
+        f = vh->ssl_key;
+    if (!f)
+        return false;
+    pt_diag_warn(ld->d, vh->pos.file, vh->pos.line, vh->pos.col,
+                 "vhost \"%s\": \"%s\" does not exist (yet): the vhost is skipped "
+                 "(ignore-missing-cert) until a reload finds it", vh->name ? vh->name : "",
+                 f);
+    return true;
+}
+
 static void parse_vhost(struct loader *ld, json_t *o, size_t index)
 {
     struct pt_config *c = ld->c;
@@ -1054,9 +1183,13 @@ static void parse_vhost(struct loader *ld, json_t *o, size_t index)
     vh.access_log_fd = -1;
     vh.ip_limit_wsi = vh.ip_limit_ah = vh.ip_limit_burst = -1;
     locate(ld, false, &vh.pos);
-    walk_object(ld, o, vhost_keys, lwsws_vhost_only, vhost_special, "vhost",
-                &vh);
+    walk_object(ld, o, vhost_keys, vhost_extra, vhost_special, "vhost", &vh);
+    apply_ored(ld, index, &vh);
     check_vhost(ld, o, &vh);
+    if (cert_missing(ld, &vh)) {
+        vhost_free(&vh, false);
+        return;
+    }
 
     GROW(c->vhosts, c->n_vhosts);
     GROW(ld->vsrcs, c->n_vhosts);
@@ -1110,6 +1243,10 @@ static bool global_special(struct loader *ld, const char *key, json_t *v, void *
                       user ? "user" : "group", *dst);
         return true;
     }
+    if (strcmp(key, "strict") == 0) {
+        get_bool(ld, v, &g->strict); /* read ahead of the rest by load_file() */
+        return true;
+    }
     if (strcmp(key, "log-level") != 0)
         return false;
     char *name = NULL;
@@ -1141,7 +1278,7 @@ static void walk_root(struct loader *ld, json_t *root, bool is_conf)
                      ld->c->dir);
         } else if (strcmp(name, "global") == 0) {
             if (json_is_object(v))
-                walk_object(ld, v, global_keys, lwsws_global_only, global_special,
+                walk_object(ld, v, global_keys, global_extra, global_special,
                             "global", &ld->c->g);
             else
                 err_value(ld, "\"global\": expected an object, got %s",
@@ -1152,6 +1289,87 @@ static void walk_root(struct loader *ld, json_t *root, bool is_conf)
             warn_key(ld, "unknown top-level key \"%s\"; ignored", name);
         }
         pop(ld);
+    }
+}
+
+/* Keys lwsws accumulates when repeated (OR of every value). */
+static const char *const ored_keys[] = {
+    "ssl-option-set", "ssl-option-clear", "ssl-client-option-set",
+    "ssl-client-option-clear", NULL,
+};
+
+static void free_ored(struct loader *ld)
+{
+    for (size_t i = 0; i < ld->n_ored; i++) {
+        for (size_t k = 0; k < ld->ored[i].n; k++)
+            free(ld->ored[i].values[k]);
+        free(ld->ored[i].values);
+        free(ld->ored[i].pos);
+    }
+    free(ld->ored);
+    ld->ored = NULL;
+    ld->n_ored = 0;
+}
+
+/* pt_json_duplicates(): a repeated key is an error naming both places,
+ * except the ones lwsws ORs, kept for parse_vhost(). */
+static void on_repeated(void *arg, const struct pt_jstep *path, size_t depth,
+                        const char *key, const struct pt_json_occ *occ, size_t n)
+{
+    struct loader *ld = arg;
+    const char *file = ld->srcs[ld->src].name;
+    const char *const *ok = ored_keys;
+    while (*ok && strcmp(*ok, key) != 0)
+        ok++;
+    if (*ok && depth == 2 && path[0].key && strcmp(path[0].key, "vhosts") == 0 &&
+        !path[1].key) {
+        GROW(ld->ored, ld->n_ored);
+        struct ored *o = &ld->ored[ld->n_ored++];
+        *o = (struct ored){ .index = path[1].index, .key = *ok, .n = n - 1 };
+        o->values = xcalloc((n - 1) * sizeof *o->values);
+        o->pos = xcalloc((n - 1) * sizeof *o->pos);
+        for (size_t k = 0; k + 1 < n; k++) {
+            o->values[k] = xstrndup(occ[k].value, occ[k].value_len);
+            o->pos[k] = (struct pt_srcpos){ file, occ[k].line, occ[k].col };
+        }
+        return;
+    }
+    for (size_t k = 1; k < n; k++) {
+        ld->errors++;
+        pt_diag_error(ld->d, file, occ[k].line, occ[k].col,
+                      "duplicate key \"%s\" (also at %s:%d:%d); a key may appear once in "
+                      "an object", key, file, occ[0].line, occ[0].col);
+    }
+}
+
+/* The earlier values of a repeated ssl-option-set / -clear, ORed in. */
+static void apply_ored(struct loader *ld, size_t index, struct pt_vhost *vh)
+{
+    for (size_t i = 0; i < ld->n_ored; i++) {
+        struct ored *o = &ld->ored[i];
+        long *dst = strcmp(o->key, "ssl-option-set") == 0     ? &vh->ssl_option_set
+                    : strcmp(o->key, "ssl-option-clear") == 0 ? &vh->ssl_option_clear
+                                                              : NULL;
+        if (o->index != index || !dst)
+            continue; /* the client ones are not supported (warned once) */
+        for (size_t k = 0; k < o->n; k++) {
+            char *t = o->values[k], *end;
+            size_t l = strlen(t);
+            if (l >= 2 && t[0] == '"' && t[l - 1] == '"') {
+                t[l - 1] = '\0';
+                t++;
+            }
+            errno = 0;
+            long v = strtol(t, &end, 0);
+            if (errno || end == t || *end || v < 0) {
+                ld->errors++;
+                pt_diag_error(ld->d, o->pos[k].file, o->pos[k].line, o->pos[k].col,
+                              "\"%s\": expected a number (decimal or 0x...), got \"%s\"",
+                              o->key, t);
+                continue;
+            }
+            *dst |= v;
+        }
     }
 }
 
@@ -1218,7 +1436,9 @@ static void load_file(struct loader *ld, const char *path, bool is_conf)
     pt_json_strip_comments(text, len);
     if (blank(text, len))
         return;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Repeated keys are found by our own scan, which knows where each is
+     * (jansson keeps the last value of a repeated key). */
+    json_t *root = json_loadb(text, len, 0, &jerr);
     if (!root) {
         ld->errors++;
         pt_diag_error(ld->d, path, jerr.line > 0 ? jerr.line : 0,
@@ -1226,9 +1446,19 @@ static void load_file(struct loader *ld, const char *path, bool is_conf)
                       jerr.text);
         return;
     }
+    pt_json_duplicates(text, len, on_repeated, ld);
+    /* "strict" applies to the whole configuration, keys before it too. */
+    json_t *g = is_conf && json_is_object(root) ? json_object_get(root, "global") : NULL;
+    json_t *strict = json_is_object(g) ? json_object_get(g, "strict") : NULL;
+    bool on;
+    char buf[32];
+    const char *t = strict ? scalar_text(strict, buf, sizeof buf) : NULL;
+    if (t && pt_parse_bool(t, &on) == 0 && on)
+        ld->strict = true;
     ld->depth = 0;
     walk_root(ld, root, is_conf);
     json_decref(root);
+    free_ored(ld);
     /* The memo's steps name keys of root: late messages (set_up) start it
      * afresh. */
     memset(&ld->memo, 0, sizeof ld->memo);
@@ -1322,6 +1552,7 @@ static void build_listens(struct loader *ld)
             l->port = vh->port;
             l->interface = vh->interface ? xstrdup(vh->interface) : NULL;
             l->tls = tls;
+            l->unix_socket = vh->unix_socket;
         } else if (l->tls != tls) {
             /* One socket speaks one thing: TLS or plaintext. */
             pt_diag_error(ld->d, vh->pos.file, vh->pos.line, vh->pos.col,
@@ -1334,6 +1565,82 @@ static void build_listens(struct loader *ld)
         l->vhosts[l->n_vhosts++] = vh;
         l->bind_device = l->bind_device || vh->bind_iface;
         l->proxy_protocol = l->proxy_protocol || vh->proxy_protocol;
+        if (vh->unix_socket_perms && !l->unix_perms)
+            l->unix_perms = vh->unix_socket_perms;
+        if (l->unix_socket != vh->unix_socket) {
+            pt_diag_error(ld->d, vh->pos.file, vh->pos.line, vh->pos.col,
+                          "vhost \"%s\": \"%s\" is a unix socket for one vhost and an "
+                          "address for another", vh->name, vh->interface);
+            ld->errors++;
+        }
+    }
+}
+
+/* ---- access logs ------------------------------------------------------- */
+
+/* Points the path at key of vhost i, or of "global" when i is
+ * c->n_vhosts, for a message after the files were walked. */
+static void at_key(struct loader *ld, size_t i, const char *key)
+{
+    memset(&ld->memo, 0, sizeof ld->memo);
+    ld->depth = 0;
+    if (i < ld->c->n_vhosts) {
+        ld->src = ld->vsrcs[i].src;
+        push_key(ld, "vhosts");
+        push_index(ld, ld->vsrcs[i].index);
+    } else {
+        ld->src = 0; /* "global" is read from conf, the first file */
+        push_key(ld, "global");
+    }
+    push_key(ld, key);
+}
+
+/* The "access-log-format" of vhost i (or of "global"), parsed once for
+ * every request to come; NULL when it is wrong (reported). */
+static const struct pt_logfmt *access_log_format(struct loader *ld, size_t i,
+                                                 const char *spec)
+{
+    char why[200];
+    struct pt_logfmt *f = pt_logfmt_parse(spec, why, sizeof why);
+    if (f) {
+        pt_access_log_keep(ld->c, f);
+        return f;
+    }
+    at_key(ld, i, "access-log-format");
+    err_value(ld, "\"access-log-format\": %s", why);
+    ld->depth = 0;
+    return NULL;
+}
+
+/* Each vhost's access log: its own, else the global one, in its own
+ * format, else the global one, else combined.  A file is opened once
+ * however many vhosts write to it (accesslog.c). */
+static void open_access_logs(struct loader *ld)
+{
+    struct pt_config *c = ld->c;
+    size_t global = c->n_vhosts;
+    const struct pt_logfmt *gfmt = c->g.access_log_format
+        ? access_log_format(ld, global, c->g.access_log_format) : NULL;
+    bool global_failed = false;
+
+    for (size_t i = 0; i < c->n_vhosts; i++) {
+        struct pt_vhost *vh = &c->vhosts[i];
+        const char *path = vh->access_log ? vh->access_log : c->g.access_log;
+
+        vh->access_log_fmt = vh->access_log_format
+            ? access_log_format(ld, i, vh->access_log_format) : gfmt;
+        if (!path || (!vh->access_log && global_failed))
+            continue;
+        int fd = pt_access_log_open(c, path);
+        if (fd >= 0) {
+            vh->access_log_fd = fd;
+            continue;
+        }
+        if (!vh->access_log)
+            global_failed = true; /* reported once */
+        at_key(ld, vh->access_log ? i : global, "access-log");
+        err_value(ld, "\"access-log\": cannot open \"%s\": %s", path, strerror(-fd));
+        ld->depth = 0;
     }
 }
 
@@ -1344,9 +1651,7 @@ static void set_up(struct loader *ld)
     struct pt_config *c = ld->c;
 
     for (size_t i = 0; i < c->n_vhosts; i++)
-        for (size_t j = 0; j < c->vhosts[i].n_mounts; j++)
-            if (pt_mount_setup(&c->vhosts[i].mounts[j], ld->d) < 0)
-                ld->errors++;
+        ld->errors += pt_mount_setup_vhost(c, &c->vhosts[i], ld->d);
 
     for (size_t i = 0; i < c->n_vhosts; i++)
         if (c->vhosts[i].ssl_cert &&
@@ -1356,25 +1661,61 @@ static void set_up(struct loader *ld)
         if (pt_tls_pin(c->listens[i].vhosts[0]) < 0)
             ld->errors++;
 
-    for (size_t i = 0; i < c->n_vhosts; i++) {
-        struct pt_vhost *vh = &c->vhosts[i];
+    open_access_logs(ld);
+}
 
-        if (!vh->access_log)
-            continue;
-        vh->access_log_fd = open(vh->access_log,
-                                 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                                 0644);
-        if (vh->access_log_fd >= 0)
-            continue;
-        int e = errno;
-        ld->src = ld->vsrcs[i].src;
-        ld->depth = 0;
-        push_key(ld, "vhosts");
-        push_index(ld, ld->vsrcs[i].index);
-        push_key(ld, "access-log");
-        err_value(ld, "\"access-log\": cannot open \"%s\": %s",
-                  vh->access_log, strerror(e));
-        ld->depth = 0;
+/* An error document in a directory mount: whether its file exists. */
+static bool errdoc_missing(const struct pt_vhost *vh, const struct pt_errdoc *e,
+                           const char **why)
+{
+    const struct pt_mount *m = pt_mount_match(vh, e->path, strlen(e->path));
+    struct stat st;
+    *why = "no mount serves that path";
+    if (!m)
+        return true;
+    if (!pt_mount_is(m, "file://") || !m->target || stat(m->target, &st) < 0 ||
+        !S_ISDIR(st.st_mode))
+        return false; /* an archive, a program, a backend: asked at request time */
+    size_t rest_len;
+    const char *rest = pt_mount_rest(m, e->path, strlen(e->path), &rest_len);
+    char *f = path_join(m->target, *rest == '/' ? rest + 1 : rest);
+    bool gone = stat(f, &st) < 0;
+    free(f);
+    *why = "no such file in its mount";
+    return gone;
+}
+
+/* Configuration that can never take effect is said at load. */
+static void warn_dead(struct loader *ld)
+{
+    struct pt_config *c = ld->c;
+    for (size_t i = 0; i < c->n_vhosts; i++) {
+        const struct pt_vhost *vh = &c->vhosts[i];
+        const struct pt_srcpos *p = &vh->pos;
+        if (vh->n_mounts == 0)
+            pt_diag_warn(ld->d, p->file, p->line, p->col,
+                         "vhost \"%s\" has no mounts: every request to it gets 404",
+                         vh->name);
+        for (size_t j = 0; j < vh->n_mounts; j++)
+            for (size_t k = 0; k < j; k++) {
+                const struct pt_mount *a = &vh->mounts[k], *b = &vh->mounts[j];
+                if (strcmp(a->mountpoint, b->mountpoint) != 0 ||
+                    a->exact_match != b->exact_match)
+                    continue;
+                pt_diag_warn(ld->d, b->pos.file, b->pos.line, b->pos.col,
+                             "mountpoint \"%s\" is the same as the one at %s:%d:%d (a "
+                             "trailing '/' makes no other): this mount is never reached",
+                             b->mountpoint, a->pos.file, a->pos.line, a->pos.col);
+                break;
+            }
+        for (size_t j = 0; j < vh->n_errdocs; j++) {
+            const char *why;
+            if (errdoc_missing(vh, &vh->errdocs[j], &why))
+                pt_diag_warn(ld->d, p->file, p->line, p->col,
+                             "vhost \"%s\": error-document-%d \"%s\": %s: the built-in "
+                             "page is served instead", vh->name, vh->errdocs[j].status,
+                             vh->errdocs[j].path, why);
+        }
     }
 }
 
@@ -1441,19 +1782,20 @@ static void vhost_free(struct pt_vhost *vh, bool teardown)
         free(vh->errdocs[i].path);
     free(vh->errdocs);
     pt_kvlist_free(&vh->headers);
+    pt_kvlist_free(&vh->extra_mimetypes);
+    free(vh->unix_socket_perms);
     pt_cidrs_free(&vh->ip_allow);
     pt_cidrs_free(&vh->ip_deny);
     free(vh->name);
     free(vh->interface);
     free(vh->access_log);
+    free(vh->access_log_format);
     free(vh->ssl_cert);
     free(vh->ssl_key);
     free(vh->ssl_ca);
     free(vh->ciphers);
     free(vh->tls13_ciphers);
     free(vh->ecdh_curve);
-    if (vh->access_log_fd >= 0)
-        close(vh->access_log_fd);
     pt_tls_vhost_free(vh);
 }
 
@@ -1478,6 +1820,8 @@ static void config_free(struct pt_config *c, bool teardown)
     free(c->listens);
     pt_keys_free(global_keys, &c->g); /* every string and list of the table */
     free(c->g.error_log);              /* and the special ones' */
+    pt_kvlist_free(&c->g.mimes);
+    pt_access_logs_free(c);            /* the access log files and formats */
     free(c->g.username);
     free(c->g.groupname);
     for (size_t i = 0; i < c->n_files; i++)
@@ -1507,6 +1851,33 @@ static void global_defaults(struct pt_global *g)
     g->log_level = -1;
 }
 
+/* "mime-types": a file in /etc/mime.types format ("type ext ext ..."
+ * lines, '#' comments) for every file mount, after their own lists. */
+static void read_mime_types(struct loader *ld)
+{
+    struct pt_global *g = &ld->c->g;
+    FILE *f = fopen(g->mime_types, "r");
+    if (!f) {
+        err_file(ld, ld->srcs[0].name, "\"mime-types\": cannot read \"%s\": %s",
+                 g->mime_types, strerror(errno));
+        return;
+    }
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        char *save = NULL, *type = strtok_r(line, " \t\r\n", &save);
+        if (!type || type[0] == '#' || !strchr(type, '/'))
+            continue;
+        for (char *ext; (ext = strtok_r(NULL, " \t\r\n", &save));) {
+            if (ext[0] == '#')
+                break;
+            char key[256];
+            snprintf(key, sizeof key, ".%s", ext);
+            kv_add(&g->mimes, key, type);
+        }
+    }
+    fclose(f);
+}
+
 struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
 {
     struct pt_config *c = xcalloc(sizeof *c);
@@ -1517,6 +1888,7 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
     memset(&ld, 0, sizeof ld);
     ld.c = c;
     ld.d = diag;
+    ld.strict = diag->strict;
     atomic_init(&c->refs, 1);
     c->dir = xstrdup(*dir ? dir : ".");
     for (size_t n = strlen(c->dir); n > 1 && c->dir[n - 1] == '/'; n--)
@@ -1535,6 +1907,13 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
     free(conf);
 
     c->g.server_string_len = strlen(c->g.server_string);
+    if (!ld.errors && c->g.mime_types)
+        read_mime_types(&ld);
+    for (size_t i = 0; i < c->n_vhosts; i++)
+        for (size_t j = 0; j < c->vhosts[i].n_mounts; j++) {
+            c->vhosts[i].mounts[j].vhost_mimes = &c->vhosts[i].extra_mimetypes;
+            c->vhosts[i].mounts[j].global_mimes = &c->g.mimes;
+        }
     if (!ld.errors)
         build_listens(&ld);
     if (!ld.errors)
@@ -1543,6 +1922,8 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
         set_up(&ld);
         set_up_done = true;
     }
+    if (!ld.errors)
+        warn_dead(&ld);
 
     for (size_t i = 0; i < ld.n_srcs; i++)
         free(ld.srcs[i].text);

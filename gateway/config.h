@@ -16,8 +16,11 @@
 
 #include "gateway/ipaddr.h"
 
+struct pt_access_logs;
+struct pt_authstate;
 struct pt_diag;
 struct pt_handler;
+struct pt_logfmt;
 struct pt_tls_ctx;
 
 struct pt_kv {
@@ -67,6 +70,10 @@ struct pt_key {
  * when it holds portico's files, else the one configured at build time. */
 const char *pt_config_datadir(void);
 
+/* The key table of "global", "vhost" or "mount" (the core's mount keys;
+ * a handler has its own). */
+const struct pt_key *pt_config_keys(const char *scope);
+
 /* Frees what the loader allocated for keys in obj (strings, lists). */
 void pt_keys_free(const struct pt_key *keys, void *obj);
 
@@ -93,9 +100,11 @@ struct pt_mount {
                               * sockets leave by that device only (owned by the vhost) */
 
     struct pt_kvlist headers;         /* added after the vhost's */
+    const struct pt_kvlist *vhost_mimes;  /* its vhost's extra-mimetypes */
+    const struct pt_kvlist *global_mimes; /* the global mime-types file's */
     bool exact_match;
     char *basic_auth;                 /* file of user:password lines */
-    struct pt_kvlist auth_users;      /* parsed basic-auth file */
+    struct pt_authstate *auth;        /* its users, re-read on change (gateway/authstate.h) */
 
     struct pt_srcpos pos;             /* of the mount object */
     struct pt_srcpos origin_pos;      /* of the "origin" value */
@@ -120,8 +129,10 @@ struct pt_vhost {
     struct pt_mount *mounts;
     size_t n_mounts;
     char *access_log;  /* path or NULL */
+    char *access_log_format; /* "access-log-format": NULL: the global one */
     int keepalive_timeout; /* seconds, default 60 */
     struct pt_kvlist headers;
+    struct pt_kvlist extra_mimetypes; /* ".ext": "type", for its file mounts */
     struct pt_errdoc *errdocs; /* error-document-NNN */
     size_t n_errdocs;
 
@@ -132,6 +143,10 @@ struct pt_vhost {
     int sts;                 /* bool */
     bool allow_non_tls, redirect_http, client_cert_required;
     bool bind_iface;         /* "bind-iface": sockets bound to the interface device */
+    bool strict_host_check;  /* a Host no vhost on the port has: 400, not this vhost */
+    bool unix_socket;        /* "unix-socket": "interface" is a unix-domain socket path */
+    char *unix_socket_perms; /* "unix-socket-perms": "user:group" owning that socket */
+    bool ignore_missing_cert; /* skipped (a warning) while its certificate is missing */
 
     /* limits (gateway/limits.c); -1: the global value */
     int ip_limit_wsi, ip_limit_ah;
@@ -142,8 +157,10 @@ struct pt_vhost {
 
     struct pt_srcpos pos;
 
-    /* Runtime, set up at load: shared O_APPEND fd, -1 if none. */
+    /* Runtime, set up at load: shared O_APPEND fd (its own access-log, else
+     * the global one), -1 if none; the format (NULL: combined). */
     int access_log_fd;
+    const struct pt_logfmt *access_log_fmt;
     struct pt_tls_ctx *tls;  /* TLS vhosts: the server context (gateway/tls.c) */
 };
 
@@ -170,8 +187,13 @@ struct pt_global {
     int h2_window;           /* "h2-initial-window-size", default 65535 */
     int tls_context_cache;   /* "tls-context-cache": server TLS contexts kept built, default 100 */
     char *pid_file;          /* "pid-file"; NULL: the default, see main.c */
+    char *mime_types;        /* "mime-types": a types file (/etc/mime.types format) */
+    struct pt_kvlist mimes;  /* read from it: ".ext": "type" */
     char *error_log;         /* "error-log"; NULL: stderr */
+    char *access_log;        /* "access-log": for vhosts without their own */
+    char *access_log_format; /* "access-log-format": the default format */
     int log_level;           /* "log-level"; -1 when not set */
+    bool strict;             /* "strict": unknown and unsupported keys are errors */
 };
 
 /* A distinct listening socket: one per (interface, port). Vhosts on it are
@@ -184,6 +206,8 @@ struct pt_listen {
     bool tls;                /* its vhosts have certificates */
     bool bind_device;        /* SO_BINDTODEVICE to interface (bind-iface) */
     bool proxy_protocol;     /* a vhost on it has proxy-protocol */
+    bool unix_socket;        /* interface is a unix-domain socket path ('@': abstract) */
+    const char *unix_perms;  /* "user:group" for that socket (a vhost's), or NULL */
     struct pt_vhost **vhosts;
     size_t n_vhosts;
 };
@@ -199,6 +223,7 @@ struct pt_config {
     size_t n_listens;
     char **files;            /* file names referenced by pt_srcpos */
     size_t n_files;
+    struct pt_access_logs *access_logs; /* its open log files (gateway/accesslog.c) */
 };
 
 /* Loads and validates; returns NULL after reporting every error to diag.

@@ -477,6 +477,7 @@ void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
     r->start = ev_now(c->w->loop);
     r->local_port = c->listen ? (uint16_t)c->listen->port : 0;
     r->tls = c->ssl != NULL;
+    r->tls_version = c->ssl ? SSL_get_version(c->ssl) : NULL;
     r->client_cert = c->client_cert_ok;
     r->sni_vhost = c->sni_vhost;
     pt_conn_peer(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);

@@ -12,6 +12,7 @@ struct pt_diag {
     int warnings;
     int mount_errors;  /* errors that disable one mount, not the server */
     bool check_only;   /* -t: every error fails the check */
+    bool strict;       /* --strict: unknown and unsupported keys are errors */
     FILE *out; /* default stderr when NULL */
 };
 

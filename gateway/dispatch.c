@@ -8,30 +8,22 @@
 #include "gateway/request.h"
 #include "gateway/vhost.h"
 
-/* The vhost name as an RFC 9110 quoted-string body: '"' and '\' escaped,
- * anything that cannot appear in a header dropped. */
-static const char *realm(struct pt_pool *pool, const char *name)
-{
-    size_t n = strlen(name);
-    char *out = pt_pool_alloc(pool, 2 * n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c == 0x7f)
-            continue;
-        if (c == '"' || c == '\\')
-            *o++ = '\\';
-        *o++ = (char)c;
-    }
-    *o = '\0';
-    return out;
-}
-
 void pt_dispatch(struct pt_req *r)
 {
     /* An error-document internal redirect comes back with the vhost set:
      * it stays on the vhost that produced the error. */
-    if (!r->vhost)
-        r->vhost = pt_vhost_select(r->listen, r->authority, r->authority_len);
+    if (!r->vhost) {
+        r->vhost = pt_vhost_lookup(r->listen, r->authority, r->authority_len);
+        if (!r->vhost && r->listen && r->listen->n_vhosts) {
+            r->vhost = r->listen->vhosts[0];
+            if (r->vhost->strict_host_check) {
+                /* strict-host-check: a name nobody here serves is refused,
+                 * not served by whichever vhost comes first. */
+                pt_respond_error(r, 400, "unknown Host (strict-host-check)");
+                return;
+            }
+        }
+    }
     r->mount = NULL;
     r->rest = NULL;
     r->rest_len = 0;
@@ -72,16 +64,8 @@ void pt_dispatch_resume(struct pt_req *r)
     r->mount = m;
     r->rest = pt_mount_rest(m, r->path, r->path_len, &r->rest_len);
 
-    if (m->auth_users.n && !pt_basic_auth_check(r)) {
-        size_t alen;
-        bool sent = pt_req_header(r, "authorization", &alen) != NULL;
-        const char *name = r->vhost->name ? r->vhost->name : "";
-        pt_resp_header(r, "WWW-Authenticate",
-                       pt_pool_printf(r->pool,
-                                      "Basic realm=\"%s\", charset=\"UTF-8\"",
-                                      realm(r->pool, name)));
-        pt_respond_error(r, 401,
-                         sent ? "bad credentials" : "credentials required");
+    if (m->basic_auth && !pt_basic_auth_check(r)) {
+        pt_basic_auth_refuse(r);
         return;
     }
     if (!m->ready) {

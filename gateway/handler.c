@@ -95,6 +95,15 @@ const struct pt_handler *pt_handler_for_key(const char *key)
     return NULL;
 }
 
+size_t pt_handler_key_names(const char **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < n_handlers; i++)
+        for (const struct pt_key *k = handlers[i]->keys; k && k->name && n < max; k++)
+            out[n++] = k->name;
+    return n;
+}
+
 int pt_handler_slot(const struct pt_handler *h)
 {
     for (size_t i = 0; i < n_handlers; i++)

@@ -63,6 +63,11 @@ struct pt_handler {
      * the state holds for its mounts. */
     void (*worker_retire)(struct pt_worker *w, void *state, const struct pt_config *conf);
     void (*worker_forget)(struct pt_worker *w, void *state, const struct pt_config *conf);
+    /* Optional (cgi://): runs script, a file another mount found (its
+     * absolute path; script_url its URL path, SCRIPT_NAME), with
+     * interpreter as a CGI program: lwsws's "interpret". */
+    void (*interpret)(struct pt_req *r, const char *interpreter, const char *script,
+                      const char *script_url);
 };
 
 /* "origin" may be a list of origins of this handler's schemes
@@ -90,6 +95,10 @@ const char *pt_handler_schemes(void);
 /* The handler that has a mount key of that name (to say where a key
  * belongs when it is used on another handler's mount), or NULL. */
 const struct pt_handler *pt_handler_for_key(const char *key);
+
+/* Every handler's mount key names, for suggestions: up to max into out;
+ * returns how many. */
+size_t pt_handler_key_names(const char **out, size_t max);
 
 /* The registry's slot of h (0 .. PT_MAX_HANDLERS - 1), or -1. */
 #define PT_MAX_HANDLERS 16

@@ -6,6 +6,7 @@
 #include "gateway/jsonpos.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct scan {
@@ -358,4 +359,204 @@ int pt_jsonpos_find(const char *text, size_t len, const struct pt_jstep *path,
     struct pt_jsonpos_memo m;
     memset(&m, 0, sizeof m);
     return pt_jsonpos_find_memo(&m, text, len, path, n, want_key, line, col);
+}
+
+/* ---- repeated keys ------------------------------------------------------ */
+
+#define DUP_DEPTH 32
+
+struct dup_scan {
+    struct scan sc;
+    pt_json_dup_fn *fn;
+    void *arg;
+    struct pt_jstep path[DUP_DEPTH]; /* keys: the entries' copies */
+    int found;
+};
+
+struct entry {
+    char *key;
+    size_t key_at, value_at, value_end;
+};
+
+/* At '"': the decoded key (malloc'ed), moving past it; NULL if odd. */
+static char *read_key(struct scan *sc)
+{
+    size_t start = sc->p;
+    if (skip_string(sc) < 0)
+        return NULL;
+    char *out = malloc(sc->p - start), buf[4];
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = start + 1; i < sc->p - 1;) {
+        if (sc->s[i] == '\\') {
+            struct scan e = { sc->s, sc->len, i + 1 };
+            size_t k = decode_escape(&e, buf);
+            memcpy(out + n, buf, k);
+            n += k;
+            i = e.p;
+        } else {
+            out[n++] = sc->s[i++];
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void line_col(const char *s, size_t at, int *line, int *col)
+{
+    int l = 1;
+    size_t bol = 0;
+    for (size_t i = 0; i < at; i++)
+        if (s[i] == '\n') {
+            l++;
+            bol = i + 1;
+        }
+    *line = l;
+    *col = (int)(at - bol) + 1;
+}
+
+static int dup_value(struct dup_scan *d, size_t depth);
+
+static void report_dups(struct dup_scan *d, size_t depth, struct entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!e[i].key)
+            continue;
+        size_t count = 0;
+        for (size_t j = i; j < n; j++)
+            count += e[j].key && strcmp(e[j].key, e[i].key) == 0;
+        if (count < 2)
+            continue;
+        struct pt_json_occ *occ = calloc(count, sizeof *occ);
+        char *key = e[i].key;
+        size_t k = 0;
+        for (size_t j = i; j < n && occ; j++) {
+            if (!e[j].key || strcmp(e[j].key, key) != 0)
+                continue;
+            line_col(d->sc.s, e[j].key_at, &occ[k].line, &occ[k].col);
+            occ[k].value = d->sc.s + e[j].value_at;
+            occ[k].value_len = e[j].value_end - e[j].value_at;
+            k++;
+            if (j > i) {
+                free(e[j].key);
+                e[j].key = NULL;
+            }
+        }
+        if (occ)
+            d->fn(d->arg, d->path, depth, key, occ, count);
+        d->found++;
+        free(occ);
+    }
+}
+
+/* At '{'. */
+static int dup_object(struct dup_scan *d, size_t depth)
+{
+    struct scan *sc = &d->sc;
+    struct entry *e = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1;
+    sc->p++;
+    skip_ws(sc);
+    if (cur(sc) == '}') {
+        sc->p++;
+        return 0;
+    }
+    for (;;) {
+        skip_ws(sc);
+        if (cur(sc) != '"')
+            break;
+        if (n == cap) {
+            struct entry *grown = realloc(e, (cap = cap ? cap * 2 : 16) * sizeof *e);
+            if (!grown)
+                break;
+            e = grown;
+        }
+        struct entry *x = &e[n++];
+        x->key_at = sc->p;
+        if (!(x->key = read_key(sc)))
+            break;
+        skip_ws(sc);
+        if (cur(sc) != ':')
+            break;
+        sc->p++;
+        skip_ws(sc);
+        x->value_at = sc->p;
+        if (depth < DUP_DEPTH) {
+            d->path[depth] = (struct pt_jstep){ x->key, 0 };
+            if (dup_value(d, depth + 1) < 0)
+                break;
+        } else if (skip_value(sc) < 0) {
+            break;
+        }
+        x->value_end = sc->p;
+        skip_ws(sc);
+        if (cur(sc) == '}') {
+            sc->p++;
+            rc = 0;
+            break;
+        }
+        if (cur(sc) != ',')
+            break;
+        sc->p++;
+    }
+    if (rc == 0)
+        report_dups(d, depth, e, n);
+    for (size_t i = 0; i < n; i++)
+        free(e[i].key);
+    free(e);
+    return rc;
+}
+
+/* At '['. */
+static int dup_array(struct dup_scan *d, size_t depth)
+{
+    struct scan *sc = &d->sc;
+    sc->p++;
+    skip_ws(sc);
+    if (cur(sc) == ']') {
+        sc->p++;
+        return 0;
+    }
+    for (size_t i = 0;; i++) {
+        skip_ws(sc);
+        if (depth < DUP_DEPTH) {
+            d->path[depth] = (struct pt_jstep){ NULL, i };
+            if (dup_value(d, depth + 1) < 0)
+                return -1;
+        } else if (skip_value(sc) < 0) {
+            return -1;
+        }
+        skip_ws(sc);
+        if (cur(sc) == ']') {
+            sc->p++;
+            return 0;
+        }
+        if (cur(sc) != ',')
+            return -1;
+        sc->p++;
+    }
+}
+
+/* A value whose container is path[0..depth-1]. */
+static int dup_value(struct dup_scan *d, size_t depth)
+{
+    skip_ws(&d->sc);
+    if (cur(&d->sc) == '{')
+        return dup_object(d, depth);
+    if (cur(&d->sc) == '[')
+        return dup_array(d, depth);
+    return skip_value(&d->sc);
+}
+
+int pt_json_duplicates(const char *text, size_t len, pt_json_dup_fn *fn, void *arg)
+{
+    struct dup_scan d = { .sc = { text, len, 0 }, .fn = fn, .arg = arg };
+    skip_ws(&d.sc);
+    if (cur(&d.sc) == '{')
+        dup_object(&d, 0);
+    else if (cur(&d.sc) == '[')
+        dup_array(&d, 0);
+    return d.found;
 }

@@ -46,4 +46,21 @@ int pt_jsonpos_find_memo(struct pt_jsonpos_memo *m, const char *text, size_t len
                          const struct pt_jstep *path, size_t n, bool want_key,
                          int *line, int *col);
 
+/* A key that occurs more than once in one object: each occurrence's key
+ * position and value text (a string's with its quotes). */
+struct pt_json_occ {
+    int line, col;
+    const char *value;
+    size_t value_len;
+};
+
+/* Calls fn for every key repeated within one object of text (a document
+ * jansson accepted, comments stripped), with the path of that object
+ * (depth steps; their keys valid during the call) and every occurrence in
+ * document order.  jansson keeps only the last; lwsws ORs some keys
+ * (ssl-option-set) and the rest are mistakes.  Returns how many keys. */
+typedef void pt_json_dup_fn(void *arg, const struct pt_jstep *path, size_t depth,
+                            const char *key, const struct pt_json_occ *occ, size_t n);
+int pt_json_duplicates(const char *text, size_t len, pt_json_dup_fn *fn, void *arg);
+
 #endif

@@ -3,10 +3,17 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "gateway/config.h"
@@ -64,9 +71,28 @@ static size_t resolve_all(const char *iface, int port, struct sockaddr_storage *
     return n;
 }
 
+/* A unix-domain socket's address: a path, or "@name" in the abstract
+ * namespace (no file).  Returns 1. */
+static size_t unix_addr(const char *path, struct sockaddr_storage *out, socklen_t *len)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)out;
+    memset(out, 0, sizeof(*out));
+    un->sun_family = AF_UNIX;
+    size_t n = strlen(path); /* checked at load: < sizeof sun_path */
+    memcpy(un->sun_path, path, n);
+    if (path[0] == '@')
+        un->sun_path[0] = '\0';
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] != '@'));
+    return 1;
+}
+
 void pt_listen_addr_text(const struct pt_listen *l, char *buf, size_t len)
 {
     char a[INET6_ADDRSTRLEN] = "?";
+    if (l->unix_socket) {
+        snprintf(buf, len, "unix:%s", l->interface);
+        return;
+    }
     if (l->addr.ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)&l->addr)->sin_addr, a, sizeof a);
     else
@@ -74,8 +100,57 @@ void pt_listen_addr_text(const struct pt_listen *l, char *buf, size_t len)
     snprintf(buf, len, l->addr.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", a, l->port);
 }
 
+/* A unix socket: a file left by a portico that is gone (nobody accepts
+ * on it) is removed; one somebody listens on is refused.  Then bound,
+ * given to unix-socket-perms' user and group (mode 0660), listening. */
+static int open_unix(const struct pt_listen *l)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&l->addr;
+    bool file = l->interface[0] != '@';
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        pt_err("cannot listen on unix:%s: socket: %s", l->interface, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (file && lstat(un->sun_path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            pt_err("cannot listen on unix:%s: a file that is not a socket is there",
+                   l->interface);
+            close(fd);
+            return -1;
+        }
+        unlink(un->sun_path); /* stale: taken_by_another() found nobody on it */
+    }
+    if (bind(fd, (const struct sockaddr *)&l->addr, l->addr_len) < 0) {
+        pt_err("cannot listen on unix:%s: %s", l->interface, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (file && l->unix_perms) {
+        char who[128];
+        snprintf(who, sizeof who, "%s", l->unix_perms);
+        char *group = strchr(who, ':');
+        *group++ = '\0'; /* "user:group", checked at load */
+        struct passwd *pw = getpwnam(who);
+        struct group *gr = getgrnam(group);
+        if (!pw || !gr || chown(un->sun_path, pw->pw_uid, gr->gr_gid) < 0 ||
+            chmod(un->sun_path, 0660) < 0)
+            pt_warn("unix:%s: cannot give it to %s: %s", l->interface, l->unix_perms,
+                    pw && gr ? strerror(errno) : "no such user or group");
+    }
+    if (listen(fd, 4096) < 0) {
+        pt_err("cannot listen on unix:%s: %s", l->interface, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int open_one(const struct pt_listen *l)
 {
+    if (l->unix_socket)
+        return open_unix(l);
     struct sockaddr_storage ss = l->addr;
     socklen_t len = l->addr_len;
     char iface[INET6_ADDRSTRLEN + 16];
@@ -128,6 +203,13 @@ static int open_one(const struct pt_listen *l)
  * same way and refuses to start. */
 static bool taken_by_another(const struct pt_listen *l)
 {
+    if (l->unix_socket) { /* somebody accepts on it */
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool taken = fd >= 0 && connect(fd, (const struct sockaddr *)&l->addr, l->addr_len) == 0;
+        if (fd >= 0)
+            close(fd);
+        return taken;
+    }
     struct sockaddr_storage v4any;
     const struct sockaddr_storage *ss = &l->addr;
     socklen_t len = l->addr_len;
@@ -157,6 +239,10 @@ static bool same_sockaddr(const struct sockaddr_storage *a, const struct sockadd
 {
     if (a->ss_family != b->ss_family)
         return false;
+    if (a->ss_family == AF_UNIX) {
+        const struct sockaddr_un *x = (const void *)a, *y = (const void *)b;
+        return memcmp(x->sun_path, y->sun_path, sizeof x->sun_path) == 0;
+    }
     if (a->ss_family == AF_INET) {
         const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
         return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
@@ -190,7 +276,8 @@ int pt_listen_check(struct pt_config *conf, struct pt_diag *d)
     for (size_t i = 0; i < conf->n_listens; i++) {
         struct pt_listen *l = &conf->listens[i];
         const struct pt_vhost *vh = l->vhosts[0];
-        size_t k = resolve_all(l->interface, l->port, addrs, lens, ADDRS_MAX);
+        size_t k = l->unix_socket ? unix_addr(l->interface, addrs, lens)
+                                  : resolve_all(l->interface, l->port, addrs, lens, ADDRS_MAX);
         if (k == 0) {
             pt_diag_error(d, vh->pos.file, vh->pos.line, vh->pos.col,
                           "vhost \"%s\": \"interface\": \"%s\" is neither an address "
@@ -324,6 +411,8 @@ static struct lsock *reg_find(struct pt_listen_registry *reg, const struct pt_li
 
 static uint16_t port_of(const struct sockaddr_storage *ss)
 {
+    if (ss->ss_family == AF_UNIX)
+        return 0;
     return ntohs(ss->ss_family == AF_INET ? ((const struct sockaddr_in *)ss)->sin_port
                                           : ((const struct sockaddr_in6 *)ss)->sin6_port);
 }
@@ -333,13 +422,22 @@ static uint16_t port_of(const struct sockaddr_storage *ss)
 static bool port_is_ours(const struct pt_listen_registry *reg, const struct pt_listen *l)
 {
     for (size_t i = 0; i < reg->n; i++)
-        if (port_of(&reg->v[i].addr) == port_of(&l->addr))
+        if (!l->unix_socket && port_of(&reg->v[i].addr) == port_of(&l->addr))
             return true;
     return false;
 }
 
+/* A unix socket's file goes with its last descriptor. */
+static void unlink_unix(const struct lsock *s)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&s->addr;
+    if (s->addr.ss_family == AF_UNIX && un->sun_path[0])
+        unlink(un->sun_path);
+}
+
 static void lsock_close(struct pt_listen_registry *reg, struct lsock *s)
 {
+    unlink_unix(s);
     for (int w = 0; w < reg->n_workers; w++)
         if (s->fds[w] >= 0)
             close(s->fds[w]);
@@ -372,11 +470,15 @@ static struct lsock *reg_open(struct pt_listen_registry *reg, const struct pt_li
         fds[w] = -1;
     struct lsock *s = &reg->v[reg->n++];
     *s = (struct lsock){.addr = l->addr, .device = dev, .fds = fds, .fresh = true};
-    for (int w = 0; w < reg->n_workers; w++)
-        if ((fds[w] = open_one(l)) < 0) {
+    for (int w = 0; w < reg->n_workers; w++) {
+        /* A unix socket cannot be bound twice: the workers share one
+         * (each its own descriptor, which it closes as it stops). */
+        fds[w] = l->unix_socket && w > 0 ? fcntl(fds[0], F_DUPFD_CLOEXEC, 0) : open_one(l);
+        if (fds[w] < 0) {
             reg_remove(reg, reg->n - 1);
             return NULL;
         }
+    }
     return s;
 }
 
@@ -423,6 +525,7 @@ void pt_listen_registry_free(struct pt_listen_registry *reg, int first_open)
     if (!reg)
         return;
     for (size_t k = 0; k < reg->n; k++) {
+        unlink_unix(&reg->v[k]);
         for (int w = first_open; w < reg->n_workers; w++)
             if (reg->v[k].fds[w] >= 0)
                 close(reg->v[k].fds[w]);

@@ -35,8 +35,15 @@ static int stderr_sink(void)
 
 static const char *const names[] = {"error", "warn", "notice", "info", "debug"};
 
+const char *pt_log_level_name(int level)
+{
+    return level >= 0 && level < (int)(sizeof(names) / sizeof(names[0])) ? names[level] : "?";
+}
+
 int pt_log_parse_level(const char *name)
 {
+    if (strcmp(name, "warning") == 0) /* syslog's name for it */
+        return PT_LOG_WARN;
     for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
         if (strcmp(name, names[i]) == 0)
             return i;

@@ -14,8 +14,12 @@ enum pt_log_level {
 
 extern int pt_log_level;
 
-/* "error", "warn", "notice", "info", "debug" -> level; -1 if unknown. */
+/* "error", "warn" (or "warning"), "notice", "info", "debug" -> level; -1
+ * if unknown. */
 int pt_log_parse_level(const char *name);
+
+/* The name of a level ("warn"). */
+const char *pt_log_level_name(int level);
 
 /* Lines look like "2026-12-07T11:27:19.974+00:00 [warn] text" (UTC, as
  * the access log's times). */

@@ -2,12 +2,13 @@
  * own) and mountpoint matching. */
 #include "gateway/mount.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
+#include "gateway/authstate.h"
 #include "gateway/diag.h"
 #include "gateway/handler.h"
 
@@ -19,86 +20,60 @@ bool pt_mount_is(const struct pt_mount *m, const char *scheme)
     return m->origin && strncasecmp(m->origin, scheme, n) == 0;
 }
 
-/* ---- basic-auth file ---- */
+/* ---- basic-auth on a plaintext vhost ---- */
 
-
-static int kvlist_push(struct pt_kvlist *l, const char *name, size_t nlen,
-                          const char *value, size_t vlen)
+static bool loopback(const struct sockaddr_storage *ss)
 {
-    struct pt_kv *v = realloc(l->v, (l->n + 1) * sizeof *v);
-    if (!v)
-        return -1;
-    l->v = v;
-    v[l->n].name = strndup(name, nlen);
-    v[l->n].value = strndup(value, vlen);
-    if (!v[l->n].name || !v[l->n].value) {
-        free(v[l->n].name);
-        free(v[l->n].value);
-        return -1;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
     }
-    l->n++;
-    return 0;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        const uint8_t *b = a->sin6_addr.s6_addr;
+        return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && b[12] == 127);
+    }
+    return false;
 }
 
-/* Parses one line (without its '\n').  Returns 1 for a user, 0 for a blank
- * or comment line, -1 for a malformed one. */
-static int auth_line(struct pt_kvlist *users, char *line, size_t len)
+/* Whether every address vh listens on is a loopback one (an unset
+ * interface is all addresses; a name, every address it has). */
+static bool loopback_only(const struct pt_config *conf, const struct pt_vhost *vh)
 {
-    if (len && line[len - 1] == '\r')
-        len--;
-    if (len == 0 || line[0] == '#')
-        return 0;
-    char *colon = memchr(line, ':', len);
-    if (!colon || colon == line)
-        return -1;
-    size_t ulen = (size_t)(colon - line);
-    if (kvlist_push(users, line, ulen, colon + 1, len - ulen - 1) < 0)
-        return -1;
-    return 1;
-}
-
-static int auth_load(struct pt_mount *m, struct pt_diag *d)
-{
-    const struct pt_srcpos *p = &m->pos;
-    FILE *f = fopen(m->basic_auth, "r");
-    if (!f) {
-        pt_diag_error(d, p->file, p->line, p->col,
-                      "basic-auth: cannot read \"%s\": %s",
-                      m->basic_auth, strerror(errno));
-        return -1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    int lineno = 0, rc = 0;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if (n && line[n - 1] == '\n')
-            n--;
-        if (auth_line(&m->auth_users, line, (size_t)n) < 0) {
-            pt_diag_error(d, p->file, p->line, p->col,
-                          "basic-auth: \"%s\" line %d: expected user:password",
-                          m->basic_auth, lineno);
-            rc = -1;
+    bool any = false;
+    for (size_t i = 0; i < conf->n_listens; i++) {
+        const struct pt_listen *l = &conf->listens[i];
+        for (size_t j = 0; j < l->n_vhosts; j++) {
+            if (l->vhosts[j] != vh)
+                continue;
+            if (!loopback(&l->addr))
+                return false;
+            any = true;
         }
     }
-    if (ferror(f)) {
-        pt_diag_error(d, p->file, p->line, p->col,
-                      "basic-auth: cannot read \"%s\": %s",
-                      m->basic_auth, strerror(errno));
-        rc = -1;
-    } else if (rc == 0 && m->auth_users.n == 0) {
-        /* An empty file would lock everyone out: surely a mistake. */
-        pt_diag_error(d, p->file, p->line, p->col,
-                      "basic-auth: \"%s\" has no user:password lines",
-                      m->basic_auth);
-        rc = -1;
+    return any;
+}
+
+/* Passwords of Basic auth travel as base64: over plaintext HTTP anyone on
+ * the way reads them. */
+static void warn_exposed(const struct pt_config *conf, const struct pt_vhost *vh,
+                         struct pt_diag *d)
+{
+    if (vh->ssl_cert || loopback_only(conf, vh))
+        return;
+    for (size_t j = 0; j < vh->n_mounts; j++) {
+        const struct pt_mount *m = &vh->mounts[j];
+        if (!m->basic_auth)
+            continue;
+        const struct pt_srcpos *p = pt_mount_key_pos(m, "basic-auth");
+        pt_diag_warn(d, p->file, p->line, p->col,
+                     "basic-auth on mount \"%s\" of vhost \"%s\", which is "
+                     "plaintext HTTP on %s: passwords would cross the network "
+                     "in clear (give the vhost a certificate, or listen on "
+                     "loopback only behind a TLS proxy)", m->mountpoint, vh->name,
+                     vh->interface ? "a non-loopback address" : "every address");
     }
-    free(line);
-    fclose(f);
-    if (rc < 0)
-        pt_kvlist_free(&m->auth_users);
-    return rc;
 }
 
 /* ---- setup / teardown ---- */
@@ -112,7 +87,11 @@ int pt_mount_setup(struct pt_mount *m, struct pt_diag *d)
         return -1;
     }
     /* Run both steps even if one fails, so every error is reported. */
-    int auth_rc = m->basic_auth ? auth_load(m, d) : 0;
+    int auth_rc = 0;
+    if (m->basic_auth) {
+        m->auth = pt_authstate_new(m->basic_auth, &m->pos, d);
+        auth_rc = m->auth ? 0 : -1;
+    }
     int h_rc = h->setup ? h->setup(m, d) : 0;
     if (h_rc == 0 && auth_rc == 0) {
         m->ready = true;
@@ -122,7 +101,8 @@ int pt_mount_setup(struct pt_mount *m, struct pt_diag *d)
     if (h_rc == 0 && h->teardown)
         h->teardown(m);
     m->handler_data = NULL;
-    pt_kvlist_free(&m->auth_users);
+    pt_authstate_free(m->auth);
+    m->auth = NULL;
     return -1;
 }
 
@@ -132,7 +112,19 @@ void pt_mount_teardown(struct pt_mount *m)
         m->handler->teardown(m);
     m->ready = false;
     m->handler_data = NULL;
-    pt_kvlist_free(&m->auth_users);
+    pt_authstate_free(m->auth);
+    m->auth = NULL;
+}
+
+int pt_mount_setup_vhost(const struct pt_config *conf, struct pt_vhost *vh,
+                         struct pt_diag *d)
+{
+    int failed = 0;
+    for (size_t j = 0; j < vh->n_mounts; j++)
+        if (pt_mount_setup(&vh->mounts[j], d) < 0)
+            failed++;
+    warn_exposed(conf, vh, d);
+    return failed;
 }
 
 /* ---- matching ---- */

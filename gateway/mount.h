@@ -16,6 +16,12 @@ struct pt_diag;
 int pt_mount_setup(struct pt_mount *m, struct pt_diag *d);
 void pt_mount_teardown(struct pt_mount *m);
 
+/* pt_mount_setup() for every mount of vh (a vhost of conf, whose
+ * listeners are resolved), with a warning for basic-auth on a plaintext
+ * vhost reachable from other hosts.  Returns how many mounts failed. */
+int pt_mount_setup_vhost(const struct pt_config *conf, struct pt_vhost *vh,
+                         struct pt_diag *d);
+
 /* Longest mountpoint matching path on a segment boundary (exact-match mounts
  * match only themselves).  NULL when none. */
 const struct pt_mount *pt_mount_match(const struct pt_vhost *vh,
@@ -29,8 +35,13 @@ const char *pt_mount_rest(const struct pt_mount *m, const char *path,
 /* Whether m's origin has this scheme ("file://"), case-insensitively. */
 bool pt_mount_is(const struct pt_mount *m, const char *scheme);
 
-/* Checks the request's Basic credentials against the mount's users.
- * Returns true when allowed (sets r->remote_user). */
+/* Checks the request's Basic credentials against the mount's users
+ * (gateway/auth.c).  Returns true when allowed (sets r->remote_user):
+ * always on a mount without basic-auth, never on one whose file could
+ * not be read. */
 bool pt_basic_auth_check(struct pt_req *r);
+
+/* Answers 401 with the challenge; the log line names the user tried. */
+void pt_basic_auth_refuse(struct pt_req *r);
 
 #endif

@@ -33,6 +33,8 @@ enum pt_method {
     PT_M_OPTIONS, PT_M_PATCH, PT_M_CONNECT, PT_M_TRACE,
 };
 
+#define PT_RAW_LINE_MAX 1024
+
 struct pt_hdr {
     const char *name;   /* request: as received; response: as given */
     const char *value;
@@ -89,6 +91,7 @@ struct pt_req {
     uint16_t local_port;
     bool tls;
     bool client_cert;             /* TLS with a verified client certificate */
+    const char *tls_version;      /* "TLSv1.3" (OpenSSL's, static); NULL: plaintext */
 
     /* request */
     enum pt_method method;
@@ -97,6 +100,8 @@ struct pt_req {
     int version;                  /* 10, 11, 20 */
     const char *target;           /* raw request-target */
     size_t target_len;
+    const char *raw_line;         /* refused as malformed: the first line received */
+    size_t raw_line_len;          /* (at most PT_RAW_LINE_MAX bytes), for the log */
     const char *path;             /* decoded + normalized, NUL-terminated */
     size_t path_len;
     const char *query;            /* after '?', raw; NULL when none */
@@ -160,6 +165,8 @@ struct pt_req {
     double start;                 /* ev_time() at the first byte */
     uint64_t bytes_sent;          /* body bytes */
     const char *log_note;         /* why an error was sent (for the log) */
+    const char *upstream_addr;    /* proxied: the backend that answered, "ip:port" */
+    double upstream_time;         /* and the seconds until its response head */
 };
 
 /* Appends a slot to a pool-allocated header array (growing it), e.g. a

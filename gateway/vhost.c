@@ -20,11 +20,20 @@ const struct pt_vhost *pt_vhost_select(const struct pt_listen *l,
 {
     if (!l || l->n_vhosts == 0)
         return NULL;
+    const struct pt_vhost *vh = pt_vhost_lookup(l, host, len);
+    return vh ? vh : l->vhosts[0];
+}
+
+const struct pt_vhost *pt_vhost_lookup(const struct pt_listen *l, const char *host,
+                                       size_t len)
+{
+    if (!l || !host)
+        return NULL;
     /* "abc.com." is the same name written fully qualified. */
-    if (host && len > 1 && host[len - 1] == '.')
+    if (len > 1 && host[len - 1] == '.')
         len--;
-    if (!host || len == 0)
-        return l->vhosts[0];
+    if (len == 0)
+        return NULL;
 
     const struct pt_vhost *best = NULL;
     size_t best_len = 0;
@@ -40,5 +49,5 @@ const struct pt_vhost *pt_vhost_select(const struct pt_listen *l,
             best_len = nlen;
         }
     }
-    return best ? best : l->vhosts[0];
+    return best;
 }

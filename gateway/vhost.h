@@ -11,5 +11,8 @@
  * on the listener.  host has no port and is compared case-insensitively. */
 const struct pt_vhost *pt_vhost_select(const struct pt_listen *l,
                                        const char *host, size_t len);
+/* The same without the fallback: NULL when no vhost has that name. */
+const struct pt_vhost *pt_vhost_lookup(const struct pt_listen *l, const char *host,
+                                       size_t len);
 
 #endif

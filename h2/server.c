@@ -74,6 +74,7 @@ struct pt_h2_stream {
     bool deferred;          /* data provider waits for the body source */
     bool response_done;
     bool too_large;         /* header list over max-header-size: 431 */
+    bool malformed;         /* nghttp2 reset it for a malformed head (logged) */
     bool rst_pending;       /* answered, body unfinished: reset if it stays so */
     double shut_since;      /* its response waits on a shut window since (0: not) */
 };
@@ -187,6 +188,15 @@ static void stream_free(struct pt_h2 *h2, struct pt_h2_stream *s)
     pt_h2_buf_free(&h2->io, &s->body);
     if (h2->keepalive_secs == 0 && r->vhost)
         h2->keepalive_secs = r->vhost->keepalive_timeout;
+    if (s->malformed && !s->dispatched) {
+        /* Logged as HTTP/1 would answer it, with what it sent. */
+        r->vhost = pt_req_default_vhost(r);
+        r->method_str = s->method;
+        r->method_len = s->method_len;
+        r->target = s->path;
+        r->target_len = s->path_len;
+        r->status = 400;
+    }
     pt_req_finish(r);
     pt_pool_free(r->pool); /* s lives in the pool too */
 }
@@ -201,6 +211,8 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
     r->method_str = s->method;
     r->method_len = s->method_len;
     r->method = pt_method_from(s->method, s->method_len);
+    r->target = s->path; /* before any refusal, for the log */
+    r->target_len = s->path_len;
     r->has_body = !s->body_eof;
     if (s->authority)
         pt_req_set_authority(r, s->authority, s->authority_len);
@@ -229,8 +241,6 @@ static void dispatch(struct pt_h2 *h2, struct pt_h2_stream *s)
         pt_respond_error(r, 501, "CONNECT is not supported");
         return;
     }
-    r->target = s->path;
-    r->target_len = s->path_len;
     if (s->path_len == 1 && s->path[0] == '*') {
         r->path = "*";
         r->path_len = 1;
@@ -533,12 +543,15 @@ static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame
                             int lib_error_code, void *ud)
 {
     struct pt_h2 *h2 = ud;
-    (void)session;
     char ip[46];
     uint16_t port;
     peer(h2, ip, sizeof(ip), &port);
     pt_info_rl("%s:%u: HTTP/2 invalid %u frame on stream %d: %s", ip, port,
             frame->hd.type, frame->hd.stream_id, nghttp2_strerror(lib_error_code));
+    struct pt_h2_stream *s = frame->hd.type == NGHTTP2_HEADERS
+        ? nghttp2_session_get_stream_user_data(session, frame->hd.stream_id) : NULL;
+    if (s)
+        s->malformed = true;
     return 0;
 }
 

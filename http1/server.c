@@ -544,13 +544,36 @@ static void init_req(struct pt_h1 *h, struct pt_req *r, struct pt_pool *pool)
     h->served = true;
 }
 
-/* A request that could not even be parsed: answer with the built-in error
- * page and close.  Returns false if c was closed. */
-static bool reject(struct pt_h1 *h, int status, const char *why)
+/* The first line of what a refused request sent (past the empty lines a
+ * client may send before it), at most PT_RAW_LINE_MAX bytes: the access
+ * log shows it, escaped, for want of a parsed request line. */
+static void keep_raw_line(struct pt_req *r, const char *raw, size_t len)
+{
+    while (len && (*raw == '\r' || *raw == '\n')) {
+        raw++;
+        len--;
+    }
+    const char *eol = memchr(raw, '\n', len);
+    if (eol)
+        len = (size_t)(eol - raw);
+    if (len && raw[len - 1] == '\r')
+        len--;
+    if (len > PT_RAW_LINE_MAX)
+        len = PT_RAW_LINE_MAX;
+    r->raw_line = pt_pool_strndup(r->pool, raw, len);
+    r->raw_line_len = len;
+}
+
+/* A request that could not even be parsed (raw: what it sent): answer
+ * with the built-in error page and close.  Returns false if c was
+ * closed. */
+static bool reject(struct pt_h1 *h, int status, const char *why, const char *raw,
+                   size_t raw_len)
 {
     struct pt_pool *pool = pt_pool_new(2048);
     struct pt_req *r = pt_pool_calloc(pool, sizeof(*r));
     init_req(h, r, pool);
+    keep_raw_line(r, raw, raw_len);
     r->vhost = pt_req_default_vhost(r);
     pt_info_rl("%s:%u: %d %s: %s", r->peer_ip, r->peer_port, status,
             pt_status_reason(status), why);
@@ -933,12 +956,12 @@ static bool process_input(struct pt_h1 *h, char *data, size_t len, bool retained
             if (!(retained && off == 0)) /* else it is in place already */
                 retain(h, data + off, len - off, p);
             if (h->in->len >= h->in->cap)
-                return reject(h, 431, "request head too large");
+                return reject(h, 431, "request head too large", h->in->data, h->in->len);
             update_events(h);
             return true;
         }
         if (rc == H1_ERROR)
-            return reject(h, p->error_status, p->error_msg);
+            return reject(h, p->error_status, p->error_msg, data + off, len - off);
         const char *head = data + off;
         off += p->head_len;
         struct pt_req *r = start_request(h, p, head);

@@ -8,6 +8,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <ev.h>
+#include <jansson.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
+#include <sys/capability.h>
+#include <zlib.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "gateway/confdump.h"
 #include "gateway/config.h"
 #include "gateway/diag.h"
 #include "gateway/listen.h"
@@ -24,19 +34,96 @@
 #define PORTICO_CONFDIR "/etc/portico"
 #endif
 
+/* The options, one line each: getopt_long's table, its short string and
+ * the usage text are made from this.  val: the short form (a long-only
+ * option takes a value from 256 up). */
+static const struct opt {
+    const char *name;
+    int val;
+    int has_arg;
+    const char *arg;  /* its name in the usage */
+    const char *help; /* '\n' starts an indented line */
+} opts[] = {
+    {"config", 'c', required_argument, "DIR",
+     "configuration directory: DIR/conf and DIR/conf.d/* (default " PORTICO_CONFDIR ")"},
+    {"test", 't', no_argument, NULL,
+     "check the configuration and exit (0: valid, 1: errors printed)"},
+    {"strict", 256, no_argument, NULL,
+     "unknown and unsupported configuration keys are errors"},
+    {"dump", 'T', no_argument, NULL,
+     "print the effective configuration (every key, defaults filled in) and exit"},
+    {"daemon", 'd', no_argument, NULL,
+     "run as a daemon (detached; writes and locks the pid-file)"},
+    {"signal", 's', required_argument, "SIGNAL",
+     "signal the instance running with this configuration (its pid-file):\n"
+     "stop (drain, then exit), quit (exit now), reload, reopen (log files)"},
+    {"log-level", 'l', required_argument, "LEVEL",
+     "log level: error, warn (or warning), notice (default), info, debug"},
+    {"help", 'h', no_argument, NULL, "this help"},
+    {"version", 'v', no_argument, NULL,
+     "print the version, and those of the libraries it runs with"},
+};
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* getopt_long's tables: lo has N_OPTS + 1 entries, so 3 * N_OPTS + 1 bytes. */
+static void option_tables(struct option *lo, char *so)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        lo[i] = (struct option){opts[i].name, opts[i].has_arg, NULL, opts[i].val};
+        if (opts[i].val < 256) {
+            *so++ = (char)opts[i].val;
+            if (opts[i].has_arg == required_argument)
+                *so++ = ':';
+        }
+    }
+    lo[N_OPTS] = (struct option){NULL, 0, NULL, 0};
+    *so = '\0';
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: portico [-c DIR] [-t] [-d] [-s SIGNAL] [-l LEVEL] [-h] [-v]\n"
-            "  -c DIR    configuration directory: DIR/conf and DIR/conf.d/* (default "
-            PORTICO_CONFDIR ")\n"
-            "  -t        check the configuration and exit (0: valid, 1: errors printed)\n"
-            "  -d        run as a daemon (detached; writes and locks the pid-file)\n"
-            "  -s SIGNAL signal the instance running with this configuration (its pid-file):\n"
-            "            stop (drain, then exit), quit (exit now), reload, reopen (log files)\n"
-            "  -l LEVEL  log level: error, warn, notice (default), info, debug\n"
-            "  -h        this help\n"
-            "  -v        print the version\n");
+    fputs("usage: portico", out);
+    for (size_t i = 0; i < N_OPTS; i++) {
+        if (opts[i].val < 256)
+            fprintf(out, " [-%c%s%s]", opts[i].val, opts[i].arg ? " " : "",
+                    opts[i].arg ? opts[i].arg : "");
+        else
+            fprintf(out, " [--%s%s%s]", opts[i].name, opts[i].arg ? " " : "",
+                    opts[i].arg ? opts[i].arg : "");
+    }
+    fputc('\n', out);
+    for (size_t i = 0; i < N_OPTS; i++) {
+        char left[64], shrt[8] = "    ";
+        if (opts[i].val < 256)
+            snprintf(shrt, sizeof(shrt), "-%c, ", opts[i].val);
+        snprintf(left, sizeof(left), "%s--%s%s%s", shrt, opts[i].name,
+                 opts[i].arg ? " " : "", opts[i].arg ? opts[i].arg : "");
+        fprintf(out, "  %-22s ", left);
+        for (const char *h = opts[i].help; *h; h++) {
+            fputc(*h, out);
+            if (*h == '\n')
+                fprintf(out, "%25s", "");
+        }
+        fputc('\n', out);
+    }
+}
+
+/* --version: portico's, and those of the libraries as they run (the
+ * shared objects loaded, not the headers built against), but libcap's,
+ * which has no call for it. */
+static void version(void)
+{
+    char pcre[64] = "?";
+    printf("portico %s\n", PORTICO_VERSION);
+    printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
+    printf("  nghttp2 %s\n", nghttp2_version(0)->version_str);
+    printf("  zlib %s\n", zlibVersion());
+    printf("  libev %d.%d\n", ev_version_major(), ev_version_minor());
+    if (pcre2_config(PCRE2_CONFIG_VERSION, pcre) < 0)
+        strcpy(pcre, "?");
+    printf("  PCRE2 %s\n", pcre);
+    printf("  jansson %s\n", jansson_version_str());
+    printf("  libcap %d.%d (built with)\n", LIBCAP_MAJOR, LIBCAP_MINOR);
 }
 
 static const struct {
@@ -86,15 +173,25 @@ int main(int argc, char **argv)
 {
     const char *dir = PORTICO_CONFDIR;
     const char *command = NULL;
-    bool check_only = false, daemon_mode = false, level_given = false;
+    bool check_only = false, daemon_mode = false, level_given = false, strict = false,
+         dump = false;
     int opt;
-    while ((opt = getopt(argc, argv, "c:tds:l:hv")) != -1) {
+    struct option lo[N_OPTS + 1];
+    char so[3 * N_OPTS + 1];
+    option_tables(lo, so);
+    while ((opt = getopt_long(argc, argv, so, lo, NULL)) != -1) {
         switch (opt) {
         case 'c':
             dir = optarg;
             break;
         case 't':
             check_only = true;
+            break;
+        case 256:
+            strict = true;
+            break;
+        case 'T':
+            dump = true;
             break;
         case 'd':
             daemon_mode = true;
@@ -105,8 +202,8 @@ int main(int argc, char **argv)
         case 'l':
             pt_log_level = pt_log_parse_level(optarg);
             if (pt_log_level < 0) {
-                fprintf(stderr, "portico: unknown log level \"%s\" (error, warn, notice, info, debug)\n",
-                        optarg);
+                fprintf(stderr, "portico: unknown log level \"%s\" (error, warn, notice, "
+                        "info, debug)\n", optarg);
                 return 2;
             }
             level_given = true;
@@ -115,7 +212,7 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         case 'v':
-            printf("portico %s\n", PORTICO_VERSION);
+            version();
             return 0;
         default:
             usage(stderr);
@@ -130,11 +227,16 @@ int main(int argc, char **argv)
 
     pt_builtin_register();
 
-    struct pt_diag diag = {.check_only = check_only || command};
+    struct pt_diag diag = {.check_only = check_only || command || dump, .strict = strict};
     struct pt_config *conf = pt_config_load(dir, &diag);
     if (!conf) {
         fprintf(stderr, "portico: configuration in %s has %d error(s)\n", dir, diag.errors);
         return 1;
+    }
+    if (dump) {
+        int rc = pt_config_dump(conf, stdout) == 0 ? 0 : 1;
+        pt_config_retire(conf);
+        return rc;
     }
     if (check_only) {
         pt_listen_probe(conf, &diag);

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gateway/accesslog.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/worker.h"
@@ -161,11 +162,7 @@ int pt_privileges_drop(const struct pt_config *conf)
     /* Log files opened as root become the user's, so that a reopen after
      * a rotation (SIGUSR1) can open what logrotate leaves. */
     if (uid != (uid_t)-1 || gid != (gid_t)-1) {
-        for (size_t i = 0; i < conf->n_vhosts; i++)
-            if (conf->vhosts[i].access_log_fd >= 0 &&
-                fchown(conf->vhosts[i].access_log_fd, uid, gid) < 0)
-                pt_warn("access-log \"%s\": cannot give it to the user: %s",
-                        conf->vhosts[i].access_log, strerror(errno));
+        pt_access_log_chown(conf, uid, gid);
         if (g->error_log && strcmp(g->error_log, "syslog") != 0 &&
             fchown(STDERR_FILENO, uid, gid) < 0)
             pt_warn("error-log \"%s\": cannot give it to the user: %s", g->error_log,

@@ -51,6 +51,7 @@ static const struct pt_key file_keys[] = {
     { "cache-no", PT_KEY_BOOL, O(cache.no), 0, 0 },
     { "extra-mimetypes", PT_KEY_MIMES, O(extra_mimetypes), 0, 0 },
     { "allow-dotfiles", PT_KEY_BOOL, O(allow_dotfiles), 0, 0 },
+    { "interpret", PT_KEY_KV, O(interpret), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 #undef O
@@ -77,9 +78,41 @@ struct pt_file_mount {
 
 /* ---- setup ---- */
 
+/* "interpret": {".php": "/usr/bin/php-cgi"}: suffixes, and programs that
+ * can run, in a directory mount. */
+static int check_interpret(const struct pt_mount *m, struct pt_diag *d)
+{
+    const struct pt_file_opts *o = m->opts;
+    const struct pt_srcpos *p = pt_mount_key_pos(m, "interpret");
+    int errors = 0;
+    if (o->interpret.n && pt_fops_archive_name(m->target, strlen(m->target))) {
+        pt_diag_error(d, p->file, p->line, p->col,
+                      "\"interpret\": scripts cannot run from inside an archive");
+        return 1;
+    }
+    for (size_t i = 0; i < o->interpret.n; i++) {
+        const struct pt_kv *kv = &o->interpret.v[i];
+        struct stat st;
+        if (kv->name[0] != '.' || !kv->name[1]) {
+            pt_diag_error(d, p->file, p->line, p->col,
+                          "\"interpret\": \"%s\" is not a suffix (\".php\")", kv->name);
+            errors++;
+        } else if (kv->value[0] != '/' || stat(kv->value, &st) < 0 ||
+                   !S_ISREG(st.st_mode) || access(kv->value, X_OK) < 0) {
+            pt_diag_error(d, p->file, p->line, p->col,
+                          "\"interpret\": \"%s\": \"%s\" is not an executable file "
+                          "(an absolute path)", kv->name, kv->value);
+            errors++;
+        }
+    }
+    return errors;
+}
+
 static int file_setup(struct pt_mount *m, struct pt_diag *d)
 {
     const struct pt_srcpos *p = &m->origin_pos;
+    if (check_interpret(m, d))
+        return -1;
     struct pt_file_mount *fm = calloc(1, sizeof *fm);
     if (!fm) {
         pt_diag_error(d, p->file, p->line, p->col, "out of memory");
@@ -775,6 +808,68 @@ static bool archive_usable(const struct pt_mount *m, struct pt_file_mount *fm, d
     return !atomic_load(&fm->broken);
 }
 
+
+/* A certbot-style webroot: /.well-known/acme-challenge/TOKEN is served
+ * from a file mount as it is, without a special mount or a suffix. */
+static bool is_acme_challenge(const struct pt_req *r)
+{
+    static const char prefix[] = "/.well-known/acme-challenge/";
+    return r->path_len > sizeof prefix - 1 &&
+           memcmp(r->path, prefix, sizeof prefix - 1) == 0;
+}
+
+static bool method_refused(struct pt_req *r)
+{
+    if (r->status_override || r->method == PT_M_GET || r->method == PT_M_HEAD)
+        return false;
+    pt_resp_header(r, "Allow", PT_FILE_ALLOW);
+    if (r->method == PT_M_OPTIONS)
+        pt_respond(r, 204, 0, NULL, NULL);
+    else if (r->method == PT_M_OTHER) /* RFC 9110 15.6.2: not one we know */
+        pt_respond_error(r, 501, "unknown method");
+    else
+        pt_respond_error(r, 405, "method not allowed on a file mount");
+    return true;
+}
+
+/* "interpret": the interpreter for a file of this suffix, or NULL. */
+static const char *interpreter_for(const struct pt_file_opts *o, const char *name,
+                                   size_t len)
+{
+    for (size_t i = 0; i < o->interpret.n; i++) {
+        const char *ext = o->interpret.v[i].name;
+        size_t el = strlen(ext);
+        if (len > el && strncasecmp(name + len - el, ext, el) == 0)
+            return o->interpret.v[i].value;
+    }
+    return NULL;
+}
+
+/* The file (name, under the mount's directory: resolved inside it
+ * already) runs through the CGI handler. */
+static void run_script(struct pt_req *r, const char *interpreter, const char *name,
+                       size_t len, bool want_dir)
+{
+    const struct pt_mount *m = r->mount;
+    size_t tl = strlen(m->target);
+    while (tl > 1 && m->target[tl - 1] == '/')
+        tl--;
+    const char *script = pt_pool_printf(r->pool, "%.*s%s%.*s", (int)tl, m->target,
+                                        name[0] == '/' ? "" : "/", (int)len, name);
+    const struct pt_file_mount *fm = m->handler_data;
+    const char *url = want_dir ? pt_pool_printf(r->pool, "%.*s%s", (int)r->path_len, r->path,
+                                                fm->index)
+                               : pt_pool_strndup(r->pool, r->path, r->path_len);
+    size_t n;
+    const struct pt_handler *cgi = pt_handler_for_origin("cgi://", &n);
+    if (!cgi || cgi->struct_size <= offsetof(struct pt_handler, interpret) ||
+        !cgi->interpret) {
+        pt_respond_error(r, 501, "no CGI handler for interpret");
+        return;
+    }
+    cgi->interpret(r, interpreter, script, url);
+}
+
 static void file_handle(struct pt_req *r)
 {
     const struct pt_mount *m = r->mount;
@@ -787,16 +882,10 @@ static void file_handle(struct pt_req *r)
         return;
     }
 
-    if (!r->status_override && r->method != PT_M_GET && r->method != PT_M_HEAD) {
-        pt_resp_header(r, "Allow", PT_FILE_ALLOW);
-        if (r->method == PT_M_OPTIONS)
-            pt_respond(r, 204, 0, NULL, NULL);
-        else if (r->method == PT_M_OTHER) /* RFC 9110 15.6.2: not one we know */
-            pt_respond_error(r, 501, "unknown method");
-        else
-            pt_respond_error(r, 405, "method not allowed on a file mount");
+    /* With scripts (interpret), the method is the script's business. */
+    bool scripts = o->interpret.n > 0;
+    if (!scripts && method_refused(r))
         return;
-    }
 
     const char *rest = r->rest ? r->rest : "";
     size_t rest_len = r->rest ? r->rest_len : 0;
@@ -845,8 +934,23 @@ static void file_handle(struct pt_req *r)
         pt_respond_error(r, 403, "not a regular file");
         return;
     }
+    if (scripts) {
+        const char *interpreter = interpreter_for(o, name, name_len);
+        if (interpreter) {
+            file_close(&f);
+            run_script(r, interpreter, name, name_len, want_dir);
+            return;
+        }
+        if (method_refused(r)) {
+            file_close(&f);
+            return;
+        }
+    }
 
-    const char *mime = pt_mime_lookup(&o->extra_mimetypes, name, name_len);
+    const struct pt_kvlist *more[] = { r->mount->vhost_mimes, r->mount->global_mimes };
+    const char *mime = pt_mime_lookup_more(&o->extra_mimetypes, more, 2, name, name_len);
+    if (!mime && is_acme_challenge(r))
+        mime = "text/plain"; /* ACME http-01 tokens have no suffix (RFC 8555 8.3) */
     if (!mime) {
         file_close(&f);
         pt_respond_error(r, 403, "file type not served (no mimetype)");

@@ -127,8 +127,31 @@ static int mime_suffix(const char *name, size_t nlen, const char *key)
     return strncasecmp(name + nlen - klen, key, klen) == 0;
 }
 
+/* A list's type for name ("*" noted in *any, the first one wins). */
+static const char *in_list(const struct pt_kvlist *l, const char *name, size_t nlen,
+                           const char **any)
+{
+    for (size_t i = 0; l && i < l->n; i++) {
+        const struct pt_kv *kv = &l->v[i];
+        if (kv->name[0] == '*' && kv->name[1] == '\0') {
+            if (!*any)
+                *any = kv->value;
+        } else if (mime_suffix(name, nlen, kv->name)) {
+            return kv->value;
+        }
+    }
+    return NULL;
+}
+
 const char *pt_mime_lookup(const struct pt_kvlist *extra, const char *path,
                            size_t len)
+{
+    return pt_mime_lookup_more(extra, NULL, 0, path, len);
+}
+
+const char *pt_mime_lookup_more(const struct pt_kvlist *extra,
+                                const struct pt_kvlist *const *more, size_t n_more,
+                                const char *path, size_t len)
 {
     /* Only the last segment counts: "/a.d/README" has no suffix. */
     const char *name = path;
@@ -140,25 +163,18 @@ const char *pt_mime_lookup(const struct pt_kvlist *extra, const char *path,
     }
     size_t nlen = len - (size_t)(name - path);
 
-    const char *any = NULL;
-    if (extra) {
-        for (size_t i = 0; i < extra->n; i++) {
-            const struct pt_kv *kv = &extra->v[i];
-            if (kv->name[0] == '*' && kv->name[1] == '\0') {
-                if (!any)
-                    any = kv->value;
-            } else if (mime_suffix(name, nlen, kv->name)) {
-                return kv->value;
-            }
-        }
-    }
+    const char *any = NULL, *t = in_list(extra, name, nlen, &any);
+    for (size_t k = 0; !t && k < n_more; k++)
+        t = in_list(more[k], name, nlen, &any);
+    if (t)
+        return t;
 
     /* The last extension; a leading dot (".profile") is not one. */
     for (size_t i = nlen; i > 1; i--) {
         if (name[i - 1] == '.') {
-            const char *t = mime_builtin(name + i, nlen - i);
-            if (t)
-                return t;
+            const char *b = mime_builtin(name + i, nlen - i);
+            if (b)
+                return b;
             break;
         }
     }

@@ -18,6 +18,7 @@ struct pt_file_opts {
     struct pt_cache_opts cache;       /* cache-* */
     struct pt_kvlist extra_mimetypes; /* ".ext" (or "*") -> type */
     bool allow_dotfiles;              /* serve ".x" path segments */
+    struct pt_kvlist interpret;       /* ".ext" -> interpreter: run as CGI (lwsws) */
 };
 
 /* The mount keys of redirect mounts. */

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "gateway/diag.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
 
@@ -24,6 +25,15 @@ static void callback_handle(struct pt_req *r)
     pt_respond_error(r, 501, "origin kind not implemented");
 }
 
+/* Dead configuration is said at load, not discovered by a visitor. */
+static int callback_setup(struct pt_mount *m, struct pt_diag *d)
+{
+    pt_diag_warn(d, m->origin_pos.file, m->origin_pos.line, m->origin_pos.col,
+                 "\"origin\": \"%s\": callback:// handlers are not available in this "
+                 "build: requests to %s get 501", m->origin, m->mountpoint);
+    return 0;
+}
+
 static const char *const callback_schemes[] = {"callback://", NULL};
 
 const struct pt_handler pt_handler_callback = {
@@ -33,5 +43,6 @@ const struct pt_handler pt_handler_callback = {
     .schemes = callback_schemes,
     .opts_size = sizeof(struct callback_opts),
     .keys = callback_keys,
+    .setup = callback_setup,
     .handle = callback_handle,
 };

@@ -618,6 +618,7 @@ static bool take_head(struct px *p, const struct h1_parser *hp)
     int status = q->status;
     if (p->tunnel && r->version == 20)
         status = 200; /* RFC 8441: the extended CONNECT succeeded */
+    pt_px_note_upstream(p, pt_px_transport(p->bc));
     if (p->resp_done)
         exchange_done(p);
     pt_respond(r, status, length, no_body && r->method != PT_M_HEAD ? NULL : &body_ops, p);
@@ -826,6 +827,7 @@ void pt_px_handle(struct pt_req *r, const struct px_mount *pm, struct px_route *
     p->r = r;
     p->pm = pm;
     p->route = route;
+    p->started = ev_time();
     p->pool = pool;
     ev_init(&p->timer, on_timer);
     p->timer.data = p;

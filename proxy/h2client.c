@@ -254,6 +254,8 @@ static void take_head(struct px *p, bool end_stream)
     bool no_body = r->method == PT_M_HEAD || !pt_http_status_has_body(p->status);
     p->responded = true;
     p->rbuf_eof = p->rbuf_eof || end_stream;
+    if (p->h2c)
+        pt_px_note_upstream(p, p->h2c->io.c);
     pt_respond(r, p->status, no_body && r->method != PT_M_HEAD ? 0 : length,
                no_body && r->method != PT_M_HEAD ? NULL : &body_ops, p);
 }

@@ -113,6 +113,7 @@ struct px {
     bool upgrade;             /* the client's Upgrade is forwarded */
     bool tunnel;              /* after the backend's 101: raw bytes both ways */
     bool spooling;            /* proxy-buffering: reading the body first */
+    double started;           /* ev_time() when the handler took it (the log) */
     ev_timer timer;           /* connect / read / send timeout */
 
     /* request */
@@ -160,6 +161,9 @@ void pt_px_request_fields(struct px *p, struct px_fields *f);
 /* A response field from the backend: dropped (framing, Date, Server),
  * rewritten (Location) or passed on. */
 void pt_px_response_field(struct px *p, const char *n, size_t nl, const char *v, size_t vl);
+/* The response head came from c: its address and the time taken since
+ * the handler took the request, for the access log. */
+void pt_px_note_upstream(struct px *p, const struct pt_conn *c);
 
 /* pool.c */
 struct px_worker;

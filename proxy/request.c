@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gateway/conn.h"
 #include "gateway/http.h"
 #include "gateway/pool.h"
 #include "gateway/request.h"
@@ -239,4 +240,20 @@ void pt_px_response_field(struct px *p, const char *n, size_t nl, const char *v,
         return; /* the protocol writes its own */
     if (!rewrite_location(p, n, nl, v, vl))
         pt_resp_headern(p->r, n, nl, v, vl);
+}
+
+void pt_px_note_upstream(struct px *p, const struct pt_conn *c)
+{
+    struct pt_req *r = p->r;
+    const struct pt_upstream *u = pt_px_upstream(p->pool);
+    char ip[46];
+    uint16_t port;
+    r->upstream_time = ev_time() - p->started;
+    if (u->unix_socket) {
+        r->upstream_addr = u->name; /* "unix:/path", the snapshot's */
+        return;
+    }
+    pt_conn_peer(c, ip, sizeof(ip), &port);
+    r->upstream_addr = pt_pool_printf(r->pool, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip,
+                                      port);
 }

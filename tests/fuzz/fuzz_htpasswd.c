@@ -5,14 +5,17 @@
  *
  * Invariants: the mount sets up exactly when no line is malformed and one
  * user or more is listed; then the users are the file's "user:password"
- * lines in order (the password keeps its colons, one trailing CR goes,
- * blank lines and '#' comments are skipped), else there are none and each
- * malformed line (or the empty list) is one error.  Every user's own
- * credentials, base64-encoded, are accepted (when the token is no longer
- * than the 4096 bytes checked) and name the first user with them; a wrong
- * password is refused unless another line lists it; any Authorization
- * value that is accepted names a listed user.  Teardown leaves no user.
- * Violations abort; ASan/LSan catch the rest.  Run by `make fuzz`. */
+ * lines in order, the first of each name (the password keeps its colons,
+ * one trailing CR goes, blank lines and '#' comments are skipped), each
+ * with the scheme pt_pwhash_scheme() gives its password, else there are
+ * none and each malformed line (no user, no colon, a NUL byte, a garbled
+ * hash of a known scheme) or the empty list is one error.  A plaintext
+ * user's own credentials, base64-encoded, are accepted (when the token is
+ * no longer than the 4096 bytes checked) and name that user; a wrong
+ * password is refused; any Authorization value that is accepted names a
+ * listed user.  (A file with a crypt(3) hash is not checked against: its
+ * cost may be anything.)  Teardown leaves no state.  Violations abort;
+ * ASan/LSan catch the rest.  Run by `make fuzz`. */
 #include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,11 +23,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gateway/authstate.h"
 #include "gateway/config.h"
 #include "gateway/diag.h"
 #include "gateway/handler.h"
+#include "gateway/htpasswd.h"
+#include "gateway/log.h"
 #include "gateway/mount.h"
 #include "gateway/pool.h"
+#include "gateway/pwhash.h"
 #include "gateway/request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -55,6 +62,7 @@ static const struct pt_handler fz = {
 
 struct user {
     char *name, *pass;
+    enum pt_pwscheme scheme;
 };
 
 /* The file as the loader should read it; -1 per malformed line. */
@@ -72,13 +80,25 @@ static size_t model(const char *in, size_t size, struct user *u, size_t *bad)
         if (len == 0 || line[0] == '#')
             continue;
         const char *colon = memchr(line, ':', len);
-        if (!colon || colon == line) {
+        if (!colon || colon == line || memchr(line, '\0', len)) {
             (*bad)++;
             continue;
         }
         size_t ulen = (size_t)(colon - line);
-        u[n].name = strndup(line, ulen); /* NUL-terminated like the loader's */
-        u[n].pass = strndup(colon + 1, len - ulen - 1);
+        char *pass = strndup(colon + 1, len - ulen - 1);
+        enum pt_pwscheme s = pt_pwhash_scheme(pass);
+        bool again = false;
+        for (size_t i = 0; i < n && !again; i++)
+            again = strlen(u[i].name) == ulen && memcmp(u[i].name, line, ulen) == 0;
+        if (s == PT_PW_BAD)
+            (*bad)++;
+        if (s == PT_PW_BAD || again) {
+            free(pass);
+            continue;
+        }
+        u[n].name = strndup(line, ulen);
+        u[n].pass = pass;
+        u[n].scheme = s;
         n++;
     }
     return n;
@@ -125,12 +145,12 @@ static char *check(struct pt_mount *m, const char *authz, size_t alen)
     return who;
 }
 
-/* The first user with exactly these credentials, or -1. */
+/* The user with these credentials, or -1 (names are unique in u). */
 static long first(const struct user *u, size_t n, const char *name, const char *pass)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(u[i].name, name) == 0 && strcmp(u[i].pass, pass) == 0)
-            return (long)i;
+        if (strcmp(u[i].name, name) == 0)
+            return strcmp(u[i].pass, pass) == 0 ? (long)i : -1;
     return -1;
 }
 
@@ -184,16 +204,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool ok = bad == 0 && n > 0;
     if (rc != (ok ? 0 : -1) || m.ready != ok || d.errors != (ok ? 0 : bad ? (int)bad : 1))
         abort();
-    if (!ok && (m.auth_users.n != 0 || m.auth_users.v != NULL))
+    if (!ok && m.auth != NULL)
         abort();
+    bool slow = false;
     if (ok) {
-        if (m.auth_users.n != n)
+        uint64_t gen;
+        struct pt_htusers *got = pt_authstate_users(m.auth, &gen);
+        if (got->n != n)
             abort();
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(m.auth_users.v[i].name, u[i].name) != 0 ||
-                strcmp(m.auth_users.v[i].value, u[i].pass) != 0)
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(got->v[i].name, u[i].name) != 0 ||
+                strcmp(got->v[i].stored, u[i].pass) != 0 || got->v[i].scheme != u[i].scheme)
                 abort();
+            slow = slow || u[i].scheme == PT_PW_CRYPT;
+        }
+        pt_htusers_unref(got);
+    }
+    if (ok && !slow) {
         for (size_t i = 0; i < n; i = i < 8 ? i + 1 : i < n - 1 ? n - 1 : n) {
+            if (u[i].scheme != PT_PW_PLAIN && u[i].scheme != PT_PW_UNKNOWN)
+                continue;
             try(&m, u, n, u[i].name, u[i].pass);
             size_t lp = strlen(u[i].pass);
             char *wrong = malloc(lp + 2);
@@ -214,8 +244,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             free(who);
         }
+    }
+    if (ok) {
         pt_mount_teardown(&m);
-        if (m.auth_users.n != 0 || m.auth_users.v != NULL || m.ready)
+        if (m.auth != NULL || m.ready)
             abort();
     }
     for (size_t i = 0; i < n; i++) {

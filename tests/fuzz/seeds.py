@@ -234,6 +234,10 @@ SEEDS = {
         b"alice:secret\nbob:pa:ss\ncarol:\n",
         b"",
         b"alice:secret\nalice:secret\nalice:other\nbob\x00x:y\n",
+        b"md:$apr1$wp0sUBhw$0xvx8Y3nEoiQRI4wbPHPH0\nsh:{SHA}rWB6YbPgZfuhRoSeTuSDu28RqH8=\n"
+        b"un:$1$abc$def\nss:{SSHA}x\npl:plain\n",
+        b"bc:$2y$04$Ht.51ddEeuCtr/akoWd52uw29IWyYLPhQ8qP3EsujnUK7DjPJJehq\n"
+        b"bad:$2y$04$short\nbad2:$6$salt$x\nbad3:{SHA}abc\n",
     ],
     "config": CONFIGS,
     "h2": H2,

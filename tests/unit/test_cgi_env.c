@@ -189,9 +189,7 @@ static void test_headers(void)
     pt_pool_free(r->pool);
 
     /* after portico's own basic auth: REMOTE_USER, no credentials */
-    struct pt_kv user = {"u", "p"};
-    mounts[1].auth_users.v = &user;
-    mounts[1].auth_users.n = 1;
+    mounts[1].basic_auth = "users";
     r = new_req("GET", "/cgi", 1);
     hdr(r, "Authorization", "Basic dTpw");
     r->remote_user = "u";
@@ -199,8 +197,7 @@ static void test_headers(void)
     CHECK(get(env, "HTTP_AUTHORIZATION") == NULL);
     CHECK_STR(get(env, "AUTH_TYPE"), "Basic");
     CHECK_STR(get(env, "REMOTE_USER"), "u");
-    mounts[1].auth_users.v = NULL;
-    mounts[1].auth_users.n = 0;
+    mounts[1].basic_auth = NULL;
     pt_pool_free(r->pool);
 }
 

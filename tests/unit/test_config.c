@@ -180,6 +180,7 @@ static void test_valid(void)
     put("conf.d/.hidden", "not json");
     put("conf.d/localhost~", "not json");
     put("conf.d/zz-disabled", "# {\"vhosts\": []}\n\n");
+    put("www/404.html", "gone\n"); /* else a warning: the error document is missing */
 
     struct pt_config *c = load();
     CHECK(c != NULL);
@@ -360,13 +361,13 @@ static void test_invalid_json(void)
                    "near '\"port\"'", dir));
     CHECK_INT(last.errors, 1);
 
-    /* Duplicate keys are rejected by the parser, at their position. */
+    /* A repeated key is an error at its second place, naming the first. */
     fresh_dir();
     put("conf", "{\"global\": {\"uid\": 1,\n \"uid\": 2}}\n");
     put("conf.d/a", minimal_vhost);
     CHECK(load() == NULL);
-    CHECK(has_line("%s/conf:2:6: error: invalid JSON: duplicate object key "
-                   "near '\"uid\"'", dir));
+    CHECK(has_line("%s/conf:2:2: error: duplicate key \"uid\" (also at %s/conf:1:13); a "
+                   "key may appear once in an object", dir, dir));
 }
 
 static void test_missing_key(void)
@@ -574,19 +575,20 @@ static void test_warnings(void)
     CHECK_INT(last.errors, 0);
     CHECK_INT(last.warnings, 8);
     CHECK(has_line("%s/conf:1:13: warning: lwsws global key "
-                   "\"ws-pingpong-secs\" is not supported by portico; "
+                   "\"ws-pingpong-secs\" is not supported by portico (WebSocket "
+                   "ping/pong is the plugins' business; deprecated in lwsws too); "
                    "ignored", dir));
     CHECK(has_line("%s/conf:1:38: warning: unknown global key \"frob\"; "
                    "ignored", dir));
     CHECK(has_line("%s/conf:2:2: warning: unknown top-level key \"extra\"; "
                    "ignored", dir));
     CHECK(has_line("%s/conf.d/a:2:3: warning: lwsws vhost key "
-                   "\"ws-protocols\" is not supported by portico; ignored",
-                   dir));
+                   "\"ws-protocols\" is not supported by portico (WebSocket protocol "
+                   "plugins are not implemented yet); ignored", dir));
     CHECK(has_line("%s/conf.d/a:2:32: warning: unknown vhost key \"colour\"; "
                    "ignored", dir));
-    CHECK(has_line("%s/conf.d/a:3:58: warning: lwsws mount key \"interpret\" "
-                   "is not supported by portico; ignored", dir));
+    CHECK(has_line("%s/conf.d/a:3:58: warning: \"interpret\" is a key of file:// "
+                   "mounts, not of >http:// ones; ignored", dir));
     CHECK(has_line("%s/conf.d/a:3:75: warning: unknown mount key \"zap\"; "
                    "ignored", dir));
     CHECK(has_line("%s/conf.d/a:4:2: warning: \"global\" is only read from "
