@@ -32,6 +32,7 @@ struct pt_cgi_opts {
     int timeout;                /* "cgi-timeout" seconds; 0 = default */
     char *chdir;                /* "cgi-chdir": its working directory (default:
                                  * the program's own) */
+    char *chroot;               /* "cgi-chroot": the root it runs in (needs root) */
 };
 
 /* ---- env.c ------------------------------------------------------------ */
@@ -131,6 +132,10 @@ struct pt_cgi_child {
  * errno value. */
 int pt_cgi_spawn(const char *prog, const char *arg, const char *dir, char *const env[],
                  struct pt_cgi_child *child);
+/* The same inside root (cgi-chroot; NULL: none): prog and dir are paths
+ * in it.  Needs root (CAP_SYS_CHROOT). */
+int pt_cgi_spawn_in(const char *root, const char *prog, const char *arg, const char *dir,
+                    char *const env[], struct pt_cgi_child *child);
 
 /* ---- orphans.c -------------------------------------------------------- */
 

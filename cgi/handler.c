@@ -42,6 +42,8 @@
 struct pt_cgi_mount {
     char *prog;               /* absolute path */
     char *dir;                /* its directory: the program's cwd */
+    char *root;               /* cgi-chroot, or NULL; then prog and dir are
+                               * paths inside it */
     char **inherit;           /* pt_cgi_env_inherit() at load */
     double timeout;
 };
@@ -430,8 +432,8 @@ static void on_timeout(void *owner)
 
 /* Runs prog (with arg) in dir for r: the exchange from here on is the
  * same for a cgi:// mount and an interpreted script. */
-static void run(struct pt_req *r, const char *prog, const char *arg, const char *dir,
-                char **env, int timeout)
+static void run(struct pt_req *r, const char *root, const char *prog, const char *arg,
+                const char *dir, char **env, int timeout)
 {
     const char *tag = r->mount->mountpoint;
     if (!r->loop) { /* a protocol without an event loop cannot run programs */
@@ -447,7 +449,7 @@ static void run(struct pt_req *r, const char *prog, const char *arg, const char 
     c->in_io.fd = c->out_io.fd = -1;
     pt_cgi_head_init(&c->head);
     struct pt_cgi_child ch;
-    int err = pt_cgi_spawn(prog, arg, dir, env, &ch);
+    int err = pt_cgi_spawn_in(root, prog, arg, dir, env, &ch);
     if (err) {
         pt_err("cgi %s: cannot run %s: %s", tag, prog, strerror(err));
         free(c);
@@ -492,7 +494,8 @@ static void run(struct pt_req *r, const char *prog, const char *arg, const char 
 static void cgi_handle(struct pt_req *r)
 {
     const struct pt_cgi_mount *cm = r->mount->handler_data;
-    run(r, cm->prog, NULL, cm->dir, pt_cgi_env(r, cm->prog, cm->inherit), cm->timeout);
+    run(r, cm->root, cm->prog, NULL, cm->dir, pt_cgi_env(r, cm->prog, cm->inherit),
+        cm->timeout);
 }
 
 /* A file mount's "interpret": the interpreter runs the script, in the
@@ -516,21 +519,67 @@ static void cgi_interpret(struct pt_req *r, const char *interpreter, const char 
     char *slash = strrchr(dir, '/');
     if (slash)
         *(slash == dir ? slash + 1 : slash) = '\0';
-    run(r, interpreter, script, dir, env, DEFAULT_TIMEOUT);
+    run(r, NULL, interpreter, script, dir, env, DEFAULT_TIMEOUT);
 }
 
 /* ---- mount setup ---- */
+
+static void cgi_teardown_data(struct pt_cgi_mount *cm);
 
 static void cgi_teardown(struct pt_mount *m)
 {
     struct pt_cgi_mount *cm = m->handler_data;
     if (!cm)
         return;
+    cgi_teardown_data(cm);
+    m->handler_data = NULL;
+}
+
+static void cgi_teardown_data(struct pt_cgi_mount *cm)
+{
     free(cm->prog);
     free(cm->dir);
+    free(cm->root);
     pt_cgi_env_free(cm->inherit);
     free(cm);
-    m->handler_data = NULL;
+}
+
+/* path inside root (root's own path stripped), or NULL when outside. */
+static char *inside(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    if (strncmp(path, root, n) != 0 || (path[n] != '/' && path[n] != '\0'))
+        return NULL;
+    return strdup(path[n] ? path + n : "/");
+}
+
+/* cgi-chroot: the program and its directory are seen from inside. */
+static int chroot_paths(struct pt_mount *m, struct pt_cgi_mount *cm, struct pt_diag *d)
+{
+    const struct pt_cgi_opts *o = m->opts;
+    const struct pt_srcpos *p = pt_mount_key_pos(m, "cgi-chroot");
+    char root[PATH_MAX];
+    struct stat st;
+    if (!realpath(o->chroot, root) || stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        pt_diag_error(d, p->file, p->line, p->col, "\"cgi-chroot\": \"%s\" is not a "
+                      "directory", o->chroot);
+        return -1;
+    }
+    char *prog = inside(root, cm->prog), *dir = inside(root, cm->dir);
+    if (!prog || !dir) {
+        pt_diag_error(d, p->file, p->line, p->col, "\"cgi-chroot\": \"%s\" must hold "
+                      "the program \"%s\" and its working directory \"%s\"", root,
+                      cm->prog, cm->dir);
+        free(prog);
+        free(dir);
+        return -1;
+    }
+    free(cm->prog);
+    free(cm->dir);
+    cm->prog = prog;
+    cm->dir = dir;
+    cm->root = strdup(root);
+    return cm->root ? 0 : -1;
 }
 
 static int cgi_setup(struct pt_mount *m, struct pt_diag *d)
@@ -571,6 +620,10 @@ static int cgi_setup(struct pt_mount *m, struct pt_diag *d)
         }
     }
     cm->dir = strdup(o->chdir ? o->chdir : real);
+    if (o->chroot && cm->prog && cm->dir && chroot_paths(m, cm, d) < 0) {
+        cgi_teardown_data(cm);
+        return -1;
+    }
     cm->inherit = pt_cgi_env_inherit();
     cm->timeout = o->timeout > 0 ? o->timeout : DEFAULT_TIMEOUT;
     m->handler_data = cm;
@@ -599,6 +652,7 @@ static const struct pt_key cgi_keys[] = {
     { "cgi-env", PT_KEY_KV, O(env), 0, 0 },
     { "cgi-timeout", PT_KEY_INT, O(timeout), 0, 86400 },
     { "cgi-chdir", PT_KEY_PATH, O(chdir), 0, 0 },
+    { "cgi-chroot", PT_KEY_PATH, O(chroot), 0, 0 },
     { NULL, PT_KEY_STR, 0, 0, 0 },
 };
 #undef O

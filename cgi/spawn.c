@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -73,8 +74,66 @@ static int spawn_with(const char *prog, const char *arg, const char *dir,
     return rc;
 }
 
+/* cgi-chroot: posix_spawn cannot chroot, so the child is forked and does
+ * what spawn_with() asks of posix_spawn, plus the chroot, with
+ * async-signal-safe calls only.  prog and dir are paths inside root. */
+static int fork_chrooted(const char *root, const char *prog, const char *arg,
+                         const char *dir, char *const env[], int child_fds[3], pid_t *pid)
+{
+    char *argv[] = {(char *)prog, (char *)arg, NULL};
+    int err_pipe[2];
+    if (pipe2(err_pipe, O_CLOEXEC) < 0)
+        return errno;
+    pid_t p = fork();
+    if (p < 0) {
+        int e = errno;
+        close(err_pipe[0]);
+        close(err_pipe[1]);
+        return e;
+    }
+    if (p == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        for (int s = 1; s < NSIG; s++)
+            signal(s, SIG_DFL);
+        int e = 0;
+        if (setpgid(0, 0) < 0 || pthread_sigmask(SIG_SETMASK, &none, NULL) != 0)
+            e = errno;
+        for (int i = 0; i < 3 && !e; i++)
+            if (dup2(child_fds[i], i) < 0)
+                e = errno;
+        if (!e && (chroot(root) < 0 || chdir(dir && *dir ? dir : "/") < 0))
+            e = errno;
+        if (!e) {
+            execve(prog, argv, env);
+            e = errno;
+        }
+        (void)!write(err_pipe[1], &e, sizeof e); /* why, to the parent */
+        _exit(127);
+    }
+    close(err_pipe[1]);
+    int e = 0;
+    ssize_t n;
+    while ((n = read(err_pipe[0], &e, sizeof e)) < 0 && errno == EINTR)
+        ;
+    close(err_pipe[0]);
+    if (n == (ssize_t)sizeof e && e) { /* it failed before exec: reap it */
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return e;
+    }
+    *pid = p;
+    return 0;
+}
+
 int pt_cgi_spawn(const char *prog, const char *arg, const char *dir, char *const env[],
                  struct pt_cgi_child *child)
+{
+    return pt_cgi_spawn_in(NULL, prog, arg, dir, env, child);
+}
+
+int pt_cgi_spawn_in(const char *root, const char *prog, const char *arg, const char *dir,
+                    char *const env[], struct pt_cgi_child *child)
 {
     int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
     int rc = 0;
@@ -95,7 +154,8 @@ int pt_cgi_spawn(const char *prog, const char *arg, const char *dir, char *const
     }
     pid_t pid = 0;
     pt_cgi_spawn_begin();
-    rc = spawn_with(prog, arg, dir, env, child_fds, &pid);
+    rc = root ? fork_chrooted(root, prog, arg, dir, env, child_fds, &pid)
+              : spawn_with(prog, arg, dir, env, child_fds, &pid);
     if (pt_cgi_spawn_end(rc ? 0 : pid) < 0) {
         kill(-pid, SIGKILL); /* the sweep holds off: pid still pins its group */
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

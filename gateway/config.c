@@ -786,6 +786,7 @@ static void other_key(struct loader *ld, const struct pt_key *keys,
         known[n++] = *extra;
     if (strcmp(scope, "mount") == 0)
         n += pt_handler_key_names(known + n, sizeof known / sizeof known[0] - n);
+    n += pt_lws_key_names(scope, known + n, sizeof known / sizeof known[0] - n);
     const char *near = pt_key_suggest(name, known, n);
     if (near && pt_key_is_security(near))
         err_key(ld, "unknown %s key \"%s\"; did you mean \"%s\"? (an access-control key "
@@ -1685,8 +1686,9 @@ static bool errdoc_missing(const struct pt_vhost *vh, const struct pt_errdoc *e,
     return gone;
 }
 
-/* Configuration that can never take effect is said at load. */
-static void warn_dead(struct loader *ld)
+/* Configuration that can never take effect is said at load (warnings), as
+ * is one that cannot work as written (errors). */
+static void review_setup(struct loader *ld)
 {
     struct pt_config *c = ld->c;
     for (size_t i = 0; i < c->n_vhosts; i++) {
@@ -1696,6 +1698,18 @@ static void warn_dead(struct loader *ld)
             pt_diag_warn(ld->d, p->file, p->line, p->col,
                          "vhost \"%s\" has no mounts: every request to it gets 404",
                          vh->name);
+        for (size_t j = 0; j < vh->n_mounts; j++) {
+            const struct pt_mount *m = &vh->mounts[j];
+            const struct pt_global *g = &c->g;
+            if (pt_mount_has_key(m, "cgi-chroot") && (g->username || g->uid > 0)) {
+                const struct pt_srcpos *kp = pt_mount_key_pos(m, "cgi-chroot");
+                ld->errors++;
+                pt_diag_error(ld->d, kp->file, kp->line, kp->col,
+                              "\"cgi-chroot\" needs portico to run as root (a chroot "
+                              "takes CAP_SYS_CHROOT): without \"username\"/\"uid\", or "
+                              "confine the program with systemd's RootDirectory=");
+            }
+        }
         for (size_t j = 0; j < vh->n_mounts; j++)
             for (size_t k = 0; k < j; k++) {
                 const struct pt_mount *a = &vh->mounts[k], *b = &vh->mounts[j];
@@ -1923,7 +1937,7 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
         set_up_done = true;
     }
     if (!ld.errors)
-        warn_dead(&ld);
+        review_setup(&ld);
 
     for (size_t i = 0; i < ld.n_srcs; i++)
         free(ld.srcs[i].text);

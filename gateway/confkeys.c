@@ -55,9 +55,6 @@ static const struct pt_lws_key lws_keys[] = {
     { "mount", "protocol", NOPE, "WebSocket protocol plugins are not implemented yet" },
     { "mount", "auth-mask", NOPE,
       "use \"basic-auth\" (a user list per mount) to limit who may enter" },
-    { "mount", "cgi-chroot", NOPE,
-      "a chroot needs root, and portico runs its programs as the configured user: "
-      "confine them with systemd's RootDirectory= or a container" },
     { NULL, NULL, SAME, NULL },
 };
 
@@ -67,6 +64,15 @@ const struct pt_lws_key *pt_lws_key_find(const char *scope, const char *name)
         if (strcmp(k->scope, scope) == 0 && strcmp(k->name, name) == 0)
             return k;
     return NULL;
+}
+
+size_t pt_lws_key_names(const char *scope, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (const struct pt_lws_key *k = lws_keys; k->name && n < max; k++)
+        if (strcmp(k->scope, scope) == 0)
+            out[n++] = k->name;
+    return n;
 }
 
 /* Damerau-Levenshtein (adjacent swaps count one), capped: names are short. */

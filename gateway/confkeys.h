@@ -25,6 +25,10 @@ struct pt_lws_key {
  * NULL. */
 const struct pt_lws_key *pt_lws_key_find(const char *scope, const char *name);
 
+/* The lwsws key names of scope portico does not take itself (for
+ * suggestions): up to max into out; returns how many. */
+size_t pt_lws_key_names(const char *scope, const char **out, size_t max);
+
 /* The known name nearest to name (case, '-' and '_' ignored; up to one
  * edit in four characters), or NULL. */
 const char *pt_key_suggest(const char *name, const char *const *known, size_t n);

@@ -282,6 +282,7 @@ def test_did_you_mean(portico, where, typo, meant):
     ("vhost", "client-cert-requried", "client-cert-required"),
     ("vhost", "ip-limit-wsl", "ip-limit-wsi"),
     ("vhost", "header", "headers"),
+    ("mount", "auth_mask", "auth-mask"),
 ])
 def test_misspelt_access_control_keys_are_errors(portico, where, typo, meant):
     site = portico.site("secnear")
@@ -547,11 +548,9 @@ def test_cgi_chdir(portico, tmp_path):
     assert srv.get("/a").body.decode().strip() == str(prog.parent)
     assert srv.get("/b").body.decode().strip() == str(work)
     site.write_config([site.vhost(mounts=[
-        site.mount("/b", "cgi://%s" % prog, **{"cgi-chdir": str(tmp_path / "nope"),
-                                               "cgi-chroot": "/srv"})])])
+        site.mount("/b", "cgi://%s" % prog, **{"cgi-chdir": str(tmp_path / "nope")})])])
     rc, text = check(site)
     assert rc == 1 and "\"cgi-chdir\": \"%s\" is not a directory" % (tmp_path / "nope") in text
-    assert "lwsws mount key \"cgi-chroot\" is not supported by portico" in text, text
 
 
 # ---- refusals explained -------------------------------------------------------------
@@ -589,3 +588,53 @@ def test_every_refusal_says_why_in_the_log_not_the_page(portico, tmp_path):
         # The page stays generic: no file system path, no reason.
         assert str(site.root).encode() not in r.body, path
         assert b"escape" not in r.body or path != "/docs/escape.html"
+
+
+CHROOTED = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(void)
+{
+    char cwd[256];
+    printf("Content-Type: text/plain\r\n\r\n");
+    printf("cwd=%s\n", getcwd(cwd, sizeof cwd) ? cwd : "?");
+    printf("passwd=%s\n", access("/etc/passwd", F_OK) == 0 ? "yes" : "no");
+    printf("marker=%s\n", access("/inside-marker", F_OK) == 0 ? "yes" : "no");
+    return 0;
+}
+"""
+
+
+def test_cgi_chroot(portico, tmp_path):
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("a chroot needs root")
+    jail = tmp_path / "jail"
+    (jail / "bin").mkdir(parents=True)
+    (jail / "work").mkdir()
+    (jail / "inside-marker").write_text("")
+    src = tmp_path / "c.c"
+    src.write_text(CHROOTED)
+    prog = jail / "bin" / "where"
+    p = subprocess.run(["gcc", "-static", "-O1", "-o", str(prog), str(src)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip("no static libc to build a program for the jail: " + p.stderr[-200:])
+    site = portico.site("chroot")
+    srv = site.start(vhosts=[site.vhost(mounts=[
+        site.mount("/c", "cgi://%s" % prog, **{"cgi-chroot": str(jail),
+                                                "cgi-chdir": str(jail / "work")})])])
+    r = srv.get("/c")
+    assert r.status == 200, r.body
+    env = dict(ln.split("=", 1) for ln in r.body.decode().splitlines() if "=" in ln)
+    assert env == {"cwd": "/work", "passwd": "no", "marker": "yes"}, env
+    # Outside the jail, or under a user: refused at load.
+    site.write_config([site.vhost(mounts=[
+        site.mount("/c", "cgi://%s" % prog, **{"cgi-chroot": str(tmp_path / "jail" / "work")})])])
+    rc, text = check(site)
+    assert rc == 1 and "must hold the program" in text, text
+    site.write_config([site.vhost(mounts=[
+        site.mount("/c", "cgi://%s" % prog, **{"cgi-chroot": str(jail)})])],
+        global_={"username": "nobody"})
+    rc, text = check(site)
+    assert rc == 1 and "\"cgi-chroot\" needs portico to run as root" in text, text
