@@ -566,8 +566,10 @@ def test_timeout_reaches_what_program_left_in_daemon_mode(portico):
                              capture_output=True, timeout=20).stdout
         assert out == b"hi\n"
         child = read_pid(pidfile + ".closed-d")
-        st = proc_stat(child)
-        assert st and st[1] == daemon, st      # the program's orphan is the daemon's
+        # The program's orphan is the daemon's, once the program has exited
+        # (it may still be running just after the response).
+        reparented = wait_until(lambda: (proc_stat(child) or (None, None))[1] == daemon, 5)
+        assert reparented, proc_stat(child)
         assert wait_until(lambda: not (proc_stat(child) and proc_stat(child)[0] != "Z"), 5)
     finally:
         os.kill(daemon, 15)
