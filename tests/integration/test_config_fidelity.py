@@ -362,7 +362,7 @@ def test_strict_host_check(portico):
     assert srv.get("/", headers={"Host": "b.test"}).status == 200
     r = srv.get("/", headers={"Host": "nobody.test"})
     assert r.status == 400
-    assert "unknown Host (strict-host-check)" in srv.log()
+    assert "unknown Host (strict-host-check)" in srv.wait_log(0, "strict-host-check", 3)
 
 
 # ---- -T -------------------------------------------------------------------------
@@ -457,7 +457,8 @@ def test_unix_socket_vhost(portico):
     group = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
     v["unix-socket-perms"] = "nobody:%s" % group
     srv = site.start(vhosts=[site.vhost(), v])
-    assert "listening on unix:%s" % sock in srv.log()
+    # (start() waits for the TCP port; the unix socket's line comes after it)
+    assert "listening on unix:%s" % sock in srv.wait_log(0, "listening on unix:", timeout=5)
     st = os.stat(sock)
     assert (st.st_uid, st.st_gid) == (pwd.getpwnam("nobody").pw_uid,
                                       pwd.getpwnam("nobody").pw_gid)

@@ -327,7 +327,8 @@ def test_reload_binds_a_low_port_after_the_privilege_drop(portico):
     site.write("index.html", "low\n")
     srv = site.start(global_={"username": "nobody"})
     assert "running as uid 65534 gid 65534; capabilities kept: cap_net_bind_service" \
-        in srv.log()
+        in srv.wait_log(0, "capabilities kept", 5)  # logged after the port is bound
+    srv.wait_log(0, r"started: \d+ worker", 5)        # the workers exist
 
     def caps(task):
         with open("/proc/%d/task/%s/status" % (srv.pid, task)) as f:
