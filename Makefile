@@ -69,7 +69,7 @@ FUZZ_CONFIG_WRAP = -Wl,--wrap=open,--wrap=openat,--wrap=fopen,--wrap=pt_diag_err
 FUZZ_TARGETS = zip:fops/zip_index.c h1:http1/parser.c urlpath:gateway/urlpath.c \
 	       range:mounts/range.c proxyproto:gateway/proxyproto_parse.c+gateway/ipaddr.c \
 	       cond:mounts/etag.c+gateway/httpdate.c \
-	       accept_enc:mounts/coding.c+gateway/pool.c+gateway/log.c+-lz \
+	       accept_enc:mounts/coding.c+gateway/pool.c+gateway/log.c+gateway/httpdate.c+-lz \
 	       cgi_output:cgi/output.c+gateway/http.c+gateway/httpdate.c+gateway/log.c+gateway/pool.c \
 	       htpasswd:gateway/*.c+$(FUZZ_LIBS) \
 	       config:gateway/*.c+mounts/*.c+fops/*.c+cgi/*.c+plugins/callback.c+http1/parser.c+$(FUZZ_LIBS)+$(FUZZ_CONFIG_WRAP) \

@@ -614,8 +614,7 @@ static int cgi_setup(struct pt_mount *m, struct pt_diag *d)
         if (stat(o->chdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
             pt_diag_error(d, cp->file, cp->line, cp->col,
                           "\"cgi-chdir\": \"%s\" is not a directory", o->chdir);
-            free(cm->prog);
-            free(cm);
+            cgi_teardown_data(cm);
             return -1;
         }
     }

@@ -1354,15 +1354,14 @@ static void apply_ored(struct loader *ld, size_t index, struct pt_vhost *vh)
         if (o->index != index || !dst)
             continue; /* the client ones are not supported (warned once) */
         for (size_t k = 0; k < o->n; k++) {
-            char *t = o->values[k], *end;
+            char *t = o->values[k];
             size_t l = strlen(t);
             if (l >= 2 && t[0] == '"' && t[l - 1] == '"') {
                 t[l - 1] = '\0';
                 t++;
             }
-            errno = 0;
-            long v = strtol(t, &end, 0);
-            if (errno || end == t || *end || v < 0) {
+            long v;
+            if (parse_long(t, 0, &v) < 0 || v < 0) {
                 ld->errors++;
                 pt_diag_error(ld->d, o->pos[k].file, o->pos[k].line, o->pos[k].col,
                               "\"%s\": expected a number (decimal or 0x...), got \"%s\"",
@@ -1521,11 +1520,6 @@ static void load_confd(struct loader *ld)
 
 /* ---- assembly ---------------------------------------------------------- */
 
-static bool same_interface(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 static void build_listens(struct loader *ld)
 {
     struct pt_config *c = ld->c;
@@ -1544,7 +1538,7 @@ static void build_listens(struct loader *ld)
 
         for (size_t j = 0; j < c->n_listens && !l; j++)
             if (c->listens[j].port == vh->port &&
-                same_interface(c->listens[j].interface, vh->interface))
+                pt_str_same(c->listens[j].interface, vh->interface))
                 l = &c->listens[j];
         if (!l) {
             GROW(c->listens, c->n_listens);

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "gateway/ipaddr.h"
 
@@ -32,6 +33,12 @@ struct pt_kvlist {
     struct pt_kv *v;
     size_t n;
 };
+
+/* Whether two optional strings (NULL: not set) are the same. */
+static inline bool pt_str_same(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
 
 /* Frees every name and value and the array; leaves an empty list. */
 void pt_kvlist_free(struct pt_kvlist *l);

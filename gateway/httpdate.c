@@ -112,3 +112,25 @@ const char *pt_logdate_now(void)
     refresh();
     return cached_log;
 }
+
+void pt_isotime(double t, char *out)
+{
+    static _Thread_local time_t iso_t = -1;
+    static _Thread_local char iso[20];
+    time_t s = (time_t)t;
+    if (s != iso_t) {
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S", &tm);
+        iso_t = s;
+    }
+    int ms = (int)((t - (double)s) * 1000);
+    if (ms > 999)
+        ms = 999;
+    memcpy(out, iso, 19);
+    out[19] = '.';
+    out[20] = (char)('0' + ms / 100);
+    out[21] = (char)('0' + ms / 10 % 10);
+    out[22] = (char)('0' + ms % 10);
+    memcpy(out + 23, "+00:00", 6);
+}

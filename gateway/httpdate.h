@@ -19,4 +19,10 @@ const char *pt_httpdate_now(void);
 /* Cached per thread: "10/Oct/2000:13:55:36 +0000" for access logs. */
 const char *pt_logdate_now(void);
 
+/* "2026-12-07T11:27:19.974+00:00" (UTC, milliseconds) for t into out
+ * (PT_ISOTIME_LEN bytes, no NUL): the error log's and the JSON access
+ * log's times.  The second's part is made once a second per thread. */
+#define PT_ISOTIME_LEN 29
+void pt_isotime(double t, char *out);
+
 #endif

@@ -371,11 +371,6 @@ struct pt_listen_registry {
     int n_workers;
 };
 
-static bool same_device(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 static const char *device_of(const struct pt_listen *l)
 {
     return l->bind_device ? l->interface : NULL;
@@ -385,7 +380,7 @@ const struct pt_listen *pt_listen_same(const struct pt_config *conf, const struc
 {
     for (size_t i = 0; i < conf->n_listens; i++) {
         const struct pt_listen *o = &conf->listens[i];
-        if (same_sockaddr(&o->addr, &l->addr) && same_device(device_of(o), device_of(l)))
+        if (same_sockaddr(&o->addr, &l->addr) && pt_str_same(device_of(o), device_of(l)))
             return o;
     }
     return NULL;
@@ -404,7 +399,7 @@ static struct lsock *reg_find(struct pt_listen_registry *reg, const struct pt_li
 {
     for (size_t i = 0; i < reg->n; i++)
         if (same_sockaddr(&reg->v[i].addr, &l->addr) &&
-            same_device(reg->v[i].device, device_of(l)))
+            pt_str_same(reg->v[i].device, device_of(l)))
             return &reg->v[i];
     return NULL;
 }
@@ -511,7 +506,7 @@ int pt_listen_registry_prune(struct pt_listen_registry *reg, const struct pt_con
         bool used = false;
         for (size_t i = 0; i < conf->n_listens && !used; i++)
             used = same_sockaddr(&reg->v[k].addr, &conf->listens[i].addr) &&
-                   same_device(reg->v[k].device, device_of(&conf->listens[i]));
+                   pt_str_same(reg->v[k].device, device_of(&conf->listens[i]));
         if (!used) {
             reg_remove(reg, k);
             closed++;

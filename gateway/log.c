@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/httpdate.h"
+
 int pt_log_level = PT_LOG_NOTICE;
 
 /* Where lines go: stderr as text with a time, stderr read by journald
@@ -31,6 +33,15 @@ static int stderr_sink(void)
         (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino)
         return SINK_JOURNAL;
     return SINK_STDERR;
+}
+
+/* Where lines go, found on first use (a benign race: every thread finds
+ * the same). */
+static int cur_sink(void)
+{
+    if (sink < 0)
+        sink = stderr_sink();
+    return sink;
 }
 
 static const char *const names[] = {"error", "warn", "notice", "info", "debug"};
@@ -56,16 +67,12 @@ void pt_log(int level, const char *fmt, ...)
         return;
     char buf[2048];
     size_t n;
-    if (sink < 0)
-        sink = stderr_sink(); /* a benign race: every thread finds the same */
-    if (sink == SINK_STDERR) {
+    if (cur_sink() == SINK_STDERR) {
         struct timeval tv;
-        struct tm tm;
         gettimeofday(&tv, NULL);
-        gmtime_r(&tv.tv_sec, &tm); /* UTC, like the access log */
-        n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03d+00:00 [%s] ",
-                              (int)(tv.tv_usec / 1000), names[level]);
+        pt_isotime((double)tv.tv_sec + tv.tv_usec / 1e6, buf); /* UTC, like the access log */
+        n = PT_ISOTIME_LEN;
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, " [%s] ", names[level]);
     } else {
         n = (size_t)snprintf(buf, sizeof(buf), "<%d>[%s] ", prio[level], names[level]);
     }
@@ -148,7 +155,5 @@ int pt_log_open(const char *path)
 
 bool pt_log_to_journal(void)
 {
-    if (sink < 0)
-        sink = stderr_sink();
-    return sink == SINK_JOURNAL;
+    return cur_sink() == SINK_JOURNAL;
 }

@@ -229,25 +229,12 @@ static uint64_t usec_since(double start, double now)
     return d > 0 ? (uint64_t)(d * 1e6 + 0.5) : 0;
 }
 
-/* "2026-12-07T11:27:19.974+00:00", like the error log; the second's part
- * is made once a second per thread. */
+/* Like the error log's. */
 static void put_iso_time(struct out *o, double now)
 {
-    static _Thread_local time_t cached_t = -1;
-    static _Thread_local char cached[24];
-    time_t t = (time_t)now;
-    if (t != cached_t) {
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
-        cached_t = t;
-    }
-    int ms = (int)((now - (double)t) * 1000);
-    char frac[5] = {'.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10),
-                    (char)('0' + ms % 10), 0};
-    put(o, cached, strlen(cached));
-    put(o, frac, 4);
-    PUTS(o, "+00:00");
+    char buf[PT_ISOTIME_LEN];
+    pt_isotime(now, buf);
+    put(o, buf, sizeof buf);
 }
 
 /* ---- json ----------------------------------------------------------------- */

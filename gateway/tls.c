@@ -235,18 +235,13 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-static bool same_str(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /* Whether two vhosts would build the very same server context. */
 static bool same_tls(const struct pt_vhost *a, const struct pt_vhost *b)
 {
-    return same_str(a->ssl_cert, b->ssl_cert) && same_str(a->ssl_key, b->ssl_key) &&
-           same_str(a->ssl_ca, b->ssl_ca) && same_str(a->ciphers, b->ciphers) &&
-           same_str(a->tls13_ciphers, b->tls13_ciphers) &&
-           same_str(a->ecdh_curve, b->ecdh_curve) &&
+    return pt_str_same(a->ssl_cert, b->ssl_cert) && pt_str_same(a->ssl_key, b->ssl_key) &&
+           pt_str_same(a->ssl_ca, b->ssl_ca) && pt_str_same(a->ciphers, b->ciphers) &&
+           pt_str_same(a->tls13_ciphers, b->tls13_ciphers) &&
+           pt_str_same(a->ecdh_curve, b->ecdh_curve) &&
            a->ssl_option_set == b->ssl_option_set &&
            a->ssl_option_clear == b->ssl_option_clear &&
            a->client_cert_required == b->client_cert_required;

@@ -91,11 +91,6 @@ static void retire_unused(struct server *s)
     s->n_retiring = k;
 }
 
-static bool same_str(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /* Process-wide settings a running process keeps until it is restarted. */
 static void warn_fixed(const struct server *s, const struct pt_global *o,
                        const struct pt_global *g)
@@ -106,11 +101,11 @@ static void warn_fixed(const struct server *s, const struct pt_global *o,
             pt_warn("reload: \"%s\" changed: it takes effect at a restart", key); \
     } while (0)
     FIXED(g->count_threads != s->n, "count-threads");
-    FIXED(g->uid != o->uid || !same_str(g->username, o->username), "username/uid");
-    FIXED(g->gid != o->gid || !same_str(g->groupname, o->groupname), "groupname/gid");
+    FIXED(g->uid != o->uid || !pt_str_same(g->username, o->username), "username/uid");
+    FIXED(g->gid != o->gid || !pt_str_same(g->groupname, o->groupname), "groupname/gid");
     FIXED(g->rlimit_nofile != o->rlimit_nofile, "rlimit-nofile");
     FIXED(g->ip_limit_table_size != o->ip_limit_table_size, "ip-limit-table-size");
-    FIXED(!same_str(g->pid_file, o->pid_file), "pid-file");
+    FIXED(!pt_str_same(g->pid_file, o->pid_file), "pid-file");
 #undef FIXED
 }
 
@@ -121,7 +116,7 @@ static void apply_log_settings(const struct server *s, const struct pt_config *o
 {
     if (!s->level_given)
         pt_log_level = conf->g.log_level >= 0 ? conf->g.log_level : PT_LOG_NOTICE;
-    if (conf->g.error_log && !same_str(conf->g.error_log, old->g.error_log)) {
+    if (conf->g.error_log && !pt_str_same(conf->g.error_log, old->g.error_log)) {
         int rc = pt_log_open(conf->g.error_log);
         if (rc < 0)
             pt_err("reload: error-log \"%s\": cannot open: %s (logging stays where it was)",
