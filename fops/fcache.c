@@ -20,6 +20,9 @@ struct pt_fcache_ent {
     bool dead;                               /* evicted while in use */
     int fd;
     int64_t born;                            /* CLOCK_MONOTONIC_COARSE ns */
+    unsigned stat_iter;                      /* loop iteration of st */
+    bool stat_ok;
+    struct stat st;                          /* the last fstat */
     char *data;                              /* a small file's bytes, or NULL */
     size_t data_len;
     int64_t data_mtime;                      /* ns: the stat they match */
@@ -122,10 +125,23 @@ int pt_fcache_get(struct pt_fcache *c, uint64_t root_id, const char *path,
     for (struct pt_fcache_ent *e = c->bucket[h & (BUCKETS - 1)]; e; e = e->hnext) {
         if (e->hash != h || e->root_id != root_id || strcmp(e->path, path) != 0)
             continue;
-        if (now_ns() - e->born > TTL_NS || fstat(e->fd, st) < 0 || !S_ISREG(st->st_mode)) {
+        if (now_ns() - e->born > TTL_NS) {
             evict(c, e); /* stale: the caller opens the path afresh */
             return -1;
         }
+        /* One fstat per file per loop iteration: requests read in one
+         * iteration arrived together, so they share what it saw, and any
+         * change made before a request was read is seen by it. */
+        unsigned iter = c->loop ? ev_iteration(c->loop) : 0;
+        if (!c->loop || !e->stat_ok || e->stat_iter != iter) {
+            if (fstat(e->fd, &e->st) < 0 || !S_ISREG(e->st.st_mode)) {
+                evict(c, e);
+                return -1;
+            }
+            e->stat_ok = true;
+            e->stat_iter = iter;
+        }
+        *st = e->st;
         e->refs++;
         *ent = e;
         return e->fd;
@@ -159,6 +175,8 @@ struct pt_fcache_ent *pt_fcache_put(struct pt_fcache *c, uint64_t root_id,
     e->dead = false;
     e->fd = fd;
     e->born = now_ns();
+    e->stat_ok = false;
+    e->stat_iter = 0;
     e->data = NULL;
     e->data_len = 0;
     e->data_mtime = 0;
