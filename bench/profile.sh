@@ -4,7 +4,8 @@
 # CPU 1, then the top entries by self time.
 #
 #   bash bench/profile.sh tls       # h2load over TLS, -c32 -m10, 1 KiB
-#   bash bench/profile.sh h2c       # h2load, cleartext h2, -c32 -m10, 1 KiB
+#   bash bench/profile.sh tls 16k   # the same on a 16 KiB file
+#   bash bench/profile.sh h2c [16k] # h2load, cleartext h2, -c32 -m10
 #   bash bench/profile.sh close     # wrk, a new HTTP/1.1 connection per request
 #   bash bench/profile.sh keepalive # wrk keep-alive
 #
@@ -14,6 +15,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODE=${1:-tls}
+FILE=${2:-1k}.txt
 DURATION=${BENCH_DURATION:-8}
 TOP=${PROFILE_TOP:-25}
 PY=/usr/bin/python3
@@ -27,6 +29,7 @@ declare -A PID
 stop_all_on_exit
 mkdir -p "$TMP/doc" "$TMP/conf.d"
 head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 > "$TMP/doc/1k.txt"
+head -c 16384 /dev/urandom | base64 -w0 | head -c 16384 > "$TMP/doc/16k.txt"
 openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -subj "/CN=localhost" -days 2 2>/dev/null
 PORT=$(free_port)
@@ -42,10 +45,10 @@ PID[portico]=$!
 wait_port "$PORT" || die "portico did not listen"
 
 case $MODE in
-    tls) LOAD=(h2load -D "$DURATION" -c32 -m10 "https://127.0.0.1:$PORT/1k.txt") ;;
-    h2c) LOAD=(h2load -D "$DURATION" -c32 -m10 "http://127.0.0.1:$PORT/1k.txt") ;;
-    close) LOAD=(wrk -t1 -c50 -d"${DURATION}s" -H "Connection: close" "http://127.0.0.1:$PORT/1k.txt") ;;
-    keepalive) LOAD=(wrk -t1 -c50 -d"${DURATION}s" "http://127.0.0.1:$PORT/1k.txt") ;;
+    tls) LOAD=(h2load -D "$DURATION" -c32 -m10 "https://127.0.0.1:$PORT/$FILE") ;;
+    h2c) LOAD=(h2load -D "$DURATION" -c32 -m10 "http://127.0.0.1:$PORT/$FILE") ;;
+    close) LOAD=(wrk -t1 -c50 -d"${DURATION}s" -H "Connection: close" "http://127.0.0.1:$PORT/$FILE") ;;
+    keepalive) LOAD=(wrk -t1 -c50 -d"${DURATION}s" "http://127.0.0.1:$PORT/$FILE") ;;
     *) die "mode: tls, h2c, close or keepalive" ;;
 esac
 taskset -c "$CLIENT_CPU" "${LOAD[@]}" > /dev/null 2>&1 || true    # warm-up

@@ -23,7 +23,10 @@
 #include "gateway/proxyproto.h"
 #include "gateway/request.h"
 #include "gateway/tls.h"
+#include "gateway/wire.h"
 #include "gateway/worker.h"
+
+static struct pt_buflist *out_list(struct pt_conn *c);
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -245,7 +248,9 @@ void pt_conn_close(struct pt_conn *c)
     }
     close(c->io.fd);
     if (c->out)
-        pt_worker_buf_put(w, c->out);
+        pt_worker_buf_put(out_list(c), c->out);
+    if (c->wire)
+        pt_worker_buf_put(&w->free_wire, c->wire);
     pt_limits_conn_closed(c);
     pt_worker_conf_release(w, c->conf);
     pt_worker_conn_removed(w, c);
@@ -366,6 +371,7 @@ ssize_t pt_conn_recv(struct pt_conn *c, void *buf, size_t len)
         do
             n = read(c->io.fd, buf, len);
         while (n < 0 && errno == EINTR);
+        c->rd_short = n >= 0 && (size_t)n < len;
         return n;
     }
     if (len > INT32_MAX)
@@ -406,7 +412,14 @@ ssize_t pt_conn_send(struct pt_conn *c, const void *buf, size_t len)
 
 bool pt_conn_pending(const struct pt_conn *c)
 {
-    return c->ssl && SSL_pending(c->ssl) > 0;
+    /* With read-ahead, whole records may wait undecrypted: SSL_pending()
+     * counts only the current one. */
+    return c->ssl && SSL_has_pending(c->ssl);
+}
+
+bool pt_conn_drained(const struct pt_conn *c)
+{
+    return c->rd_short && !pt_conn_pending(c);
 }
 
 int pt_conn_peek(struct pt_conn *c, bool *err)
@@ -530,17 +543,32 @@ void pt_conn_follow(struct pt_conn *c, struct pt_config *conf)
 
 /* ---- output buffer ---------------------------------------------------- */
 
+static struct pt_buflist *out_list(struct pt_conn *c)
+{
+    return c->out_cap == PT_WIRE_SIZE ? &c->w->free_wire : &c->w->free_out;
+}
+
 void pt_conn_out_reserve(struct pt_conn *c)
 {
     if (!c->out) {
-        c->out = pt_worker_buf_get(c->w);
+        c->out = pt_worker_buf_get(&c->w->free_out);
+        c->out_cap = PT_OUTBUF_SIZE;
+        c->out_len = c->out_off = 0;
+    }
+}
+
+void pt_conn_out_reserve_large(struct pt_conn *c)
+{
+    if (!c->out) {
+        c->out = pt_worker_buf_get(&c->w->free_wire);
+        c->out_cap = PT_WIRE_SIZE;
         c->out_len = c->out_off = 0;
     }
 }
 
 size_t pt_conn_out_space(const struct pt_conn *c)
 {
-    return PT_OUTBUF_SIZE - c->out_len;
+    return c->out_cap - c->out_len;
 }
 
 void pt_conn_out_put(struct pt_conn *c, const void *s, size_t n)
@@ -549,21 +577,56 @@ void pt_conn_out_put(struct pt_conn *c, const void *s, size_t n)
     c->out_len += (uint32_t)n;
 }
 
-int pt_conn_out_flush(struct pt_conn *c)
+/* Hands the buffer to the socket; over TLS the records collect in the
+ * wire buffer (written when it fills). */
+static int out_send(struct pt_conn *c)
 {
+    c->wire_batch = c->ssl != NULL;
+    int rv = 1;
     while (c->out && c->out_off < c->out_len) {
         ssize_t n = pt_conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return 0;
-            return -1;
+            rv = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+            break;
         }
         c->out_off += (uint32_t)n;
         c->last_activity = ev_now(c->w->loop);
     }
-    if (c->out)
+    c->wire_batch = false;
+    if (rv > 0 && c->out)
         c->out_len = c->out_off = 0;
-    return 1;
+    return rv;
+}
+
+int pt_conn_out_push(struct pt_conn *c)
+{
+    return out_send(c);
+}
+
+int pt_conn_out_flush(struct pt_conn *c)
+{
+    int rv = out_send(c);
+    if (rv < 0 || !c->wire)
+        return rv;
+    /* What the batch encrypted goes out in one write. */
+    int f = pt_wire_flush(c);
+    if (f < 0)
+        return -1;
+    if (f > 0)
+        pt_wire_release(c);
+    else
+        rv = 0;
+    return rv;
+}
+
+size_t pt_conn_out_bytes(const struct pt_conn *c)
+{
+    return (c->out ? c->out_len - c->out_off : 0) + (c->wire ? c->wire_len - c->wire_off : 0);
+}
+
+bool pt_conn_out_pending(const struct pt_conn *c)
+{
+    return pt_conn_out_bytes(c) > 0;
 }
 
 /* Writes the buffer with MSG_MORE when file data follows by sendfile, so
@@ -591,8 +654,9 @@ int pt_conn_out_flush_more(struct pt_conn *c)
 void pt_conn_out_release(struct pt_conn *c)
 {
     if (c->out && c->out_off >= c->out_len) {
-        pt_worker_buf_put(c->w, c->out);
+        pt_worker_buf_put(out_list(c), c->out);
         c->out = NULL;
         c->out_len = c->out_off = 0;
     }
+    pt_wire_release(c);
 }

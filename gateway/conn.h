@@ -57,8 +57,10 @@ struct pt_conn {
     SSL *ssl;                      /* NULL: plaintext */
     const struct pt_vhost *sni_vhost; /* chosen by SNI during the handshake */
     double last_activity;
-    char *out;                     /* PT_OUTBUF_SIZE bytes when set */
-    uint32_t out_len, out_off;
+    char *out;                     /* out_cap bytes when set */
+    uint32_t out_len, out_off, out_cap;
+    char *wire;                    /* TLS: ciphertext waiting (gateway/wire.h) */
+    uint32_t wire_len, wire_off;
     uint32_t linger_left;          /* bytes still dropped while lingering */
     uint16_t inline_size;          /* session bytes reserved after the struct */
     union {
@@ -76,6 +78,9 @@ struct pt_conn {
     bool connecting : 1;           /* outgoing: connect() in progress */
     bool lim_tracked : 1;          /* counted in the per-IP table (limits.c) */
     bool lim_counted : 1;          /* counted toward max-connections */
+    bool wire_batch : 1;           /* TLS records collect in c->wire */
+    bool rd_short : 1;             /* the last socket read was short */
+    bool rd_eof : 1;               /* ... or saw the peer's FIN */
     uint8_t lim_v6_prefix;         /* the prefix its per-IP count is keyed by */
 };
 
@@ -123,8 +128,12 @@ void pt_conn_start_protocol(struct pt_conn *c, const char *name, size_t len,
  * the socket would block). */
 ssize_t pt_conn_recv(struct pt_conn *c, void *buf, size_t len);
 ssize_t pt_conn_send(struct pt_conn *c, const void *buf, size_t len);
-/* Decrypted bytes already buffered by TLS (the socket may be empty). */
+/* Bytes already buffered by TLS (the socket may be empty). */
 bool pt_conn_pending(const struct pt_conn *c);
+/* The last read emptied the socket and TLS holds nothing: another read
+ * now would only say EAGAIN (level-triggered: the loop says when more
+ * comes). */
+bool pt_conn_drained(const struct pt_conn *c);
 /* Peeks at the socket: 1 byte waits, 0 the peer closed, -1 nothing yet
  * (or an error: *err set). */
 int pt_conn_peek(struct pt_conn *c, bool *err);
@@ -156,14 +165,24 @@ void pt_conn_follow(struct pt_conn *c, struct pt_config *conf);
 void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
                       const struct pt_proto *proto, void *ctx, int version);
 
-/* Output buffer (recycled per worker, PT_OUTBUF_SIZE). */
+/* Output buffer (recycled per worker): PT_OUTBUF_SIZE, or with _large
+ * PT_WIRE_SIZE, for a session that multiplexes many responses (HTTP/2)
+ * and writes four records or frames of 16 KiB in one syscall. */
 void pt_conn_out_reserve(struct pt_conn *c);
+void pt_conn_out_reserve_large(struct pt_conn *c);
 size_t pt_conn_out_space(const struct pt_conn *c);
 void pt_conn_out_put(struct pt_conn *c, const void *s, size_t n);
 /* 1: all written, 0: would block, -1: connection failed.  more: further
  * data follows at once (MSG_MORE, plaintext only). */
 int pt_conn_out_flush(struct pt_conn *c);
 int pt_conn_out_flush_more(struct pt_conn *c);
+/* Empties the buffer toward the socket when more output follows at once:
+ * over TLS the records wait in the wire buffer for the flush that ends
+ * the batch (1: the buffer is empty, 0: would block, -1: failed). */
+int pt_conn_out_push(struct pt_conn *c);
+/* Output still waiting: in the buffer, or encrypted in the wire buffer. */
+bool pt_conn_out_pending(const struct pt_conn *c);
+size_t pt_conn_out_bytes(const struct pt_conn *c);
 /* Returns the buffer to the worker when it is empty. */
 void pt_conn_out_release(struct pt_conn *c);
 

@@ -15,6 +15,7 @@
 #include "gateway/handler.h"
 #include "gateway/ipaddr.h"
 #include "gateway/limits.h"
+#include "gateway/wire.h"
 
 #define RBUF_SIZE (16 * 1024)
 #define ACCEPT_PAUSE 0.1      /* seconds accepting rests when it cannot go on */
@@ -23,29 +24,39 @@
 
 /* ---- buffers ---------------------------------------------------------- */
 
-char *pt_worker_buf_get(struct pt_worker *w)
+char *pt_worker_buf_get(struct pt_buflist *l)
 {
-    if (w->free_bufs) {
-        char *b = w->free_bufs;
-        memcpy(&w->free_bufs, b, sizeof(void *));
-        w->n_free_bufs--;
+    if (l->head) {
+        char *b = l->head;
+        memcpy(&l->head, b, sizeof(void *));
+        l->n--;
         return b;
     }
-    char *b = malloc(PT_OUTBUF_SIZE);
+    char *b = malloc(l->size);
     if (!b)
         abort();
     return b;
 }
 
-void pt_worker_buf_put(struct pt_worker *w, char *buf)
+void pt_worker_buf_put(struct pt_buflist *l, char *buf)
 {
-    if (w->n_free_bufs >= MAX_FREE_BUFS) {
+    if (l->n >= MAX_FREE_BUFS) {
         free(buf);
         return;
     }
-    memcpy(buf, &w->free_bufs, sizeof(void *));
-    w->free_bufs = buf;
-    w->n_free_bufs++;
+    memcpy(buf, &l->head, sizeof(void *));
+    l->head = buf;
+    l->n++;
+}
+
+static void buflist_free(struct pt_buflist *l)
+{
+    while (l->head) {
+        char *b = l->head;
+        memcpy(&l->head, b, sizeof(void *));
+        free(b);
+    }
+    l->n = 0;
 }
 
 /* ---- connections ------------------------------------------------------ */
@@ -428,6 +439,8 @@ int pt_worker_start(struct pt_worker *w, int id, struct pt_config *conf, const i
     snap_push(w, conf);
     pthread_mutex_init(&w->mbox_lock, NULL);
     w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    w->free_out.size = PT_OUTBUF_SIZE;
+    w->free_wire.size = PT_WIRE_SIZE;
     w->rbuf_cap = RBUF_SIZE;
     w->rbuf = malloc(RBUF_SIZE);
     if (!w->rbuf)
@@ -470,11 +483,8 @@ void pt_worker_join(struct pt_worker *w)
     if (!w->draining)
         for (size_t k = 0; k < w->n_listeners; k++)
             close(w->listeners[k].io.fd);
-    while (w->free_bufs) {
-        char *b = w->free_bufs;
-        memcpy(&w->free_bufs, b, sizeof(void *));
-        free(b);
-    }
+    buflist_free(&w->free_out);
+    buflist_free(&w->free_wire);
     free(w->listeners);
     free(w->rbuf);
     if (w->reserve_fd >= 0)

@@ -80,8 +80,10 @@ struct pt_worker {
 
     char *rbuf;                  /* scratch: fresh bytes from a socket */
     size_t rbuf_cap;
-    void *free_bufs;             /* freelist of output buffers */
-    size_t n_free_bufs;
+    struct pt_buflist {          /* recycled buffers of one size */
+        void *head;
+        size_t n, size;
+    } free_out, free_wire;       /* PT_OUTBUF_SIZE, PT_WIRE_SIZE */
     void *hstate[PT_MAX_HANDLERS]; /* per handler (gateway/handler.h), by slot */
 };
 
@@ -113,10 +115,11 @@ void pt_worker_quit(struct pt_worker *w);
 bool pt_worker_done(struct pt_worker *w);
 void pt_worker_join(struct pt_worker *w);
 
-/* Output buffers, recycled per worker. */
+/* Output buffers, recycled per worker: PT_OUTBUF_SIZE from w->free_out,
+ * the TLS wire buffers (gateway/wire.h) from w->free_wire. */
 #define PT_OUTBUF_SIZE 16384
-char *pt_worker_buf_get(struct pt_worker *w);
-void pt_worker_buf_put(struct pt_worker *w, char *buf);
+char *pt_worker_buf_get(struct pt_buflist *l);
+void pt_worker_buf_put(struct pt_buflist *l, char *buf);
 
 /* Runs x->fn on w's loop (from any thread; once per post). */
 void pt_worker_post(struct pt_worker *w, struct pt_wakeup *x);

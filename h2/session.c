@@ -55,9 +55,9 @@ void pt_h2_io_schedule_flush(struct pt_h2_io *io)
 static int write_out(struct pt_h2_io *io)
 {
     struct pt_conn *c = io->c;
-    uint32_t before = c->out ? c->out_len - c->out_off : 0;
+    size_t before = pt_conn_out_bytes(c);
     int f = pt_conn_out_flush(c);
-    if (f > 0 ? before > 0 : f == 0 && c->out_len - c->out_off < before)
+    if (f > 0 ? before > 0 : f == 0 && pt_conn_out_bytes(c) < before)
         io->sent_at = ev_now(c->w->loop);
     if (f < 0) {
         pt_conn_close(c);
@@ -88,7 +88,7 @@ bool pt_h2_io_flush(struct pt_h2_io *io)
             io->pend = data;
             io->pend_len = (size_t)n;
         }
-        pt_conn_out_reserve(c);
+        pt_conn_out_reserve_large(c);
         size_t room = pt_conn_out_space(c);
         size_t k = io->pend_len < room ? io->pend_len : room;
         pt_conn_out_put(c, io->pend, k);
@@ -97,9 +97,19 @@ bool pt_h2_io_flush(struct pt_h2_io *io)
         if (io->pend_len == 0)
             io->pend = NULL;
         if (pt_conn_out_space(c) == 0) {
-            int f = write_out(io);
-            if (f <= 0)
-                return f == 0;
+            /* More follows: over TLS the records wait to go out together. */
+            int f = pt_conn_out_push(c);
+            if (f > 0 && !c->wire)
+                io->sent_at = ev_now(c->w->loop);
+            if (f < 0) {
+                pt_conn_close(c);
+                return false;
+            }
+            if (f == 0) {
+                f = write_out(io);
+                if (f <= 0)
+                    return f == 0;
+            }
         }
     }
     int f = write_out(io);
@@ -182,7 +192,7 @@ bool pt_h2_io_read(struct pt_h2_io *io)
         c->last_activity = ev_now(c->w->loop);
         if (!pt_h2_io_feed(io, c->w->rbuf, (size_t)n))
             return false;
-        if (io->closing || (size_t)n >= budget)
+        if (io->closing || (size_t)n >= budget || pt_conn_drained(c))
             break;
         budget -= (size_t)n;
     }

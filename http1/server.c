@@ -280,7 +280,7 @@ static void h1_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, 
     pt_conn_out_put(c, "\r\n", 2);
     if (pt_conn_out_flush(c) < 0)
         return; /* the next write finds the error */
-    c->want_write = c->out_len > c->out_off;
+    c->want_write = pt_conn_out_pending(c);
     update_events(h);
 }
 
@@ -318,7 +318,7 @@ static void update_events(struct pt_h1 *h)
         else if (!body_pending(h) && !h->eof && !h->peeked &&
                  (!h->req->responded || h->waiting_body))
             ev |= EV_READ;
-        if (c->want_write && (!h->waiting_body || (c->out && c->out_off < c->out_len)))
+        if (c->want_write && (!h->waiting_body || pt_conn_out_pending(c)))
             ev |= EV_WRITE;
         break;
     }
