@@ -584,7 +584,8 @@ static ssize_t data_read(nghttp2_session *session, int32_t id, uint8_t *buf, siz
     struct pt_req *r = s->req;
     if (r->resp_length >= 0 && (uint64_t)r->resp_length - r->bytes_sent < length)
         length = (size_t)((uint64_t)r->resp_length - r->bytes_sent);
-    ssize_t n = length ? r->body->read(r, (char *)buf, length) : 0;
+    char *room = length ? pt_h2_io_data_room(&s->h2->io, length) : NULL;
+    ssize_t n = length ? r->body->read(r, room ? room : (char *)buf, length) : 0;
     if (n == PT_BODY_AGAIN) {
         s->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
@@ -593,6 +594,8 @@ static ssize_t data_read(nghttp2_session *session, int32_t id, uint8_t *buf, siz
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
     if (n == 0 && pt_http_body_short(r))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* never pass as complete */
+    if (room && n > 0)
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY; /* send_data() frames it */
     r->bytes_sent += (uint64_t)n;
     if (n == 0 || (r->resp_length >= 0 && r->bytes_sent >= (uint64_t)r->resp_length)) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -600,6 +603,19 @@ static ssize_t data_read(nghttp2_session *session, int32_t id, uint8_t *buf, siz
             *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* they end it */
     }
     return n;
+}
+
+/* The DATA frame whose payload data_read() put in the output buffer. */
+static int send_data(nghttp2_session *session, nghttp2_frame *frame, const uint8_t *framehd,
+                     size_t length, nghttp2_data_source *source, void *ud)
+{
+    (void)session;
+    (void)source;
+    struct pt_h2 *h2 = ud;
+    if (frame->data.padlen)
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* we never pad */
+    pt_h2_io_data_sent(&h2->io, framehd, length);
+    return 0;
 }
 
 static nghttp2_nv nv(const char *name, size_t nlen, const char *value, size_t vlen)
@@ -916,6 +932,7 @@ static void make_callbacks(void)
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, on_invalid_frame);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, send_data);
 }
 
 /* Starts HTTP/2 on c; data holds bytes already read (the preface). */

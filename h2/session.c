@@ -75,6 +75,20 @@ bool pt_h2_io_flush(struct pt_h2_io *io)
     struct pt_conn *c = io->c;
     c->want_write = false;
     for (;;) {
+        pt_conn_out_reserve_large(c);
+        if (!io->pend && pt_conn_out_space(c) < PT_H2_FRAME_ROOM && c->out_cap > PT_H2_FRAME_ROOM) {
+            /* Room for a whole DATA frame first (see pt_h2_io_data_room). */
+            int f = pt_conn_out_push(c);
+            if (f < 0) {
+                pt_conn_close(c);
+                return false;
+            }
+            if (f == 0) {
+                f = write_out(io);
+                if (f <= 0)
+                    return f == 0;
+            }
+        }
         if (!io->pend) {
             const uint8_t *data;
             ssize_t n = nghttp2_session_mem_send(io->session, &data);
@@ -88,7 +102,6 @@ bool pt_h2_io_flush(struct pt_h2_io *io)
             io->pend = data;
             io->pend_len = (size_t)n;
         }
-        pt_conn_out_reserve_large(c);
         size_t room = pt_conn_out_space(c);
         size_t k = io->pend_len < room ? io->pend_len : room;
         pt_conn_out_put(c, io->pend, k);
@@ -123,6 +136,21 @@ bool pt_h2_io_flush(struct pt_h2_io *io)
     }
     pt_h2_io_update_events(io);
     return true;
+}
+
+char *pt_h2_io_data_room(struct pt_h2_io *io, size_t length)
+{
+    struct pt_conn *c = io->c;
+    if (io->pend || !c->out || pt_conn_out_space(c) < 9 + length)
+        return NULL;
+    return c->out + c->out_len + 9;
+}
+
+void pt_h2_io_data_sent(struct pt_h2_io *io, const uint8_t *framehd, size_t length)
+{
+    struct pt_conn *c = io->c;
+    memcpy(c->out + c->out_len, framehd, 9);
+    c->out_len += (uint32_t)(9 + length);
 }
 
 static bool recv_bytes(struct pt_h2_io *io, const uint8_t *data, size_t len)

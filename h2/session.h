@@ -77,6 +77,16 @@ void pt_h2_io_update_events(struct pt_h2_io *io);
 /* Output is waiting for the peer to read. */
 bool pt_h2_io_blocked(const struct pt_h2_io *io);
 
+/* DATA without a copy (NGHTTP2_DATA_FLAG_NO_COPY): a body source reads
+ * straight into the output buffer, after room for the frame header, and
+ * the send_data callback puts the header in front.  data_room is NULL
+ * when the buffer cannot take length more bytes (then nghttp2's own
+ * buffer is used); the flush loop makes room for one whole frame before
+ * each nghttp2_session_mem_send(). */
+#define PT_H2_FRAME_ROOM (9 + 16384)
+char *pt_h2_io_data_room(struct pt_h2_io *io, size_t length);
+void pt_h2_io_data_sent(struct pt_h2_io *io, const uint8_t *framehd, size_t length);
+
 /* A field name in lower case, as HTTP/2 wants it (in pool, NUL-ended). */
 struct pt_pool;
 char *pt_h2_lower(struct pt_pool *pool, const char *name, size_t len);
