@@ -20,7 +20,11 @@
 #define RBUF_SIZE (16 * 1024)
 #define ACCEPT_PAUSE 0.1      /* seconds accepting rests when it cannot go on */
 #define MAX_FREE_BUFS 64
-#define ACCEPTS_PER_EVENT 64
+/* One accept per readiness event, as nginx without multi_accept: a loop
+ * would end every event with an accept4 that says EAGAIN, and the listen
+ * socket, still readable, comes back in the next poll beside the other
+ * ready sockets anyway. */
+#define ACCEPTS_PER_EVENT 1
 
 /* ---- buffers ---------------------------------------------------------- */
 

@@ -69,6 +69,7 @@ struct pt_h1 {
     struct h1_chunked *chunked;    /* request body decoder when chunked */
     uint8_t state;
     bool keep_alive : 1;           /* of the current exchange */
+    bool client_close : 1;         /* the client asked to close after it */
     bool close_after : 1;          /* close once the current response is out */
     bool eof : 1;                  /* the client shut down its side */
     bool head_sent : 1;
@@ -521,7 +522,12 @@ static bool finish_exchange(struct pt_h1 *h)
     h->head_sent = h->chunked_out = h->body_done = h->waiting_body = false;
     c->want_write = h->body_wait = h->peeked = h->expect_100 = false;
     if (!h->keep_alive || h->close_after) {
-        if (h->eof) {
+        /* Lingering guards a response from the reset that unread input
+         * causes.  A client that asked for the close, whose request was
+         * read whole and after which the socket was empty, sends nothing
+         * more: close at once (its FIN follows ours), as nginx does. */
+        bool unread = body_pending(h) || (h->in && h->in->len) || !pt_conn_drained(c);
+        if (h->eof || (h->client_close && !unread)) {
             pt_conn_close(c);
             return false;
         }
@@ -658,6 +664,7 @@ static struct pt_req *start_request(struct pt_h1 *h, const struct h1_parser *p,
     init_req(h, r, pool);
     const struct h1_request *q = &p->req;
     h->keep_alive = q->version >= 11 ? !q->conn_close : (q->conn_keep_alive && !q->conn_close);
+    h->client_close = !h->keep_alive;
     h->body_left = q->chunked ? 0 : (q->content_length > 0 ? q->content_length : 0);
     if (q->chunked) {
         h->chunked = malloc(sizeof(*h->chunked));
