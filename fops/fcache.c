@@ -10,8 +10,10 @@
 #define TTL_NS 1000000000LL /* an entry is reused for one second */
 #define MAX_ENTRIES 512     /* per thread, and at most 1/16 of RLIMIT_NOFILE */
 #define BUCKETS 1024        /* a power of two */
+#define KEEP_BYTES (4 * 1024 * 1024) /* small files' bytes kept, per thread */
 
 struct pt_fcache_ent {
+    struct pt_fcache *cache;
     struct pt_fcache_ent *hnext;             /* bucket chain */
     struct pt_fcache_ent *older, *newer;     /* LRU list */
     uint64_t root_id;
@@ -33,6 +35,7 @@ struct pt_fcache {
     struct pt_fcache_ent *bucket[BUCKETS];
     struct pt_fcache_ent *oldest, *newest;
     unsigned n, max;
+    size_t kept;             /* bytes of data held by entries */
     struct ev_loop *loop;
     ev_timer expiry;         /* running while entries exist */
 };
@@ -66,6 +69,15 @@ static void lru_unlink(struct pt_fcache *c, struct pt_fcache_ent *e)
     e->older = e->newer = NULL;
 }
 
+static void ent_free(struct pt_fcache_ent *e)
+{
+    close(e->fd);
+    if (e->data)
+        e->cache->kept -= e->data_len;
+    free(e->data);
+    free(e);
+}
+
 /* Takes e out of the table; it is closed now, or by its last user. */
 static void evict(struct pt_fcache *c, struct pt_fcache_ent *e)
 {
@@ -79,9 +91,7 @@ static void evict(struct pt_fcache *c, struct pt_fcache_ent *e)
         e->dead = true;
         return;
     }
-    close(e->fd);
-    free(e->data);
-    free(e);
+    ent_free(e);
 }
 
 /* Closes the expired entries nobody uses; runs again while any is left. */
@@ -169,6 +179,7 @@ struct pt_fcache_ent *pt_fcache_put(struct pt_fcache *c, uint64_t root_id,
     if (!e)
         return NULL;
     memcpy(e->path, path, len + 1);
+    e->cache = c;
     e->root_id = root_id;
     e->hash = hash_of(root_id, path);
     e->refs = 1;
@@ -215,13 +226,16 @@ ssize_t pt_fcache_read(struct pt_fcache_ent *e, uint64_t size, int64_t mtime_ns,
 void pt_fcache_keep(struct pt_fcache_ent *e, uint64_t size, int64_t mtime_ns,
                     const void *data, size_t len)
 {
-    if (len > PT_FCACHE_SMALL || len != size || e->dead)
+    struct pt_fcache *c = e->cache;
+    size_t had = e->data ? e->data_len : 0;
+    if (len > PT_FCACHE_SMALL || len != size || e->dead || c->kept - had + len > KEEP_BYTES)
         return;
     char *copy = malloc(len ? len : 1);
     if (!copy)
         return;
     memcpy(copy, data, len);
     free(e->data);
+    c->kept += len - had;
     e->data = copy;
     e->data_len = len;
     e->data_mtime = mtime_ns;
@@ -231,9 +245,7 @@ void pt_fcache_release(struct pt_fcache_ent *e)
 {
     if (--e->refs || !e->dead)
         return;
-    close(e->fd);
-    free(e->data);
-    free(e);
+    ent_free(e);
 }
 
 void pt_fcache_flush(struct pt_fcache *c)

@@ -41,12 +41,13 @@ int pt_fcache_get(struct pt_fcache *c, uint64_t root_id, const char *path,
 struct pt_fcache_ent *pt_fcache_put(struct pt_fcache *c, uint64_t root_id,
                                     const char *path, int fd);
 
-/* Small files' bytes, kept with the entry: a read of the whole file at
- * offset 0 costs a memcpy instead of a pread.  The bytes are used only
+/* Small files' bytes, kept with the entry (up to 4 MiB per thread in
+ * all): a read of the whole file at offset 0 costs a memcpy instead of a
+ * pread.  The bytes are used only
  * while the file's size and mtime (from the hit's fstat) are those
  * they were read with.  pt_fcache_read() returns the count or -1 (not
  * held); pt_fcache_keep() offers bytes just read. */
-#define PT_FCACHE_SMALL 4096
+#define PT_FCACHE_SMALL 16384
 ssize_t pt_fcache_read(struct pt_fcache_ent *ent, uint64_t size, int64_t mtime_ns,
                        void *buf, size_t len, uint64_t off);
 void pt_fcache_keep(struct pt_fcache_ent *ent, uint64_t size, int64_t mtime_ns,
