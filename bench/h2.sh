@@ -27,6 +27,8 @@
 #   BENCH_SERVERS    default "portico h2o nginx lighttpd"
 #   BENCH_SCENARIOS  default: every scenario above
 #   PORTICO_BIN      portico binary (default build/portico)
+#   BENCH_BASELINE   another portico binary (an older build) to run beside it
+#                    as the server "baseline": before/after in one run
 #   BENCH_KEEP=1     keep the scratch directory
 set -euo pipefail
 
@@ -63,22 +65,25 @@ stop_all_on_exit
 
 # Each server listens on three ports: TLS (h2 and http/1.1 by ALPN),
 # cleartext h2 with prior knowledge, and cleartext HTTP/1.1.
-start_portico() {
-    local d=$TMP/portico
+start_portico() { start_portico_as portico "$PORTICO"; }
+start_baseline() { start_portico_as baseline "$BENCH_BASELINE"; }
+
+start_portico_as() {
+    local name=$1 bin=$2 d=$TMP/$1
     mkdir -p "$d/conf.d"
     echo '{"global": {"count-threads": 1, "server-string": "portico", "timeout-secs": 120}}' > "$d/conf"
     cat > "$d/conf.d/bench" <<EOF
 {"vhosts": [
- {"name": "localhost", "port": ${TLS_PORT[portico]}, "interface": "127.0.0.1",
+ {"name": "localhost", "port": ${TLS_PORT[$name]}, "interface": "127.0.0.1",
   "keepalive-timeout": 120, "host-ssl-cert": "$CERT", "host-ssl-key": "$KEY",
   "mounts": [{"mountpoint": "/", "origin": "file://$DOC"}]},
- {"name": "localhost", "port": ${H2C_PORT[portico]}, "interface": "127.0.0.1",
+ {"name": "localhost", "port": ${H2C_PORT[$name]}, "interface": "127.0.0.1",
   "keepalive-timeout": 120, "mounts": [{"mountpoint": "/", "origin": "file://$DOC"}]},
- {"name": "localhost", "port": ${H1_PORT[portico]}, "interface": "127.0.0.1",
+ {"name": "localhost", "port": ${H1_PORT[$name]}, "interface": "127.0.0.1",
   "keepalive-timeout": 120, "mounts": [{"mountpoint": "/", "origin": "file://$DOC"}]}]}
 EOF
-    taskset -c "$SERVER_CPU" "$PORTICO" -c "$d" -l error 2> "$d/stderr.log" &
-    PID[portico]=$!
+    taskset -c "$SERVER_CPU" "$bin" -c "$d" -l error 2> "$d/stderr.log" &
+    PID[$name]=$!
 }
 
 start_h2o() {
@@ -254,8 +259,9 @@ else
     echo "bench: no hardware counters on this machine (perf stat -e instructions unsupported): CPU time only"
 fi
 RAN=()
+[ -n "${BENCH_BASELINE:-}" ] && SERVERS="baseline $SERVERS"
 for s in $SERVERS; do
-    if [ "$s" != portico ] && ! command -v "$s" >/dev/null; then
+    if [ "$s" != portico ] && [ "$s" != baseline ] && ! command -v "$s" >/dev/null; then
         echo "bench: $s not installed, skipped" >&2
         continue
     fi

@@ -19,7 +19,6 @@
 
 #define RBUF_SIZE (16 * 1024)
 #define ACCEPT_PAUSE 0.1      /* seconds accepting rests when it cannot go on */
-#define MAX_FREE_BUFS 64
 /* One accept per readiness event, as nginx without multi_accept: a loop
  * would end every event with an accept4 that says EAGAIN, and the listen
  * socket, still readable, comes back in the next poll beside the other
@@ -44,7 +43,7 @@ char *pt_worker_buf_get(struct pt_buflist *l)
 
 void pt_worker_buf_put(struct pt_buflist *l, char *buf)
 {
-    if (l->n >= MAX_FREE_BUFS) {
+    if (l->n >= l->max) {
         free(buf);
         return;
     }
@@ -443,8 +442,11 @@ int pt_worker_start(struct pt_worker *w, int id, struct pt_config *conf, const i
     snap_push(w, conf);
     pthread_mutex_init(&w->mbox_lock, NULL);
     w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    /* Kept for reuse after a burst: 1 MiB of each size at most. */
     w->free_out.size = PT_OUTBUF_SIZE;
+    w->free_out.max = (1 << 20) / PT_OUTBUF_SIZE;
     w->free_wire.size = PT_WIRE_SIZE;
+    w->free_wire.max = (1 << 20) / PT_WIRE_SIZE;
     w->rbuf_cap = RBUF_SIZE;
     w->rbuf = malloc(RBUF_SIZE);
     if (!w->rbuf)

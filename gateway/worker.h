@@ -82,7 +82,7 @@ struct pt_worker {
     size_t rbuf_cap;
     struct pt_buflist {          /* recycled buffers of one size */
         void *head;
-        size_t n, size;
+        size_t n, max, size;
     } free_out, free_wire;       /* PT_OUTBUF_SIZE, PT_WIRE_SIZE */
     void *hstate[PT_MAX_HANDLERS]; /* per handler (gateway/handler.h), by slot */
 };
