@@ -29,6 +29,7 @@ URL_PATH=/cgi-bin/hello
 EXPECT="hello from cgi"
 
 need_tools wrk taskset curl
+hw_note
 [ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs, pinning overlaps" >&2
 
 find_portico

@@ -220,6 +220,7 @@ measure() {
                 url="http://127.0.0.1:${H2C_PORT[$s]}/$file.txt"
             fi
             taskset -c "$CLIENT_CPU" h2load -D "$WARMUP" -c "$conns" -m "$streams" "$url" > /dev/null 2>&1 || true
+            instr_begin "${PID[$s]}"
             t0=$(cpu_ticks "${PID[$s]}")
             out=$(taskset -c "$CLIENT_CPU" h2load -D "$DURATION" -c "$conns" -m "$streams" "$url" 2>&1) || true
             t1=$(cpu_ticks "${PID[$s]}")
@@ -234,6 +235,7 @@ measure() {
             local -a extra=()
             [ "$cm" = close ] && extra=(-H "Connection: close")
             taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${extra[@]}" "$url" > /dev/null
+            instr_begin "${PID[$s]}"
             t0=$(cpu_ticks "${PID[$s]}")
             out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" "${extra[@]}" "$url")
             t1=$(cpu_ticks "${PID[$s]}")
@@ -245,6 +247,8 @@ measure() {
             ;;
     esac
     echo "$out" > "$TMP/out-$s-$sc.txt"
+    instr_end "${n:-0}"
+    M_INSTR=$INSTR
     M_CPU=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="${n:-0}" \
         'BEGIN { printf "%.2f", (n > 0) ? d / hz * 1e6 / n : 0 }')
 }
@@ -252,12 +256,7 @@ measure() {
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'; }
 
 # -- main ----------------------------------------------------------------------
-if command -v perf >/dev/null &&
-   perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9][0-9]*,'; then
-    echo "bench: this machine exposes hardware counters (perf stat -e instructions works)"
-else
-    echo "bench: no hardware counters on this machine (perf stat -e instructions unsupported): CPU time only"
-fi
+hw_note
 RAN=()
 [ -n "${BENCH_BASELINE:-}" ] && SERVERS="baseline $SERVERS"
 for s in $SERVERS; do
@@ -283,7 +282,8 @@ for r in $(seq 1 "$ROUNDS"); do
             measure "$s" "$sc"
             RES_RPS[$s,$sc]="${RES_RPS[$s,$sc]:-} $M_RPS"
             RES_CPU[$s,$sc]="${RES_CPU[$s,$sc]:-} $M_CPU"
-            printf 'round %d  %-15s %-9s %10s req/s %7s us/req\n' "$r" "$sc" "$s" "$M_RPS" "$M_CPU"
+            printf 'round %d  %-15s %-9s %10s req/s %7s us/req %9s instr/req\n' "$r" "$sc" "$s" \
+                "$M_RPS" "$M_CPU" "$M_INSTR"
         done
     done
 done
@@ -296,17 +296,19 @@ for o in "${RAN[@]}"; do [ "$o" = portico ] || printf ' %12s' "cpu p/$o"; done
 echo
 for sc in $SCENARIOS; do
     printf '%-15s' "$sc"
-    declare -A MC=()
     for s in "${RAN[@]}"; do
-        rps=$(echo "${RES_RPS[$s,$sc]}" | median)
-        MC[$s]=$(echo "${RES_CPU[$s,$sc]}" | median)
-        printf ' %10.0f %10s' "$rps" "${MC[$s]}"
+        printf ' %10.0f %10s' "$(echo "${RES_RPS[$s,$sc]}" | median)" \
+            "$(echo "${RES_CPU[$s,$sc]}" | median)"
     done
+    # Each round's ratio pairs runs made a few seconds apart: its median
+    # is steadier than a ratio of medians while the machine's speed drifts.
     for o in "${RAN[@]}"; do
         [ "$o" = portico ] && continue
-        printf ' %12s' "$(awk -v a="${MC[portico]:-0}" -v b="${MC[$o]}" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f", a / b }')"
+        printf ' %12s' "$(paste -d' ' <(echo "${RES_CPU[portico,$sc]:-}" | tr ' ' '\n' | grep -v '^$') \
+            <(echo "${RES_CPU[$o,$sc]}" | tr ' ' '\n' | grep -v '^$') \
+            | awk '$2 > 0 { printf "%.3f ", $1 / $2 }' | median)"
     done
     echo
-    unset MC
 done
-echo "(cpu p/X: portico's CPU per request / X's; below 1.00 portico spends less)"
+echo "(cpu p/X: the median over rounds of portico's CPU per request / X's in the"
+echo " same round; below 1.00 portico spends less)"

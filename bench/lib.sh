@@ -8,6 +8,45 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 HZ=$(getconf CLK_TCK)
 
+# Hardware counters: HW_COUNTERS=1 when `perf stat -e instructions` counts
+# on this machine (a VM often has none: perf then says "<not supported>").
+HW_COUNTERS=0
+if command -v perf >/dev/null &&
+   perf stat -x, -e instructions true 2>&1 | grep -q '^[0-9][0-9]*,'; then
+    HW_COUNTERS=1
+fi
+
+# Says once, at the start of a run, what the CPU figures are.
+hw_note() {
+    if [ "$HW_COUNTERS" = 1 ]; then
+        echo "bench: hardware counters available: instructions per request are measured too"
+    else
+        echo "bench: no hardware counters on this machine (perf stat -e instructions:" \
+             "not supported): CPU time per request only"
+    fi
+}
+
+# instr_begin PID / instr_end REQUESTS: instructions (user + kernel) of a
+# server's processes per request over the span, in INSTR ("-" without
+# hardware counters).
+instr_begin() {
+    INSTR_PID=
+    [ "$HW_COUNTERS" = 1 ] || return 0
+    perf stat -x, -e instructions -p "$(server_pids "$1" | tr ' ' ',')" \
+        -o "$TMP/instr.txt" 2>/dev/null &
+    INSTR_PID=$!
+    sleep 0.1
+}
+instr_end() {
+    INSTR=-
+    [ -n "${INSTR_PID:-}" ] || return 0
+    kill -INT "$INSTR_PID" 2>/dev/null || true
+    wait "$INSTR_PID" 2>/dev/null || true
+    INSTR=$(awk -F, -v n="$1" '/instructions/ && $1 ~ /^[0-9]+$/ && n > 0 {
+        printf "%.0f", $1 / n }' "$TMP/instr.txt")
+    INSTR=${INSTR:--}
+}
+
 # need_tools TOOL...: each must be on PATH.
 need_tools() {
     local tool
@@ -128,6 +167,7 @@ wrk_measure() {
     local s=$1 url=$2 mode=${3:-} out t0 t1
     local -a extra=("${WRK_ARGS[@]+"${WRK_ARGS[@]}"}")
     taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "${extra[@]}" "$url" > /dev/null
+    instr_begin "${PID[$s]}"
     t0=$(cpu_ticks "${PID[$s]}" "$mode")
     out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${extra[@]}" "$url")
     t1=$(cpu_ticks "${PID[$s]}" "$mode")
@@ -142,4 +182,7 @@ wrk_measure() {
     fi
     W_CPU_US=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="${W_REQS:-0}" \
         'BEGIN { printf "%.2f", (n > 0) ? d / hz * 1e6 / n : 0 }')
+    instr_end "${W_REQS:-0}"
+    W_INSTR=$INSTR
+    [ "$W_INSTR" = - ] || echo "bench: $s: $W_INSTR instructions per request"
 }

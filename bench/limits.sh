@@ -22,6 +22,7 @@ PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_tools wrk taskset curl
+hw_note
 find_portico
 ulimit -n 20000 2>/dev/null || true
 

@@ -27,6 +27,7 @@ PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_tools wrk taskset curl nginx ss
+hw_note
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 find_portico
 
@@ -185,6 +186,7 @@ for mode in h1 h2; do
     PID[p$mode]=$!
     wait_port "$port" || die "portico ($mode upstream) did not start"
     taskset -c "$CLIENT_CPU" h2load -n 2000 -c 10 -m 10 "http://127.0.0.1:$port/1k.txt" > /dev/null
+    instr_begin "${PID[p$mode]}"
     t0=$(cpu_ticks "${PID[p$mode]}")
     (sleep 1; ss -Htn state established "( dport = :$bport )" | wc -l > "$TMP/h2conns-$mode") &
     sampler=$!
@@ -195,7 +197,8 @@ for mode in h1 h2; do
     cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="${ok:-0}" \
         'BEGIN { printf "%.2f", (n > 0) ? d / hz * 1e6 / n : 0 }')
     wait "$sampler"
-    printf 'HTTP/%s upstream: %10s req/s  %7s us CPU/req  %s succeeded  %s backend connection(s)\n' \
-        "${mode#h}" "$rps" "$cpu" "$ok" "$(cat "$TMP/h2conns-$mode")"
+    instr_end "${ok:-0}"
+    printf 'HTTP/%s upstream: %10s req/s  %7s us CPU/req  %s instr/req  %s succeeded  %s backend connection(s)\n' \
+        "${mode#h}" "$rps" "$cpu" "$INSTR" "$ok" "$(cat "$TMP/h2conns-$mode")"
     stop_server "p$mode"
 done

@@ -27,6 +27,7 @@ PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_tools wrk taskset curl
+hw_note
 [ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs, pinning overlaps" >&2
 
 # Idle connections need descriptors on both ends.

@@ -38,6 +38,7 @@ PY=/usr/bin/python3
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_tools wrk h2load taskset curl openssl
+hw_note
 [ "$(nproc)" -ge 2 ] || echo "bench: warning: fewer than 2 CPUs, pinning overlaps" >&2
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -173,6 +174,7 @@ run_h2load() {
     local s=$1 port=${PORT[$1]} out t0 t1 done_n rps
     taskset -c $CLIENT_CPU h2load -n $((H2_N / 10)) -c "$H2_C" -m "$H2_M" \
         "https://127.0.0.1:$port$FILE" > /dev/null 2>&1 || true
+    instr_begin "${PID[$s]}"
     t0=$(cpu_ticks "${PID[$s]}")
     out=$(taskset -c $CLIENT_CPU h2load -n "$H2_N" -c "$H2_C" -m "$H2_M" \
         "https://127.0.0.1:$port$FILE" 2>&1) || true
@@ -193,8 +195,9 @@ run_h2load() {
     H2_RPS[$s]=$rps
     H2_CPU[$s]=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="${done_n:-0}" \
         'BEGIN { printf "%.2f", (n > 0) ? d / hz * 1e6 / n : 0 }')
-    printf '%-8s h2load %12s req/s  %8s us CPU/req  (%s ok; %s)\n' "$s" "$rps" \
-        "${H2_CPU[$s]}" "${done_n:-0}" "$(echo "$out" | grep '^status codes:')"
+    instr_end "${done_n:-0}"
+    printf '%-8s h2load %12s req/s  %8s us CPU/req  %s instr/req  (%s ok; %s)\n' "$s" "$rps" \
+        "${H2_CPU[$s]}" "$INSTR" "${done_n:-0}" "$(echo "$out" | grep '^status codes:')"
 }
 
 run_wrk() {

@@ -62,10 +62,8 @@ trap 'exit 130' INT TERM
 
 # Instructions per request (user + kernel) when perf works here: unlike
 # time, it does not change with other load on the machine.
-PERF=0
-if command -v perf >/dev/null && perf stat -e instructions -o /dev/null true 2>/dev/null; then
-    PERF=1
-fi
+PERF=$HW_COUNTERS
+hw_note
 
 
 

@@ -94,10 +94,7 @@ static struct pt_conn *conn_new(struct pt_worker *w, int fd, struct pt_config *c
         close(fd);
         return NULL;
     }
-    if (sa && sa->sa_family != AF_UNIX) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
+    c->nodelay_due = sa && sa->sa_family != AF_UNIX;
     c->w = w;
     c->inline_size = (uint16_t)extra;
     c->conf = conf;
@@ -181,6 +178,8 @@ struct pt_conn *pt_conn_connect(struct pt_worker *w, struct pt_config *conf,
     }
     c->ops = ops;
     c->connecting = true;
+    if (c->nodelay_due)
+        pt_conn_nodelay(c); /* a request, then maybe its body: from the start */
     pt_conn_set_events(c, EV_WRITE);
     *err = 0;
     return c;
@@ -391,6 +390,7 @@ ssize_t pt_conn_recv(struct pt_conn *c, void *buf, size_t len)
 ssize_t pt_conn_send(struct pt_conn *c, const void *buf, size_t len)
 {
     if (!c->ssl) {
+        pt_conn_before_write(c);
         ssize_t n;
         do
             n = write(c->io.fd, buf, len);
@@ -437,6 +437,13 @@ void pt_conn_shutdown_write(struct pt_conn *c)
         ERR_clear_error();
     }
     shutdown(c->io.fd, SHUT_WR);
+}
+
+void pt_conn_nodelay(struct pt_conn *c)
+{
+    int one = 1;
+    setsockopt(c->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->nodelay_due = false;
 }
 
 void pt_conn_cork(struct pt_conn *c, bool on)
@@ -636,6 +643,7 @@ int pt_conn_out_flush_more(struct pt_conn *c)
     if (c->ssl)
         return pt_conn_out_flush(c);
     while (c->out && c->out_off < c->out_len) {
+        pt_conn_before_write(c);
         ssize_t n = send(c->io.fd, c->out + c->out_off, c->out_len - c->out_off,
                          MSG_MORE | MSG_NOSIGNAL);
         if (n < 0) {

@@ -81,6 +81,8 @@ struct pt_conn {
     bool wire_batch : 1;           /* TLS records collect in c->wire */
     bool rd_short : 1;             /* the last socket read was short */
     bool rd_eof : 1;               /* ... or saw the peer's FIN */
+    bool nodelay_due : 1;          /* TCP_NODELAY not set yet (pt_conn_before_write) */
+    bool wrote : 1;                /* written to once */
     uint8_t lim_v6_prefix;         /* the prefix its per-IP count is keyed by */
 };
 
@@ -141,6 +143,21 @@ int pt_conn_peek(struct pt_conn *c, bool *err);
 /* Ends our sending side (FIN; a TLS close_notify first), reading goes on:
  * the half-close a tunnel passes on. */
 void pt_conn_shutdown_write(struct pt_conn *c);
+
+/* Call before each write to the socket: TCP_NODELAY is set before a
+ * connection's second write.  A response that goes out in one write (a
+ * small one, then a close) never meets Nagle's algorithm, so the common
+ * short connection saves the setsockopt (nginx, likewise, sets it only
+ * when a connection is kept alive).  Outgoing connections set it at once. */
+void pt_conn_nodelay(struct pt_conn *c);
+static inline void pt_conn_before_write(struct pt_conn *c)
+{
+    if (c->nodelay_due) {
+        if (c->wrote)
+            pt_conn_nodelay(c);
+        c->wrote = true;
+    }
+}
 
 /* TCP_CORK on or off (holds partial segments while more follows). */
 void pt_conn_cork(struct pt_conn *c, bool on);

@@ -21,6 +21,7 @@ static bool pending(const struct pt_conn *c)
 int pt_wire_flush(struct pt_conn *c)
 {
     while (pending(c)) {
+        pt_conn_before_write(c);
         ssize_t n = write(c->io.fd, c->wire + c->wire_off, c->wire_len - c->wire_off);
         if (n < 0) {
             if (errno == EINTR)
@@ -56,6 +57,7 @@ static int write_direct(BIO *b, struct pt_conn *c, const char *data, size_t len,
         return 0;
     }
     pt_wire_release(c);
+    pt_conn_before_write(c);
     ssize_t n;
     do
         n = write(c->io.fd, data, len);

@@ -70,6 +70,22 @@ static int write_out(struct pt_h2_io *io)
     return f;
 }
 
+/* Empties the buffer toward the socket when more output follows: over
+ * TLS the records wait in the wire buffer to go out together.  1: go on,
+ * 0: waiting for EV_WRITE, -1: the connection was closed. */
+static int push(struct pt_h2_io *io)
+{
+    struct pt_conn *c = io->c;
+    int f = pt_conn_out_push(c);
+    if (f > 0 && !c->wire)
+        io->sent_at = ev_now(c->w->loop);
+    if (f < 0) {
+        pt_conn_close(c);
+        return -1;
+    }
+    return f > 0 ? 1 : write_out(io);
+}
+
 bool pt_h2_io_flush(struct pt_h2_io *io)
 {
     struct pt_conn *c = io->c;
@@ -78,16 +94,9 @@ bool pt_h2_io_flush(struct pt_h2_io *io)
         pt_conn_out_reserve_large(c);
         if (!io->pend && pt_conn_out_space(c) < PT_H2_FRAME_ROOM && c->out_cap > PT_H2_FRAME_ROOM) {
             /* Room for a whole DATA frame first (see pt_h2_io_data_room). */
-            int f = pt_conn_out_push(c);
-            if (f < 0) {
-                pt_conn_close(c);
-                return false;
-            }
-            if (f == 0) {
-                f = write_out(io);
-                if (f <= 0)
-                    return f == 0;
-            }
+            int f = push(io);
+            if (f <= 0)
+                return f == 0;
         }
         if (!io->pend) {
             const uint8_t *data;
@@ -110,19 +119,9 @@ bool pt_h2_io_flush(struct pt_h2_io *io)
         if (io->pend_len == 0)
             io->pend = NULL;
         if (pt_conn_out_space(c) == 0) {
-            /* More follows: over TLS the records wait to go out together. */
-            int f = pt_conn_out_push(c);
-            if (f > 0 && !c->wire)
-                io->sent_at = ev_now(c->w->loop);
-            if (f < 0) {
-                pt_conn_close(c);
-                return false;
-            }
-            if (f == 0) {
-                f = write_out(io);
-                if (f <= 0)
-                    return f == 0;
-            }
+            int f = push(io);
+            if (f <= 0)
+                return f == 0;
         }
     }
     int f = write_out(io);

@@ -388,6 +388,7 @@ static bool pump(struct pt_h1 *h)
                 pt_conn_cork(c, true);
             }
             size_t chunk = left < budget ? left : budget;
+            pt_conn_before_write(c);
             ssize_t n = sendfile(c->io.fd, fd, &off, chunk);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EINTR)
