@@ -52,6 +52,15 @@ void pt_worker_buf_put(struct pt_buflist *l, char *buf)
     l->n++;
 }
 
+void pt_worker_buffers_init(struct pt_worker *w)
+{
+    /* Kept for reuse after a burst: 1 MiB of each size at most. */
+    w->free_out.size = PT_OUTBUF_SIZE;
+    w->free_out.max = (1 << 20) / PT_OUTBUF_SIZE;
+    w->free_wire.size = PT_WIRE_SIZE;
+    w->free_wire.max = (1 << 20) / PT_WIRE_SIZE;
+}
+
 static void buflist_free(struct pt_buflist *l)
 {
     while (l->head) {
@@ -442,11 +451,7 @@ int pt_worker_start(struct pt_worker *w, int id, struct pt_config *conf, const i
     snap_push(w, conf);
     pthread_mutex_init(&w->mbox_lock, NULL);
     w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    /* Kept for reuse after a burst: 1 MiB of each size at most. */
-    w->free_out.size = PT_OUTBUF_SIZE;
-    w->free_out.max = (1 << 20) / PT_OUTBUF_SIZE;
-    w->free_wire.size = PT_WIRE_SIZE;
-    w->free_wire.max = (1 << 20) / PT_WIRE_SIZE;
+    pt_worker_buffers_init(w);
     w->rbuf_cap = RBUF_SIZE;
     w->rbuf = malloc(RBUF_SIZE);
     if (!w->rbuf)

@@ -119,6 +119,9 @@ void pt_worker_join(struct pt_worker *w);
  * the TLS wire buffers (gateway/wire.h) from w->free_wire. */
 #define PT_OUTBUF_SIZE 16384
 char *pt_worker_buf_get(struct pt_buflist *l);
+/* Sets the lists' sizes (pt_worker_start does; a test harness's own
+ * worker must too). */
+void pt_worker_buffers_init(struct pt_worker *w);
 void pt_worker_buf_put(struct pt_buflist *l, char *buf);
 
 /* Runs x->fn on w's loop (from any thread; once per post). */

@@ -164,6 +164,7 @@ static void init(void)
     w.reserve_fd = -1;
     w.rbuf_cap = 16384;
     w.rbuf = malloc(w.rbuf_cap);
+    pt_worker_buffers_init(&w);
     pthread_mutex_init(&w.mbox_lock, NULL);
 }
 
