@@ -248,8 +248,6 @@ void pt_conn_close(struct pt_conn *c)
     close(c->io.fd);
     if (c->out)
         pt_worker_buf_put(out_list(c), c->out);
-    if (c->wire)
-        pt_worker_buf_put(&w->free_wire, c->wire);
     pt_limits_conn_closed(c);
     pt_worker_conf_release(w, c->conf);
     pt_worker_conn_removed(w, c);
@@ -552,14 +550,14 @@ void pt_conn_follow(struct pt_conn *c, struct pt_config *conf)
 
 static struct pt_buflist *out_list(struct pt_conn *c)
 {
-    return c->out_cap == PT_WIRE_SIZE ? &c->w->free_wire : &c->w->free_out;
+    return c->out_large ? &c->w->free_wire : &c->w->free_out;
 }
 
 void pt_conn_out_reserve(struct pt_conn *c)
 {
     if (!c->out) {
         c->out = pt_worker_buf_get(&c->w->free_out);
-        c->out_cap = PT_OUTBUF_SIZE;
+        c->out_large = false;
         c->out_len = c->out_off = 0;
     }
 }
@@ -568,14 +566,19 @@ void pt_conn_out_reserve_large(struct pt_conn *c)
 {
     if (!c->out) {
         c->out = pt_worker_buf_get(&c->w->free_wire);
-        c->out_cap = PT_WIRE_SIZE;
+        c->out_large = true;
         c->out_len = c->out_off = 0;
     }
 }
 
+size_t pt_conn_out_cap(const struct pt_conn *c)
+{
+    return c->out_large ? PT_WIRE_SIZE : PT_OUTBUF_SIZE;
+}
+
 size_t pt_conn_out_space(const struct pt_conn *c)
 {
-    return c->out_cap - c->out_len;
+    return pt_conn_out_cap(c) - c->out_len;
 }
 
 void pt_conn_out_put(struct pt_conn *c, const void *s, size_t n)
@@ -588,7 +591,7 @@ void pt_conn_out_put(struct pt_conn *c, const void *s, size_t n)
  * wire buffer (written when it fills). */
 static int out_send(struct pt_conn *c)
 {
-    c->wire_batch = c->ssl != NULL;
+    pt_wire_batch(c, true);
     int rv = 1;
     while (c->out && c->out_off < c->out_len) {
         ssize_t n = pt_conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
@@ -599,7 +602,7 @@ static int out_send(struct pt_conn *c)
         c->out_off += (uint32_t)n;
         c->last_activity = ev_now(c->w->loop);
     }
-    c->wire_batch = false;
+    pt_wire_batch(c, false);
     if (rv > 0 && c->out)
         c->out_len = c->out_off = 0;
     return rv;
@@ -613,7 +616,7 @@ int pt_conn_out_push(struct pt_conn *c)
 int pt_conn_out_flush(struct pt_conn *c)
 {
     int rv = out_send(c);
-    if (rv < 0 || !c->wire)
+    if (rv < 0 || !c->ssl)
         return rv;
     /* What the batch encrypted goes out in one write. */
     int f = pt_wire_flush(c);
@@ -628,7 +631,7 @@ int pt_conn_out_flush(struct pt_conn *c)
 
 size_t pt_conn_out_bytes(const struct pt_conn *c)
 {
-    return (c->out ? c->out_len - c->out_off : 0) + (c->wire ? c->wire_len - c->wire_off : 0);
+    return (c->out ? c->out_len - c->out_off : 0) + pt_wire_pending(c);
 }
 
 bool pt_conn_out_pending(const struct pt_conn *c)

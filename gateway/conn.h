@@ -57,10 +57,8 @@ struct pt_conn {
     SSL *ssl;                      /* NULL: plaintext */
     const struct pt_vhost *sni_vhost; /* chosen by SNI during the handshake */
     double last_activity;
-    char *out;                     /* out_cap bytes when set */
-    uint32_t out_len, out_off, out_cap;
-    char *wire;                    /* TLS: ciphertext waiting (gateway/wire.h) */
-    uint32_t wire_len, wire_off;
+    char *out;                     /* pt_conn_out_cap() bytes when set */
+    uint32_t out_len, out_off;
     uint32_t linger_left;          /* bytes still dropped while lingering */
     uint16_t inline_size;          /* session bytes reserved after the struct */
     union {
@@ -78,7 +76,7 @@ struct pt_conn {
     bool connecting : 1;           /* outgoing: connect() in progress */
     bool lim_tracked : 1;          /* counted in the per-IP table (limits.c) */
     bool lim_counted : 1;          /* counted toward max-connections */
-    bool wire_batch : 1;           /* TLS records collect in c->wire */
+    bool out_large : 1;            /* c->out is PT_WIRE_SIZE, not PT_OUTBUF_SIZE */
     bool rd_short : 1;             /* the last socket read was short */
     bool rd_eof : 1;               /* ... or saw the peer's FIN */
     bool nodelay_due : 1;          /* TCP_NODELAY not set yet (pt_conn_before_write) */
@@ -188,6 +186,7 @@ void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
 void pt_conn_out_reserve(struct pt_conn *c);
 void pt_conn_out_reserve_large(struct pt_conn *c);
 size_t pt_conn_out_space(const struct pt_conn *c);
+size_t pt_conn_out_cap(const struct pt_conn *c);
 void pt_conn_out_put(struct pt_conn *c, const void *s, size_t n);
 /* 1: all written, 0: would block, -1: connection failed.  more: further
  * data follows at once (MSG_MORE, plaintext only). */

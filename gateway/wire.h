@@ -21,6 +21,8 @@
 #define PT_WIRE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct pt_conn;
 typedef struct bio_st BIO;
@@ -28,12 +30,25 @@ typedef struct bio_st BIO;
 /* Four full TLS records with their header and AEAD overhead. */
 #define PT_WIRE_SIZE (4 * (16384 + 256))
 
+/* A TLS connection's BIO holds it, with its fill, only while ciphertext
+ * waits: a plaintext connection pays nothing for it. */
+struct pt_wirebuf {
+    uint32_t len, off;
+    char data[PT_WIRE_SIZE];
+};
+
+/* Ciphertext bytes waiting (0 without a buffer). */
+size_t pt_wire_pending(const struct pt_conn *c);
+
 /* A BIO over c's socket (NULL when out of memory). */
 BIO *pt_wire_bio(struct pt_conn *c);
 
-/* Writes the waiting ciphertext: 1 none left, 0 the socket is full, -1 a
- * write failed (errno set). */
+/* Writes the waiting ciphertext: 1 none left (or c has no wire), 0 the
+ * socket is full, -1 a write failed (errno set). */
 int pt_wire_flush(struct pt_conn *c);
+
+/* Records collect in the wire buffer while on (pt_conn_out_flush/push). */
+void pt_wire_batch(struct pt_conn *c, bool on);
 
 /* Gives the buffer back to the worker once it is empty. */
 void pt_wire_release(struct pt_conn *c);

@@ -57,7 +57,7 @@ void pt_worker_buffers_init(struct pt_worker *w)
     /* Kept for reuse after a burst: 1 MiB of each size at most. */
     w->free_out.size = PT_OUTBUF_SIZE;
     w->free_out.max = (1 << 20) / PT_OUTBUF_SIZE;
-    w->free_wire.size = PT_WIRE_SIZE;
+    w->free_wire.size = sizeof(struct pt_wirebuf); /* also HTTP/2's PT_WIRE_SIZE out */
     w->free_wire.max = (1 << 20) / PT_WIRE_SIZE;
 }
 

@@ -77,7 +77,7 @@ static int push(struct pt_h2_io *io)
 {
     struct pt_conn *c = io->c;
     int f = pt_conn_out_push(c);
-    if (f > 0 && !c->wire)
+    if (f > 0 && !c->ssl) /* over TLS, it may wait in the wire buffer */
         io->sent_at = ev_now(c->w->loop);
     if (f < 0) {
         pt_conn_close(c);
@@ -92,7 +92,7 @@ bool pt_h2_io_flush(struct pt_h2_io *io)
     c->want_write = false;
     for (;;) {
         pt_conn_out_reserve_large(c);
-        if (!io->pend && pt_conn_out_space(c) < PT_H2_FRAME_ROOM && c->out_cap > PT_H2_FRAME_ROOM) {
+        if (!io->pend && pt_conn_out_space(c) < PT_H2_FRAME_ROOM && pt_conn_out_cap(c) > PT_H2_FRAME_ROOM) {
             /* Room for a whole DATA frame first (see pt_h2_io_data_room). */
             int f = push(io);
             if (f <= 0)
