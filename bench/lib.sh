@@ -144,6 +144,40 @@ stop_all_on_exit() {
     trap 'exit 130' INT TERM
 }
 
+# nginx_conf DIR: writes DIR/nginx.conf, one worker, with the settings
+# every script shares (no access log, sendfile, long keep-alive, temp paths
+# in DIR); the rest of the http block (ssl_*, server { }) comes on stdin.
+nginx_conf() {
+    local d=$1
+    mkdir -p "$d/tmp" "$d/logs"
+    {
+        cat <<EOF
+user root;
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/logs/error.log;
+worker_rlimit_nofile 20000;
+events { worker_connections 10000; use epoll; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 120;
+    keepalive_requests 100000000;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    types { text/plain txt; text/html html; }
+    default_type application/octet-stream;
+EOF
+        cat
+        echo "}"
+    } > "$d/nginx.conf"
+}
+
 # Sets PORTICO: PORTICO_BIN, else build/portico, else a Release binary
 # built in build-bench/.  Needs ROOT.
 find_portico() {

@@ -63,33 +63,11 @@ EOF
 
 start_nginx() {
     local d=$TMP/nginx port=$1
-    mkdir -p "$d/tmp" "$d/logs"
-    cat > "$d/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-daemon off;
-pid $d/nginx.pid;
-error_log $d/logs/error.log;
-worker_rlimit_nofile 20000;
-events { worker_connections 10000; use epoll; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 120;
-    keepalive_requests 100000000;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-    types { text/plain txt; text/html html; }
-    default_type application/octet-stream;
+    nginx_conf "$d" <<EOF
     server {
         listen 127.0.0.1:$port backlog=4096;
         root $DOC;
     }
-}
 EOF
     taskset -c $SERVER_CPU nginx -p "$d" -c "$d/nginx.conf" 2> "$d/stderr.log" &
     PID[nginx]=$!
