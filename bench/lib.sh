@@ -178,6 +178,20 @@ EOF
     } > "$d/nginx.conf"
 }
 
+# h2o_conf_head DIR: the start of an h2o.conf every script shares (one
+# thread, long timeouts, pid and log in DIR), on stdout.
+h2o_conf_head() {
+    cat <<EOF
+user: root
+num-threads: 1
+max-connections: 10000
+http1-request-timeout: 120
+http2-idle-timeout: 120
+pid-file: $1/h2o.pid
+error-log: $1/error.log
+EOF
+}
+
 # Sets PORTICO: PORTICO_BIN, else build/portico, else a Release binary
 # built in build-bench/.  Needs ROOT.
 find_portico() {

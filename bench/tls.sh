@@ -109,14 +109,7 @@ EOF
 start_h2o() {
     local d=$TMP/h2o port=$1
     mkdir -p "$d"
-    cat > "$d/h2o.conf" <<EOF
-user: root
-num-threads: 1
-max-connections: 10000
-http1-request-timeout: 120
-http2-idle-timeout: 120
-pid-file: $d/h2o.pid
-error-log: $d/error.log
+    { h2o_conf_head "$d"; cat <<EOF; } > "$d/h2o.conf"
 listen:
   host: 127.0.0.1
   port: $port

@@ -109,34 +109,13 @@ taskset -c $SERVER_CPU "$PORTICO" -c "$TMP/portico" -l error 2> "$TMP/portico/st
 PID[portico]=$!
 
 NPORT=$(free_port)
-mkdir -p "$TMP/nginx/tmp" "$TMP/nginx/logs"
-cat > "$TMP/nginx/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log;
-events { worker_connections 10000; use epoll; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 120;
-    keepalive_requests 100000000;
-    client_body_temp_path $TMP/nginx/tmp/body;
-    proxy_temp_path $TMP/nginx/tmp/proxy;
-    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
-    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-    scgi_temp_path $TMP/nginx/tmp/scgi;
-    types { text/plain txt; }
-    default_type application/octet-stream;
+nginx_conf "$TMP/nginx" <<EOF
     gzip_static on;
     gzip_vary on;
     server {
         listen 127.0.0.1:$NPORT backlog=4096;
         root $DOC;
     }
-}
 EOF
 taskset -c $SERVER_CPU nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" 2> "$TMP/nginx/stderr.log" &
 PID[nginx]=$!
