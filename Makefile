@@ -8,7 +8,7 @@ BUILD_PKGS = cmake make gcc pkg-config libssl-dev libnghttp2-dev zlib1g-dev \
              libev-dev libpcre2-dev libjansson-dev libcap-dev libcrypt-dev
 TEST_PKGS  = curl python3 python3-pytest python3-h2 python3-websockets \
              nghttp2-client nghttp2-server openssl git zip unzip clang libclang-rt-14-dev wrk \
-             apache2-utils whois
+             apache2-utils whois python3-prometheus-client chromium
 
 .PHONY: all deps test-deps build asan run test unit clean bench fuzz soak install uninstall
 
@@ -62,17 +62,17 @@ uninstall:
 # $(BUILD)/fuzz/.  A target is name:source+source+...; shell globs and
 # linker arguments (-l..., -Wl,...) may be among the sources.
 FUZZ_SECS ?= 8
-FUZZ_CC = clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -fsanitize=fuzzer,address,undefined \
+FUZZ_CC = clang -std=c11 -D_GNU_SOURCE -DPORTICO_VERSION='"fuzz"' -g -O1 -I. -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=undefined
 FUZZ_LIBS = -lssl+-lcrypto+-lcrypt+-ljansson+-lev+-lz+-lpthread
-FUZZ_CONFIG_WRAP = -Wl,--wrap=open,--wrap=openat,--wrap=fopen,--wrap=pt_diag_error,--wrap=pt_diag_warn,--wrap=pt_diag_mount_error
+FUZZ_CONFIG_WRAP = -Wl,--wrap=open,--wrap=openat,--wrap=fopen,--wrap=dlopen,--wrap=pt_diag_error,--wrap=pt_diag_warn,--wrap=pt_diag_mount_error
 FUZZ_TARGETS = zip:fops/zip_index.c h1:http1/parser.c urlpath:gateway/urlpath.c \
 	       range:mounts/range.c proxyproto:gateway/proxyproto_parse.c+gateway/ipaddr.c \
-	       cond:mounts/etag.c+gateway/httpdate.c \
+	       cond:mounts/etag.c+gateway/httpdate.c ws:ws/frame.c+ws/deflate.c+-lz \
 	       accept_enc:mounts/coding.c+gateway/pool.c+gateway/log.c+gateway/httpdate.c+-lz \
 	       cgi_output:cgi/output.c+gateway/http.c+gateway/httpdate.c+gateway/log.c+gateway/pool.c \
 	       htpasswd:gateway/*.c+$(FUZZ_LIBS) \
-	       config:gateway/*.c+mounts/*.c+fops/*.c+cgi/*.c+plugins/callback.c+http1/parser.c+$(FUZZ_LIBS)+$(FUZZ_CONFIG_WRAP) \
+	       config:gateway/*.c+mounts/*.c+fops/*.c+cgi/*.c+plugins/*.c+ws/*.c+http1/parser.c+$(FUZZ_LIBS)+-ldl+$(FUZZ_CONFIG_WRAP) \
 	       h2:gateway/*.c+h2/*.c+mounts/*.c+fops/*.c+-lnghttp2+$(FUZZ_LIBS)
 fuzz: test-deps
 	@mkdir -p $(BUILD)/fuzz

@@ -36,6 +36,7 @@
 #include "gateway/log.h"
 #include "gateway/logformat.h"
 #include "gateway/mount.h"
+#include "gateway/stats.h"
 #include "gateway/tls.h"
 
 #define PATH_DEPTH 8
@@ -598,6 +599,7 @@ static void get_cidrs(struct loader *ld, json_t *v, struct pt_cidrs *l)
 
 static const struct pt_key global_keys[] = {
     { "count-threads", PT_KEY_INT, G(count_threads), 1, 256 },
+    { "ws-pingpong-secs", PT_KEY_INT, G(ws_pingpong_secs), 0, 86400 },
     { "server-string", PT_KEY_STR, G(server_string), 0, 0 },
     { "timeout-secs", PT_KEY_INT, G(timeout_secs), 1, 86400 },
     { "ip-limit-ah", PT_KEY_INT, G(ip_limit_ah), 0, 65535 },
@@ -610,7 +612,6 @@ static const struct pt_key global_keys[] = {
     { "max-connections", PT_KEY_INT, G(max_connections), 0, 10000000 },
     { "uid", PT_KEY_INT, G(uid), 0, INT_MAX },
     { "gid", PT_KEY_INT, G(gid), 0, INT_MAX },
-    { "plugin-dir", PT_KEY_PATH, G(plugin_dir), 0, 0 },
     { "init-ssl", PT_KEY_BOOL, G(init_ssl), 0, 0 },
     { "rlimit-nofile", PT_KEY_LONG, G(rlimit_nofile), 1, LONG_MAX },
     { "reject-service-keywords", PT_KEY_KV, G(reject_service_keywords), 0, 0 },
@@ -684,10 +685,10 @@ const struct pt_key *pt_config_keys(const char *scope)
 /* Keys each scope takes outside its table (its special_fn's), for
  * suggestions. */
 static const char *const global_extra[] = {
-    "username", "groupname", "error-log", "log-level", "strict", NULL,
+    "username", "groupname", "error-log", "log-level", "strict", "plugin-dir", NULL,
 };
 static const char *const vhost_extra[] = {
-    "mounts", "error-document-404", "error-document-403", "error-document-500", NULL,
+    "mounts", "ws-protocols", "error-document-404", "error-document-403", "error-document-500", NULL,
 };
 static const char *const mount_extra[] = { "origin", NULL };
 
@@ -1049,11 +1050,62 @@ static void parse_errdoc(struct loader *ld, const char *key, json_t *v,
     vh->n_errdocs++;
 }
 
+/* {"plugin-name": {"option": "value", ...}, ...}, or lwsws's array of
+ * such objects. */
+static void wsproto_object(struct loader *ld, json_t *o, struct pt_vhost *vh)
+{
+    const char *name;
+    json_t *opts;
+    char what[96];
+    json_object_foreach(o, name, opts) {
+        push_key(ld, name);
+        GROW(vh->ws_protocols, vh->n_ws_protocols);
+        struct pt_wsproto *p = &vh->ws_protocols[vh->n_ws_protocols++];
+        memset(p, 0, sizeof(*p));
+        p->name = xstrdup(name);
+        locate(ld, true, &p->pos);
+        if (json_is_object(opts))
+            kv_object(ld, opts, &p->opts, KV_PLAIN, name);
+        else
+            err_value(ld, "\"ws-protocols\": the options of \"%s\" must be an object "
+                      "like {\"status\": \"ok\"}, got %s", name,
+                      describe(opts, what, sizeof what));
+        pop(ld);
+    }
+}
+
+static void parse_wsprotos(struct loader *ld, json_t *v, struct pt_vhost *vh)
+{
+    char what[96];
+    size_t i;
+    json_t *e;
+    if (json_is_object(v)) {
+        wsproto_object(ld, v, vh);
+        return;
+    }
+    if (!json_is_array(v)) {
+        err_value(ld, "\"ws-protocols\": expected an array of objects, got %s",
+                  describe(v, what, sizeof what));
+        return;
+    }
+    json_array_foreach(v, i, e) {
+        push_index(ld, i);
+        if (json_is_object(e))
+            wsproto_object(ld, e, vh);
+        else
+            err_value(ld, "\"ws-protocols\": element %zu must be an object, got %s", i,
+                      describe(e, what, sizeof what));
+        pop(ld);
+    }
+}
+
 static bool vhost_special(struct loader *ld, const char *key, json_t *v,
                           void *obj)
 {
     if (strcmp(key, "mounts") == 0)
         parse_mounts(ld, v, obj);
+    else if (strcmp(key, "ws-protocols") == 0)
+        parse_wsprotos(ld, v, obj);
     else if (strncmp(key, "error-document-", 15) == 0)
         parse_errdoc(ld, key, v, obj);
     else
@@ -1222,9 +1274,50 @@ static void walk_vhosts(struct loader *ld, json_t *v)
 
 /* "log-level": a level's name (or lwsws's bit mask, which is not ours:
  * an error naming the names). */
+/* One plugin-dir (relative to DIR), kept with its place for messages. */
+static void plugin_dir_add(struct loader *ld, struct pt_global *g, json_t *v)
+{
+    static const struct pt_key path = { "plugin-dir", PT_KEY_PATH, 0, 0, 0 };
+    char *dir = NULL;
+    set_key(ld, &path, v, &dir);
+    if (!dir)
+        return;
+    GROW(g->plugin_dirs, g->n_plugin_dirs);
+    GROW(g->plugin_dir_pos, g->n_plugin_dirs);
+    g->plugin_dirs[g->n_plugin_dirs] = dir;
+    locate(ld, false, &g->plugin_dir_pos[g->n_plugin_dirs]);
+    g->n_plugin_dirs++;
+}
+
+/* "plugin-dir": a directory or a list of them; conf.d files may add more
+ * (lwsws: a package drops its own plugin-dir in). */
+static void plugin_dirs(struct loader *ld, struct pt_global *g, json_t *v)
+{
+    char what[96];
+    size_t i;
+    json_t *e;
+    if (!json_is_array(v)) {
+        plugin_dir_add(ld, g, v);
+        return;
+    }
+    json_array_foreach(v, i, e) {
+        push_index(ld, i);
+        if (json_is_string(e))
+            plugin_dir_add(ld, g, e);
+        else
+            err_value(ld, "\"plugin-dir\": element %zu must be a directory name, got %s",
+                      i, describe(e, what, sizeof what));
+        pop(ld);
+    }
+}
+
 static bool global_special(struct loader *ld, const char *key, json_t *v, void *obj)
 {
     struct pt_global *g = obj;
+    if (strcmp(key, "plugin-dir") == 0) {
+        plugin_dirs(ld, g, v);
+        return true;
+    }
     if (strcmp(key, "error-log") == 0) {
         /* A file name (relative to DIR), or "syslog". */
         static const struct pt_key path = { "error-log", PT_KEY_PATH, 0, 0, 0 };
@@ -1261,6 +1354,27 @@ static bool global_special(struct loader *ld, const char *key, json_t *v, void *
     return true;
 }
 
+/* A "global" in a conf.d file: only "plugin-dir" is read there. */
+static void conf_d_global(struct loader *ld, json_t *v)
+{
+    const char *name;
+    json_t *e;
+    if (!json_is_object(v)) {
+        warn_key(ld, "\"global\" is only read from %s/conf; ignored", ld->c->dir);
+        return;
+    }
+    json_object_foreach(v, name, e) {
+        push_key(ld, name);
+        if (strcmp(name, "plugin-dir") == 0)
+            plugin_dirs(ld, &ld->c->g, e);
+        else
+            warn_key(ld, "\"%s\": a conf.d file's \"global\" may only add "
+                     "\"plugin-dir\"; the rest is read from %s/conf; ignored", name,
+                     ld->c->dir);
+        pop(ld);
+    }
+}
+
 static void walk_root(struct loader *ld, json_t *root, bool is_conf)
 {
     const char *name;
@@ -1275,8 +1389,7 @@ static void walk_root(struct loader *ld, json_t *root, bool is_conf)
     json_object_foreach(root, name, v) {
         push_key(ld, name);
         if (strcmp(name, "global") == 0 && !is_conf) {
-            warn_key(ld, "\"global\" is only read from %s/conf; ignored",
-                     ld->c->dir);
+            conf_d_global(ld, v);
         } else if (strcmp(name, "global") == 0) {
             if (json_is_object(v))
                 walk_object(ld, v, global_keys, global_extra, global_special,
@@ -1645,6 +1758,7 @@ static void set_up(struct loader *ld)
 {
     struct pt_config *c = ld->c;
 
+    ld->errors += pt_handler_config_init(c, ld->d); /* plugins load here */
     for (size_t i = 0; i < c->n_vhosts; i++)
         ld->errors += pt_mount_setup_vhost(c, &c->vhosts[i], ld->d);
 
@@ -1789,6 +1903,11 @@ static void vhost_free(struct pt_vhost *vh, bool teardown)
     for (size_t i = 0; i < vh->n_errdocs; i++)
         free(vh->errdocs[i].path);
     free(vh->errdocs);
+    for (size_t i = 0; i < vh->n_ws_protocols; i++) {
+        free(vh->ws_protocols[i].name);
+        pt_kvlist_free(&vh->ws_protocols[i].opts);
+    }
+    free(vh->ws_protocols);
     pt_kvlist_free(&vh->headers);
     pt_kvlist_free(&vh->extra_mimetypes);
     free(vh->unix_socket_perms);
@@ -1818,6 +1937,8 @@ int pt_config_live(void)
 static void config_free(struct pt_config *c, bool teardown)
 {
     atomic_fetch_sub(&n_live, 1);
+    if (teardown)
+        pt_handler_config_fini(c); /* what config_init made (plugin instances) */
     for (size_t i = 0; i < c->n_vhosts; i++)
         vhost_free(&c->vhosts[i], teardown);
     free(c->vhosts);
@@ -1832,6 +1953,10 @@ static void config_free(struct pt_config *c, bool teardown)
     pt_access_logs_free(c);            /* the access log files and formats */
     free(c->g.username);
     free(c->g.groupname);
+    for (size_t i = 0; i < c->g.n_plugin_dirs; i++)
+        free(c->g.plugin_dirs[i]);
+    free(c->g.plugin_dirs);
+    free(c->g.plugin_dir_pos);
     for (size_t i = 0; i < c->n_files; i++)
         free(c->files[i]);
     free(c->files);
@@ -1941,6 +2066,7 @@ struct pt_config *pt_config_load(const char *dir, struct pt_diag *diag)
         config_free(c, set_up_done);
         return NULL;
     }
+    pt_stats_label(c);
     return c;
 }
 

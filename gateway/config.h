@@ -117,6 +117,13 @@ struct pt_mount {
     struct pt_srcpos origin_pos;      /* of the "origin" value */
     struct pt_keypos *keypos;         /* every key present, with its place */
     size_t n_keypos;
+
+    const struct pt_vhost *vhost;     /* its vhost (set before setup) */
+    const struct pt_config *conf;     /* and its snapshot */
+    /* Whose per-session data its requests keep (a plugin instance, set by
+     * setup); a request elsewhere drops another owner's (pt_session). */
+    const void *session_owner;
+    uint32_t stats_id;                /* its counters (gateway/stats.h) */
 };
 
 /* Where key was written in m (its value), else where m was. */
@@ -127,6 +134,14 @@ bool pt_mount_has_key(const struct pt_mount *m, const char *key);
 struct pt_errdoc {
     int status;
     char *path;
+};
+
+/* One entry of a vhost's "ws-protocols": a plugin enabled there, with
+ * its options ({"name": {"option": "value"}}, lwsws's format). */
+struct pt_wsproto {
+    char *name;
+    struct pt_kvlist opts;
+    struct pt_srcpos pos;
 };
 
 struct pt_vhost {
@@ -161,6 +176,9 @@ struct pt_vhost {
     struct pt_cidrs ip_allow, ip_deny;
     bool proxy_protocol;     /* its port starts connections with a PROXY header */
     uint32_t index;          /* position in the config, from 1 (rate buckets) */
+    uint32_t stats_id;       /* counters of requests no mount took (gateway/stats.h) */
+    struct pt_wsproto *ws_protocols; /* "ws-protocols" */
+    size_t n_ws_protocols;
 
     struct pt_srcpos pos;
 
@@ -173,6 +191,7 @@ struct pt_vhost {
 
 struct pt_global {
     int count_threads;       /* default: online CPUs */
+    int ws_pingpong_secs;    /* "ws-pingpong-secs": WebSocket ping after this much silence; 0: off */
     char *server_string;     /* default "portico" */
     size_t server_string_len; /* its length (set at load: used per response) */
     int timeout_secs;        /* default 5 */
@@ -183,7 +202,9 @@ struct pt_global {
     int max_connections;     /* "max-connections", 0: no ceiling */
     int uid, gid;            /* -1 if unset */
     char *username, *groupname;
-    char *plugin_dir;
+    char **plugin_dirs;      /* "plugin-dir": a string or a list, also in conf.d */
+    struct pt_srcpos *plugin_dir_pos;
+    size_t n_plugin_dirs;
     bool init_ssl;
     long rlimit_nofile;      /* 0 if unset */
     struct pt_kvlist reject_service_keywords;
@@ -231,6 +252,7 @@ struct pt_config {
     char **files;            /* file names referenced by pt_srcpos */
     size_t n_files;
     struct pt_access_logs *access_logs; /* its open log files (gateway/accesslog.c) */
+    uint32_t stats_id;       /* counters of requests no vhost took */
 };
 
 /* Loads and validates; returns NULL after reporting every error to diag.

@@ -15,14 +15,11 @@
  * are found in portico's own key tables first. */
 static const struct pt_lws_key lws_keys[] = {
     /* global */
-    { "global", "ws-pingpong-secs", NOPE,
-      "WebSocket ping/pong is the plugins' business; deprecated in lwsws too" },
     { "global", "default-alpn", NOPE,
       "ALPN is always h2, then http/1.1" },
     { "global", "interface", NOPE,
       "set \"interface\" on each vhost" },
     /* vhost */
-    { "vhost", "ws-protocols", NOPE, "WebSocket protocol plugins are not implemented yet" },
     { "vhost", "ws-extensions", NOPE, "WebSocket protocol plugins are not implemented yet" },
     { "vhost", "enable-client-ssl", DIFF,
       "TLS to backends is set per proxy mount (https:// origins, proxy-ca, "

@@ -498,6 +498,7 @@ void pt_conn_init_req(struct pt_conn *c, struct pt_req *r, struct pt_pool *pool,
     r->tls_version = c->ssl ? SSL_get_version(c->ssl) : NULL;
     r->client_cert = c->client_cert_ok;
     r->sni_vhost = c->sni_vhost;
+    r->session = &r->own_session;
     pt_conn_peer(c, r->peer_ip, sizeof(r->peer_ip), &r->peer_port);
     pt_ip_from_sockaddr((const struct sockaddr *)&c->peer, &r->peer);
 }

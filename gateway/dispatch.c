@@ -8,6 +8,8 @@
 #include "gateway/request.h"
 #include "gateway/vhost.h"
 
+bool (*pt_dispatch_upgrade)(struct pt_req *r);
+
 void pt_dispatch(struct pt_req *r)
 {
     /* An error-document internal redirect comes back with the vhost set:
@@ -57,6 +59,8 @@ void pt_dispatch(struct pt_req *r)
 void pt_dispatch_resume(struct pt_req *r)
 {
     const struct pt_mount *m = pt_mount_match(r->vhost, r->path, r->path_len);
+    if (r->session && *r->session && (*r->session)->owner != (m ? m->session_owner : NULL))
+        pt_session_drop(r->session); /* the session left the plugin's URL space */
     if (!m) {
         pt_respond_error(r, 404, "no mount");
         return;
@@ -73,6 +77,9 @@ void pt_dispatch_resume(struct pt_req *r)
         pt_respond_error(r, 500, "mount not set up");
         return;
     }
+    if ((r->upgrade || r->upgrade_proto) && pt_dispatch_upgrade &&
+        !pt_handler_owns_upgrades(m->handler) && pt_dispatch_upgrade(r))
+        return;
     m->handler->handle(r);
 }
 

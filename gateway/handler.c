@@ -104,6 +104,27 @@ size_t pt_handler_key_names(const char **out, size_t max)
     return n;
 }
 
+int pt_handler_config_init(const struct pt_config *conf, struct pt_diag *d)
+{
+    int errors = 0;
+    for (size_t i = 0; i < n_handlers; i++)
+        if (HAS(handlers[i], config_init))
+            errors += handlers[i]->config_init(conf, d);
+    return errors;
+}
+
+void pt_handler_config_fini(const struct pt_config *conf)
+{
+    for (size_t i = 0; i < n_handlers; i++)
+        if (HAS(handlers[i], config_fini))
+            handlers[i]->config_fini(conf);
+}
+
+bool pt_handler_owns_upgrades(const struct pt_handler *h)
+{
+    return HAS(h, flags) && (h->flags & PT_HANDLER_UPGRADES);
+}
+
 int pt_handler_slot(const struct pt_handler *h)
 {
     for (size_t i = 0; i < n_handlers; i++)

@@ -68,11 +68,21 @@ struct pt_handler {
      * interpreter as a CGI program: lwsws's "interpret". */
     void (*interpret)(struct pt_req *r, const char *interpreter, const char *script,
                       const char *script_url);
+    /* Optional: once per config load, before any mount's setup (callback://
+     * loads the plugin-dirs' plugins).  Returns how many errors it reported
+     * to d. */
+    int (*config_init)(const struct pt_config *conf, struct pt_diag *d);
+    /* Optional: the snapshot is being freed, after every mount's teardown
+     * (main thread). */
+    void (*config_fini)(const struct pt_config *conf);
 };
 
 /* "origin" may be a list of origins of this handler's schemes
  * (m->origins; m->origin is the first). */
 #define PT_HANDLER_ORIGIN_LIST 0x1u
+/* The handler answers WebSocket and other upgrade requests itself (the
+ * proxy's tunnels): dispatch does not offer them to pt_dispatch_upgrade. */
+#define PT_HANDLER_UPGRADES 0x4u
 /* What follows the scheme is a file name (file://, cgi://): a relative one
  * is made absolute against the configuration directory. */
 #define PT_HANDLER_TARGET_PATH 0x2u
@@ -113,6 +123,12 @@ void *pt_worker_handler_state(struct pt_worker *w, const struct pt_handler *h);
  * thread). */
 void pt_handler_worker_retire(struct pt_worker *w, const struct pt_config *conf);
 void pt_handler_worker_forget(struct pt_worker *w, const struct pt_config *conf);
+
+/* config_init of every handler; returns the errors reported. */
+int pt_handler_config_init(const struct pt_config *conf, struct pt_diag *d);
+void pt_handler_config_fini(const struct pt_config *conf);
+/* Whether h has PT_HANDLER_UPGRADES. */
+bool pt_handler_owns_upgrades(const struct pt_handler *h);
 
 /* Disposes of every handler state of w (the worker is stopping; on its
  * thread). */

@@ -120,9 +120,12 @@ int pt_mount_setup_vhost(const struct pt_config *conf, struct pt_vhost *vh,
                          struct pt_diag *d)
 {
     int failed = 0;
-    for (size_t j = 0; j < vh->n_mounts; j++)
+    for (size_t j = 0; j < vh->n_mounts; j++) {
+        vh->mounts[j].vhost = vh;
+        vh->mounts[j].conf = conf;
         if (pt_mount_setup(&vh->mounts[j], d) < 0)
             failed++;
+    }
     warn_exposed(conf, vh, d);
     return failed;
 }

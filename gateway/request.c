@@ -11,6 +11,7 @@
 #include "gateway/http.h"
 #include "gateway/limits.h"
 #include "gateway/log.h"
+#include "gateway/stats.h"
 #include "gateway/worker.h"
 
 const char *pt_req_header(const struct pt_req *r, const char *name, size_t *len)
@@ -189,6 +190,15 @@ ssize_t pt_req_body_read(struct pt_req *r, char *buf, size_t len)
     return r->proto->body_read(r, buf, len);
 }
 
+void pt_session_drop(struct pt_session **slot)
+{
+    struct pt_session *s = *slot;
+    if (s) {
+        *slot = NULL;
+        s->drop(s);
+    }
+}
+
 void pt_req_finish(struct pt_req *r)
 {
     pt_limits_request_done(r);
@@ -200,6 +210,8 @@ void pt_req_finish(struct pt_req *r)
     if (r->body && r->body->close)
         r->body->close(r);
     r->body = NULL;
+    pt_session_drop(&r->own_session);
+    pt_stats_request(r);
     if (r->vhost && r->vhost->access_log_fd >= 0)
         pt_access_log(r);
     if (r->conf_held) {

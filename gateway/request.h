@@ -58,6 +58,18 @@ struct pt_body_ops {
     void (*close)(struct pt_req *r);
 };
 
+/* Data a handler keeps across the requests of one session, an HTTP/1
+ * connection or an HTTP/2 stream (a plugin's per-session data).  A session
+ * holds at most one; a request routed to a mount whose session_owner
+ * differs drops it first, and the session's end drops it. */
+struct pt_session {
+    const void *owner;            /* the session_owner of the mount that made it */
+    void (*drop)(struct pt_session *s);
+};
+
+/* Drops the session data *slot holds, if any. */
+void pt_session_drop(struct pt_session **slot);
+
 /* What a protocol does for the request layer (vtable; h1 and h2). */
 struct pt_proto {
     const char *name;             /* "HTTP/1.1", "HTTP/2" (for logs) */
@@ -137,6 +149,10 @@ struct pt_req {
     size_t n_resp_trailers, cap_resp_trailers;
     struct pt_hdr *req_trailers;
     size_t n_req_trailers, cap_req_trailers;
+
+    /* The session's data slot: the HTTP/1 connection's, else own_session. */
+    struct pt_session **session;
+    struct pt_session *own_session;
 
     /* handler state for asynchronous handlers (CGI, proxy) */
     void *handler_ctx;
@@ -246,6 +262,11 @@ void pt_respond_file(struct pt_req *r, int status, int fd, bool own_fd,
 /* Routing entry point called by protocols once the request head is parsed:
  * vhost, mount, basic auth, then the mount's handler. */
 void pt_dispatch(struct pt_req *r);
+
+/* Set at start (plugins/websocket.c): offered each WebSocket request
+ * (r->mount set, basic auth passed) before its mount's handler, unless
+ * that handler owns upgrades; returns true when it took the request. */
+extern bool (*pt_dispatch_upgrade)(struct pt_req *r);
 
 /* Routing after the limits phase let a waiting request go on. */
 void pt_dispatch_resume(struct pt_req *r);

@@ -18,6 +18,7 @@
 #include "gateway/conn.h"
 #include "gateway/diag.h"
 #include "gateway/log.h"
+#include "gateway/stats.h"
 #include "gateway/proto.h"
 #include "gateway/vhost.h"
 #include "gateway/wire.h"
@@ -533,6 +534,7 @@ static void hs_on_io(struct pt_conn *c, int revents)
         unsigned len = 0;
         SSL_get0_alpn_selected(c->ssl, &proto, &len);
         c->hs_state = 0;
+        pt_stats_handshake(c->w->id);
         pt_conn_start_protocol(c, (const char *)proto, len, NULL, 0);
         return;
     }

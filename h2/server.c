@@ -28,6 +28,7 @@
 #include "gateway/httpdate.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
+#include "gateway/stats.h"
 #include "gateway/urlpath.h"
 #include "gateway/worker.h"
 
@@ -892,6 +893,7 @@ static void h2_destroy(struct pt_conn *c)
     while (h2->streams)
         stream_free(h2, h2->streams);
     nghttp2_session_del(h2->io.session);
+    pt_stats_conn(c->w->id, PT_STATS_H2, -1);
     c->session = NULL;
     pt_conn_session_free(c, h2);
 }
@@ -974,6 +976,7 @@ static void h2_start(struct pt_conn *c, const char *data, size_t len)
     ev_timer_init(&h2->rst_timer, on_rst_timer, RST_GRACE, 0.);
     h2->rst_timer.data = h2;
     c->session = h2;
+    pt_stats_conn(c->w->id, PT_STATS_H2, 1);
     c->ops = &h2_ops;
     c->last_activity = now;
     nghttp2_settings_entry iv[] = {

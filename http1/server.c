@@ -31,6 +31,7 @@
 #include "gateway/log.h"
 #include "gateway/proto.h"
 #include "gateway/request.h"
+#include "gateway/stats.h"
 #include "gateway/urlpath.h"
 #include "gateway/worker.h"
 #include "http1/parser.h"
@@ -82,6 +83,7 @@ struct pt_h1 {
     bool served : 1;               /* at least one request seen (h2c preface check) */
     bool peeked : 1;               /* input waits behind the current exchange */
     bool tunnel : 1;               /* after a 101: raw bytes both ways */
+    struct pt_session *session;    /* a plugin's data, across keep-alive requests */
 };
 
 static inline struct pt_conn *conn_of(const struct pt_h1 *h)
@@ -143,8 +145,10 @@ static void h1_destroy(struct pt_conn *c)
     if (!h)
         return;
     free_request(h); /* an aborted exchange still gets its log line */
+    pt_session_drop(&h->session);
     free(h->in);
     drop_chunked(h);
+    pt_stats_conn(c->w->id, PT_STATS_H1, -1);
     c->session = NULL;
     pt_conn_session_free(c, h);
 }
@@ -546,6 +550,7 @@ static bool finish_exchange(struct pt_h1 *h)
 static void init_req(struct pt_h1 *h, struct pt_req *r, struct pt_pool *pool)
 {
     pt_conn_init_req(conn_of(h), r, pool, &h1_proto, h, 11);
+    r->session = &h->session;
     h->req = r;
     h->state = H1_ACTIVE;
     h->served = true;
@@ -1194,6 +1199,7 @@ static void h1_start(struct pt_conn *c, const char *data, size_t len)
     c->session = h;
     c->ops = &h1_ops;
     h->state = H1_READING;
+    pt_stats_conn(c->w->id, PT_STATS_H1, 1);
     c->last_activity = ev_now(c->w->loop);
     update_events(h);
     /* Bytes may already wait inside TLS after the handshake. */

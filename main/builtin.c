@@ -6,11 +6,19 @@
 #include "cgi/cgi.h"
 #include "gateway/handler.h"
 #include "gateway/proto.h"
+#include "gateway/request.h"
 #include "h2/h2.h"
 #include "http1/http1.h"
 #include "mounts/mounts.h"
 #include "plugins/plugins.h"
 #include "proxy/proxy.h"
+
+static const struct pt_plugin *const plugins[] = {
+    &pt_plugin_metrics,
+    &pt_plugin_dumb_increment,
+    &pt_plugin_mirror,
+    &pt_plugin_server_status,
+};
 
 static const struct pt_handler *const handlers[] = {
     &pt_handler_file,
@@ -28,4 +36,8 @@ void pt_builtin_register(void)
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
         if (pt_handler_register(handlers[i]) < 0)
             abort(); /* a built-in handler out of step with the core */
+    pt_dispatch_upgrade = pt_plugins_ws_take;
+    for (size_t i = 0; i < sizeof(plugins) / sizeof(plugins[0]); i++)
+        if (pt_plugin_register_builtin(plugins[i]) < 0)
+            abort();
 }

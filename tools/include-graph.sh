@@ -4,7 +4,7 @@
 # nothing from the folders above it, and no two folders may include each
 # other.  Run from anywhere: sh tools/include-graph.sh
 cd "$(dirname "$0")/.." || exit 2
-FOLDERS="gateway http1 h2 mounts fops cgi proxy plugins main"
+FOLDERS="gateway http1 h2 ws mounts fops cgi proxy plugins main"
 edges=$(for f in $FOLDERS; do
     [ -d "$f" ] || continue
     grep -ho '^#include "[a-z0-9_]*/' "$f"/*.[ch] 2>/dev/null |

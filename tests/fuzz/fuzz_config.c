@@ -112,6 +112,17 @@ FILE *__wrap_fopen(const char *path, const char *mode)
     return __real_fopen(path, mode);
 }
 
+/* No shared object is loaded from a fuzzed plugin-dir (it could be any
+ * library on the system, constructors and all): plugin loading fails as
+ * for a file that is not a plugin. */
+void *__wrap_dlopen(const char *path, int flags);
+void *__wrap_dlopen(const char *path, int flags)
+{
+    (void)path;
+    (void)flags;
+    return NULL;
+}
+
 /* ---- every message has a position ---- */
 
 /* "no vhosts defined" is about all the files; jansson gives column 0 for
@@ -345,7 +356,9 @@ static void init(void)
     put("users", "alice:secret\n", 13, 0644);
     put("prog", "#!/bin/sh\necho\n", 15, 0755);
     pt_log_level = -1; /* no output */
-    if (pt_handler_register(&pt_handler_file) || pt_handler_register(&pt_handler_redirect) ||
+    if (pt_plugin_register_builtin(&pt_plugin_metrics) ||
+        pt_plugin_register_builtin(&pt_plugin_mirror) ||
+        pt_handler_register(&pt_handler_file) || pt_handler_register(&pt_handler_redirect) ||
         pt_handler_register(&pt_handler_cgi) || pt_handler_register(&pt_handler_callback) ||
         pt_handler_register(&fz))
         abort();

@@ -183,6 +183,15 @@ SEEDS = {
         b"a/b/../c", b"%2e%2e/x", b"a//b/./c/", b"%C3%A9t%C3%A9", b"a%2fb", b"..", b"a/%00",
         b"x/y/../../../z",
     ],
+    "ws": [
+        # mode byte (0 head, 1 UTF-8, 2 extension offer, 3 inflate), then the input
+        b"\x00\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58",
+        b"\x00\x82\xfe\x01\x00abcd", b"\x00\x82\xff\x00\x00\x00\x00\x00\x01\x00\x00abcd",
+        b"\x00\x89\xfd" + b"m" * 4, b"\x01\xce\xba\xe1\xbd\xb9\xcf\x83", b"\x01\xed\xa0\x80",
+        b"\x01\xf4\x8f\xbf\xbf", b"\x02permessage-deflate; client_max_window_bits",
+        b"\x02x, permessage-deflate; server_max_window_bits=\"9\"; server_no_context_takeover",
+        b"\x03\xf2\x48\xcd\xc9\xc9\x07\x00", b"\x03\x63\x60\x18\x05\xa3\x60\x14\x0c\x77",
+    ],
     "range": [
         struct.pack("<Q", 1000) + b"bytes=0-99,200-,-50",
         struct.pack("<Q", 10) + b"bytes=5-2",

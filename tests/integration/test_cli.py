@@ -333,7 +333,7 @@ def test_passthrough_origins_parse(site):
             {"mountpoint": "/cgi", "origin": "cgi://%s/run.sh" % site.root},
             {"mountpoint": "/p", "origin": "http://127.0.0.1:9/x"},
             {"mountpoint": "/ps", "origin": "https://127.0.0.1:9/x"},
-            {"mountpoint": "/cb", "origin": "callback://thing"},
+            {"mountpoint": "/cb", "origin": "callback://metrics"},
             {"mountpoint": "/r", "origin": ">https://example.com/"},
         ]})])
     rc, text = check(site)
