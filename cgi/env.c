@@ -213,11 +213,12 @@ static void add_path_translated(struct envb *e, const struct pt_req *r)
 {
     if (!r->vhost || !r->rest || !r->rest_len)
         return;
-    const struct pt_mount *m = pt_mount_match(r->vhost, r->rest, r->rest_len);
-    if (!m || !pt_mount_is(m, "file://") || !m->target)
-        return;
+    const struct pt_mount *m;
+    const char *rest, *why;
     size_t rl;
-    const char *rest = pt_mount_rest(m, r->rest, r->rest_len, &rl);
+    if (pt_mount_route(r->vhost, r->rest, r->rest_len, e->pool, &m, &rest, &rl, &why) !=
+            PT_ROUTE_OK || !pt_mount_is(m, "file://") || !m->target)
+        return;
     size_t tl = strlen(m->target);
     while (tl > 1 && m->target[tl - 1] == '/')
         tl--;
@@ -249,9 +250,10 @@ static void add_host(struct envb *e, const struct pt_req *r)
 char **pt_cgi_env(struct pt_req *r, const char *prog, char *const *inherit)
 {
     /* SCRIPT_NAME is the mountpoint; the "/" mount has an empty one and
-     * hands the whole path over as PATH_INFO. */
+     * hands the whole path over as PATH_INFO, as does a regex mount
+     * (mountpoint_len 0). */
     const char *mp = r->mount ? r->mount->mountpoint : "";
-    size_t mpl = strlen(mp);
+    size_t mpl = r->mount ? r->mount->mountpoint_len : 0;
     if (mpl && mp[mpl - 1] == '/')
         mpl--;
     const struct pt_cgi_opts *o = r->mount ? r->mount->opts : NULL;

@@ -83,6 +83,7 @@ static void keys(json_t *o, const struct pt_key *k0, const void *obj)
         case PT_KEY_KV:
         case PT_KEY_HEADERS:
         case PT_KEY_MIMES:
+        case PT_KEY_REJECTS:
             if (((const struct pt_kvlist *)p)->n)
                 v = kvlist((const struct pt_kvlist *)p);
             break;
@@ -96,6 +97,12 @@ static void keys(json_t *o, const struct pt_key *k0, const void *obj)
     }
 }
 
+/* An origin as written: a regex mount's captures put back on. */
+static json_t *origin(const struct pt_mount *m, const char *o)
+{
+    return m->origin_tail ? json_sprintf("%s%s", o, m->origin_tail) : json_string(o);
+}
+
 static json_t *mount(const struct pt_mount *m)
 {
     json_t *o = json_object();
@@ -103,10 +110,10 @@ static json_t *mount(const struct pt_mount *m)
     if (m->n_origins > 1) {
         json_t *a = json_array();
         for (size_t i = 0; i < m->n_origins; i++)
-            json_array_append_new(a, json_string(m->origins[i]));
+            json_array_append_new(a, origin(m, m->origins[i]));
         json_object_set_new(o, "origin", a);
     } else {
-        json_object_set_new(o, "origin", json_string(m->origin));
+        json_object_set_new(o, "origin", origin(m, m->origin));
     }
     if (m->handler && m->handler->keys)
         keys(o, m->handler->keys, m->opts);

@@ -36,8 +36,11 @@
 #include "gateway/log.h"
 #include "gateway/logformat.h"
 #include "gateway/mount.h"
+#include "gateway/pool.h"
+#include "gateway/regex.h"
 #include "gateway/stats.h"
 #include "gateway/tls.h"
+#include "gateway/urlpath.h"
 
 #define PATH_DEPTH 8
 
@@ -235,6 +238,16 @@ static void warn_key(struct loader *ld, const char *fmt, ...)
 
     va_start(ap, fmt);
     vreport(ld, false, true, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 2, 3)))
+static void warn_value(struct loader *ld, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vreport(ld, false, false, fmt, ap);
     va_end(ap);
 }
 
@@ -451,7 +464,7 @@ static int get_bool(struct loader *ld, json_t *v, bool *out)
 
 /* ---- name/value lists -------------------------------------------------- */
 
-enum kv_kind { KV_PLAIN, KV_HEADERS, KV_MIMETYPES };
+enum kv_kind { KV_PLAIN, KV_HEADERS, KV_MIMETYPES, KV_REJECTS };
 
 static bool is_token(const char *s)
 {
@@ -464,10 +477,51 @@ static bool is_token(const char *s)
     return true;
 }
 
+/* A reject-service-keywords status: "404", or lwsws's "404 Not Found"
+ * (the text is not used: the page says the standard reason).  -1 if it
+ * is not a 4xx or 5xx code. */
+static int reject_status(const char *s)
+{
+    if (strspn(s, "0123456789") != 3 || (s[3] && s[3] != ' ') || s[0] < '4' || s[0] > '5')
+        return -1;
+    return atoi(s);
+}
+
+/* Compiles a "~" keyword of reject-service-keywords (the path is at its
+ * key) and keeps the entry for requests; the kvlist keeps the text. */
+static void reject_add(struct loader *ld, const char *list, const char *keyword,
+                       const char *value)
+{
+    struct pt_global *g = &ld->c->g;
+    struct pt_reject k = { keyword, strlen(keyword), reject_status(value), NULL };
+    if (pt_regex_spec(keyword)) {
+        char why[256];
+        size_t off;
+        bool caseless;
+        k.regex = pt_regex_compile(keyword, why, sizeof why, &off);
+        if (!k.regex) {
+            err_key(ld, "\"%s\": \"%s\": invalid regular expression: %s at offset %zu "
+                    "of \"%s\"", list, keyword, why, off, pt_regex_pattern(keyword, &caseless));
+            return;
+        }
+    }
+    GROW(g->rejects, g->n_rejects);
+    g->rejects[g->n_rejects++] = k;
+}
+
 /* Checks one entry; the path is at its key. */
 static bool kv_entry_ok(struct loader *ld, enum kv_kind kind, const char *list,
                         const char *name, const char *value)
 {
+    if (kind == KV_REJECTS && reject_status(value) < 0) {
+        err_value(ld, "\"%s\": \"%s\": the status must be a 4xx or 5xx code (\"403\" or "
+                  "\"404 Not Found\"), got \"%s\"", list, name, value);
+        return false;
+    }
+    if (kind == KV_REJECTS && !*name) {
+        err_key(ld, "\"%s\": an empty keyword would match every request", list);
+        return false;
+    }
     if (kind == KV_HEADERS && !is_token(name)) {
         err_key(ld, "\"%s\": \"%s\" is not a valid header name", list, name);
         return false;
@@ -498,8 +552,11 @@ static void kv_object(struct loader *ld, json_t *obj, struct pt_kvlist *l,
         if (!s)
             err_value(ld, "\"%s\": the value of \"%s\" must be a string, "
                       "got %s", list, name, describe(v, what, sizeof what));
-        else if (kv_entry_ok(ld, kind, list, name, s))
+        else if (kv_entry_ok(ld, kind, list, name, s)) {
             kv_add(l, name, s);
+            if (kind == KV_REJECTS)
+                reject_add(ld, list, l->v[l->n - 1].name, s);
+        }
         pop(ld);
     }
 }
@@ -614,7 +671,7 @@ static const struct pt_key global_keys[] = {
     { "gid", PT_KEY_INT, G(gid), 0, INT_MAX },
     { "init-ssl", PT_KEY_BOOL, G(init_ssl), 0, 0 },
     { "rlimit-nofile", PT_KEY_LONG, G(rlimit_nofile), 1, LONG_MAX },
-    { "reject-service-keywords", PT_KEY_KV, G(reject_service_keywords), 0, 0 },
+    { "reject-service-keywords", PT_KEY_REJECTS, G(reject_service_keywords), 0, 0 },
     { "max-header-size", PT_KEY_INT, G(max_header_size), 1024, 1048576 },
     { "max-uri-length", PT_KEY_INT, G(max_uri_length), 256, 1048576 },
     { "drain-timeout-secs", PT_KEY_INT, G(drain_timeout_secs), 0, 86400 },
@@ -736,6 +793,9 @@ static void set_key(struct loader *ld, const struct pt_key *k, json_t *v,
     case PT_KEY_MIMES:
         get_kvlist(ld, v, (struct pt_kvlist *)p, KV_MIMETYPES);
         break;
+    case PT_KEY_REJECTS:
+        get_kvlist(ld, v, (struct pt_kvlist *)p, KV_REJECTS);
+        break;
     case PT_KEY_CIDRS:
         get_cidrs(ld, v, (struct pt_cidrs *)p);
         break;
@@ -824,6 +884,19 @@ static void walk_object(struct loader *ld, json_t *o, const struct pt_key *keys,
 
 /* ---- mounts ------------------------------------------------------------ */
 
+/* "~pattern" / "~*pattern": compiled as written, never normalized as a
+ * path (the path is at its value). */
+static void compile_mountpoint(struct loader *ld, struct pt_mount *m)
+{
+    char why[256];
+    size_t off;
+    bool caseless;
+    m->regex = pt_regex_compile(m->mountpoint, why, sizeof why, &off);
+    if (!m->regex)
+        err_value(ld, "\"mountpoint\": invalid regular expression: %s at offset %zu of "
+                  "\"%s\"", why, off, pt_regex_pattern(m->mountpoint, &caseless));
+}
+
 static void check_mountpoint(struct loader *ld, json_t *o, struct pt_mount *m)
 {
     if (!json_object_get(o, "mountpoint")) {
@@ -833,9 +906,10 @@ static void check_mountpoint(struct loader *ld, json_t *o, struct pt_mount *m)
     if (!m->mountpoint)
         return; /* reported already */
     push_key(ld, "mountpoint");
-    if (m->mountpoint[0] != '/') {
-        err_value(ld, "\"mountpoint\": \"%s\" must start with '/'",
-                  m->mountpoint);
+    if (pt_regex_spec(m->mountpoint)) {
+        compile_mountpoint(ld, m);
+    } else if (m->mountpoint[0] != '/') {
+        err_value(ld, "\"mountpoint\": \"%s\" must start with '/'", m->mountpoint);
     } else {
         size_t n = strlen(m->mountpoint);
         while (n > 1 && m->mountpoint[n - 1] == '/')
@@ -843,6 +917,12 @@ static void check_mountpoint(struct loader *ld, json_t *o, struct pt_mount *m)
         m->mountpoint_len = n;
     }
     pop(ld);
+    if (pt_regex_spec(m->mountpoint) && m->exact_match) {
+        push_key(ld, "exact-match");
+        warn_key(ld, "\"exact-match\": a regular expression says itself what it matches "
+                 "(anchor it: \"~^/x$\"); ignored");
+        pop(ld);
+    }
 }
 
 static const struct pt_key *find_key(const struct pt_key *keys, const char *name)
@@ -908,6 +988,18 @@ static void origin_list(struct loader *ld, json_t *v, struct pt_mount *m)
     }
 }
 
+/* m->target: the origin past its scheme; a relative file name is made
+ * absolute. */
+static void set_target(struct loader *ld, struct pt_mount *m)
+{
+    size_t slen;
+    pt_handler_for_origin(m->origin, &slen);
+    const char *t = m->origin + slen;
+    free(m->target);
+    m->target = (m->handler->flags & PT_HANDLER_TARGET_PATH) && *t && *t != '/'
+                    ? path_join(ld->c->base, t) : xstrdup(t);
+}
+
 /* The origin picks the handler, whose keys the rest of the object may
  * use: it is read first. */
 static void check_origin(struct loader *ld, json_t *o, struct pt_mount *m)
@@ -928,11 +1020,8 @@ static void check_origin(struct loader *ld, json_t *o, struct pt_mount *m)
         m->handler = origin_handler(ld, m->origin, &slen);
     }
     if (m->handler && m->origin) {
-        pt_handler_for_origin(m->origin, &slen);
         m->handler_slot = pt_handler_slot(m->handler);
-        const char *t = m->origin + slen;
-        m->target = (m->handler->flags & PT_HANDLER_TARGET_PATH) && *t && *t != '/'
-                        ? path_join(ld->c->base, t) : xstrdup(t);
+        set_target(ld, m);
         if (m->handler->opts_size)
             m->opts = xcalloc(m->handler->opts_size);
     }
@@ -986,6 +1075,135 @@ static void note_key_positions(struct loader *ld, json_t *o, struct pt_mount *m)
     }
 }
 
+/* ---- captures in the origin of a regex mount --------------------------- */
+
+/* Where the path of a target begins: a file name is all path; a URL's
+ * follows its authority ("host:port", or the proxy's "unix:/x.sock:"). */
+static size_t path_start(const struct pt_mount *m, const char *t)
+{
+    if (m->handler->flags & PT_HANDLER_TARGET_PATH)
+        return 0;
+    if (strncmp(t, "unix:", 5) == 0) {
+        const char *colon = strchr(t + 5, ':');
+        return colon ? (size_t)(colon + 1 - t) : strlen(t);
+    }
+    return strcspn(t, "/");
+}
+
+/* Where origin is cut: before the path segment of its first $N
+ * ("file:///srv/$1/x" at "/$1/x"); its length when it has none; -1 when
+ * a capture stands where it cannot (reported at the origin). */
+static long capture_cut(struct loader *ld, const struct pt_mount *m, const char *origin)
+{
+    size_t slen;
+    pt_handler_for_origin(origin, &slen);
+    const char *t = origin + slen;
+    const char *path = t + path_start(m, t);
+    if (memchr(origin, '$', (size_t)(path - origin))) {
+        err_value(ld, "\"origin\": \"%s\": a '$' in the scheme or host: captures "
+                  "($1..$9) may stand in the path only", origin);
+        return -1;
+    }
+    const char *ref = pt_regex_first_ref(path);
+    if (!ref)
+        return (long)strlen(origin);
+    const char *cut = ref;
+    while (cut > path && *cut != '/')
+        cut--;
+    if (*cut != '/' || cut == t) {
+        err_value(ld, "\"origin\": \"%s\": the origin must name a directory or a "
+                  "host before the path segment of its first capture "
+                  "(\"file:///srv/sites/$1\", \"http://app/users/$1\")", origin);
+        return -1;
+    }
+    return (long)(cut - origin);
+}
+
+static int count_refs(const char *s)
+{
+    int n = 0;
+    for (const char *p = pt_regex_first_ref(s); p; p = pt_regex_first_ref(p + 2))
+        n++;
+    return n;
+}
+
+/* The template made of an origin's tail ("/$1/htdocs"), checked: a path
+ * (a URL's is decoded: r->rest is), naming groups the pattern has.  NULL
+ * when it is wrong (reported). */
+static char *make_template(struct loader *ld, const struct pt_mount *m, const char *tail)
+{
+    bool url = !(m->handler->flags & PT_HANDLER_TARGET_PATH);
+    size_t n = strlen(tail);
+    char *t = xrealloc(NULL, n + 1);
+    long len = url ? pt_percent_decode(tail, n, t) : (long)n;
+    const char *bad = NULL;
+    if (!url)
+        memcpy(t, tail, n);
+    if (url && strpbrk(tail, "?#"))
+        bad = "captures fill in the path only: no query or fragment may follow one";
+    else if (len < 0)
+        bad = "a bad %-escape after the first capture";
+    t[len < 0 ? 0 : len] = '\0';
+    for (long i = 0; !bad && i < len; i++)
+        if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
+            bad = "a control byte after the first capture";
+    if (!bad && count_refs(t) != count_refs(tail))
+        bad = "\"%24\" before a digit would read as a capture";
+    if (bad) {
+        err_value(ld, "\"origin\": \"%s\": %s", m->origin, bad);
+        free(t);
+        return NULL;
+    }
+    int max = pt_regex_max_ref(t);
+    unsigned groups = pt_regex_groups(m->regex);
+    if (max > (int)groups) {
+        err_value(ld, "\"origin\": $%d names a capture the mountpoint's pattern does not "
+                  "have (it has %u group%s)", max, groups, groups == 1 ? "" : "s");
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+/* A regex mount whose origin names captures: the origin (each of a list,
+ * which must end alike) is cut before them, and the rest kept as the
+ * template of r->rest (and, as written, for -T).  $N in the origin of a
+ * prefix mount is text. */
+static void check_captures(struct loader *ld, struct pt_mount *m)
+{
+    if (!m->handler || !m->origin || !m->mountpoint)
+        return;
+    push_key(ld, "origin");
+    if (!pt_regex_spec(m->mountpoint) && pt_regex_first_ref(m->origin))
+        warn_value(ld, "\"origin\": \"%s\": $N is text here: captures are filled in "
+                   "for a regular-expression mountpoint (\"~...\") only", m->origin);
+    long cut = m->regex ? capture_cut(ld, m, m->origin) : -1;
+    const char *tail = cut >= 0 ? m->origin + cut : "";
+    bool ok = *tail != '\0';
+    if (ok && !(m->handler->flags & PT_HANDLER_CAPTURES)) {
+        err_value(ld, "\"origin\": %s origins take no captures ($1..$9)", m->handler->name);
+        ok = false;
+    }
+    for (size_t i = 0; ok && i < m->n_origins; i++) {
+        long c = capture_cut(ld, m, m->origins[i]);
+        ok = c >= 0 && strcmp(m->origins[i] + c, tail) == 0;
+        if (c >= 0 && !ok)
+            err_value(ld, "\"origin\": \"%s\": the origins of a list must all end in "
+                      "\"%s\" from their first capture on", m->origins[i], tail);
+    }
+    if (ok)
+        m->rest_tmpl = make_template(ld, m, tail);
+    if (m->rest_tmpl) {
+        m->origin_tail = xstrdup(tail);
+        size_t tl = strlen(tail);
+        for (size_t i = 0; i < m->n_origins; i++)
+            m->origins[i][strlen(m->origins[i]) - tl] = '\0';
+        m->origin[cut] = '\0';
+        set_target(ld, m);
+    }
+    pop(ld);
+}
+
 static void parse_mount(struct loader *ld, json_t *o, struct pt_mount *m)
 {
     locate(ld, false, &m->pos);
@@ -994,6 +1212,7 @@ static void parse_mount(struct loader *ld, json_t *o, struct pt_mount *m)
     check_origin(ld, o, m);
     walk_object(ld, o, mount_keys, mount_extra, mount_special, "mount", m);
     check_mountpoint(ld, o, m);
+    check_captures(ld, m);
     note_key_positions(ld, o, m);
 }
 
@@ -1018,6 +1237,7 @@ static void parse_mounts(struct loader *ld, json_t *v, struct pt_vhost *vh)
             struct pt_mount *m = &vh->mounts[vh->n_mounts++];
             memset(m, 0, sizeof *m);
             parse_mount(ld, e, m);
+            vh->has_regex = vh->has_regex || m->regex;
         }
         pop(ld);
     }
@@ -1777,21 +1997,40 @@ static void set_up(struct loader *ld)
 static bool errdoc_missing(const struct pt_vhost *vh, const struct pt_errdoc *e,
                            const char **why)
 {
-    const struct pt_mount *m = pt_mount_match(vh, e->path, strlen(e->path));
-    struct stat st;
-    *why = "no mount serves that path";
-    if (!m)
-        return true;
-    if (!pt_mount_is(m, "file://") || !m->target || stat(m->target, &st) < 0 ||
-        !S_ISDIR(st.st_mode))
-        return false; /* an archive, a program, a backend: asked at request time */
+    const struct pt_mount *m;
+    const char *rest, *fail;
     size_t rest_len;
-    const char *rest = pt_mount_rest(m, e->path, strlen(e->path), &rest_len);
-    char *f = path_join(m->target, *rest == '/' ? rest + 1 : rest);
-    bool gone = stat(f, &st) < 0;
-    free(f);
-    *why = "no such file in its mount";
+    struct stat st;
+    struct pt_pool *pool = pt_pool_new(PT_POOL_STD); /* a regex mount's rest */
+    enum pt_route rc = pt_mount_route(vh, e->path, strlen(e->path), pool, &m, &rest,
+                                      &rest_len, &fail);
+    bool gone = rc == PT_ROUTE_NONE;
+    *why = "no mount serves that path";
+    /* Not a directory mount (an archive, a program, a backend), or a
+     * pattern that gave up: asked at request time. */
+    if (rc == PT_ROUTE_OK && pt_mount_is(m, "file://") && m->target &&
+        stat(m->target, &st) == 0 && S_ISDIR(st.st_mode)) {
+        char *f = path_join(m->target, *rest == '/' ? rest + 1 : rest);
+        gone = stat(f, &st) < 0;
+        free(f);
+        *why = "no such file in its mount";
+    }
+    pt_pool_free(pool);
     return gone;
+}
+
+/* Whether b can never be reached for a's sake: the same mountpoint (and
+ * kind), or the same pattern, which a (first in config order) wins. */
+static bool same_mountpoint(const struct pt_mount *a, const struct pt_mount *b)
+{
+    if (!a->regex != !b->regex)
+        return false;
+    if (!a->regex)
+        return strcmp(a->mountpoint, b->mountpoint) == 0 && a->exact_match == b->exact_match;
+    bool ca, cb;
+    const char *pa = pt_regex_pattern(a->mountpoint, &ca);
+    const char *pb = pt_regex_pattern(b->mountpoint, &cb);
+    return ca == cb && strcmp(pa, pb) == 0;
 }
 
 /* Configuration that can never take effect is said at load (warnings), as
@@ -1821,13 +2060,14 @@ static void review_setup(struct loader *ld)
         for (size_t j = 0; j < vh->n_mounts; j++)
             for (size_t k = 0; k < j; k++) {
                 const struct pt_mount *a = &vh->mounts[k], *b = &vh->mounts[j];
-                if (strcmp(a->mountpoint, b->mountpoint) != 0 ||
-                    a->exact_match != b->exact_match)
+                if (!same_mountpoint(a, b))
                     continue;
                 pt_diag_warn(ld->d, b->pos.file, b->pos.line, b->pos.col,
-                             "mountpoint \"%s\" is the same as the one at %s:%d:%d (a "
-                             "trailing '/' makes no other): this mount is never reached",
-                             b->mountpoint, a->pos.file, a->pos.line, a->pos.col);
+                             "mountpoint \"%s\" is the same as the one at %s:%d:%d (%s): "
+                             "this mount is never reached", b->mountpoint, a->pos.file,
+                             a->pos.line, a->pos.col, b->regex
+                             ? "the first pattern that matches wins"
+                             : "a trailing '/' makes no other");
                 break;
             }
         for (size_t j = 0; j < vh->n_errdocs; j++) {
@@ -1839,6 +2079,7 @@ static void review_setup(struct loader *ld)
                              vh->errdocs[j].path, why);
         }
     }
+    pt_regex_thread_cleanup(); /* the main thread matched error documents */
 }
 
 static void mount_free(struct pt_mount *m, bool teardown)
@@ -1856,6 +2097,9 @@ static void mount_free(struct pt_mount *m, bool teardown)
         free(m->origins[i]);
     free(m->origins);
     free(m->origins_pos);
+    pt_regex_free(m->regex);
+    free(m->rest_tmpl);
+    free(m->origin_tail);
 }
 
 void pt_keys_free(const struct pt_key *keys, void *obj)
@@ -1871,6 +2115,7 @@ void pt_keys_free(const struct pt_key *keys, void *obj)
         case PT_KEY_KV:
         case PT_KEY_HEADERS:
         case PT_KEY_MIMES:
+        case PT_KEY_REJECTS:
             pt_kvlist_free((struct pt_kvlist *)p);
             break;
         case PT_KEY_CIDRS:
@@ -1948,6 +2193,9 @@ static void config_free(struct pt_config *c, bool teardown)
     }
     free(c->listens);
     pt_keys_free(global_keys, &c->g); /* every string and list of the table */
+    for (size_t i = 0; i < c->g.n_rejects; i++)
+        pt_regex_free(c->g.rejects[i].regex);
+    free(c->g.rejects);
     free(c->g.error_log);              /* and the special ones' */
     pt_kvlist_free(&c->g.mimes);
     pt_access_logs_free(c);            /* the access log files and formats */

@@ -19,6 +19,7 @@
 
 struct pt_access_logs;
 struct pt_authstate;
+struct pt_regex;
 struct pt_diag;
 struct pt_handler;
 struct pt_logfmt;
@@ -64,6 +65,8 @@ enum pt_key_type {
     PT_KEY_HEADERS, /* struct pt_kvlist of HTTP header fields */
     PT_KEY_MIMES,   /* struct pt_kvlist of ".ext": "type" */
     PT_KEY_CIDRS,   /* struct pt_cidrs: an array of "addr[/bits]" (or one string, comma-separated) */
+    PT_KEY_REJECTS, /* struct pt_kvlist of "User-Agent keyword": "4xx/5xx status"
+                     * (reject-service-keywords), also compiled into pt_global.rejects */
 };
 
 struct pt_key {
@@ -91,9 +94,10 @@ struct pt_keypos {
 };
 
 struct pt_mount {
-    char *mountpoint; /* normalized: leading '/', no trailing '/' except "/" */
-    size_t mountpoint_len;
-    char *origin;     /* as written (the first, when a list) */
+    char *mountpoint; /* normalized: leading '/', no trailing '/' except "/";
+                       * a regex ("~pattern", "~*pattern") as written */
+    size_t mountpoint_len; /* 0 for a regex */
+    char *origin;     /* as written (the first, when a list), less origin_tail */
     char *target;     /* origin past its scheme */
     char **origins;   /* a list of origins (handlers that take one), or NULL */
     struct pt_srcpos *origins_pos;
@@ -117,6 +121,16 @@ struct pt_mount {
     struct pt_srcpos origin_pos;      /* of the "origin" value */
     struct pt_keypos *keypos;         /* every key present, with its place */
     size_t n_keypos;
+
+    struct pt_regex *regex;           /* a regex mountpoint, compiled (gateway/regex.h);
+                                       * NULL: a path prefix */
+    /* A regex mount whose origin names captures ("file:///srv/$1/htdocs"):
+     * its origin(s) and target stop before the path segment of the first
+     * $N ("file:///srv"), and the rest of the path is this template
+     * ("/$1/htdocs") filled in per request (pt_mount_route()).  NULL: the
+     * rest is the whole path, as for the "/" mount. */
+    char *rest_tmpl;                  /* decoded, a path: what is substituted */
+    char *origin_tail;                /* as written: -T puts it back on each origin */
 
     const struct pt_vhost *vhost;     /* its vhost (set before setup) */
     const struct pt_config *conf;     /* and its snapshot */
@@ -187,6 +201,15 @@ struct pt_vhost {
     int access_log_fd;
     const struct pt_logfmt *access_log_fmt;
     struct pt_tls_ctx *tls;  /* TLS vhosts: the server context (gateway/tls.c) */
+    bool has_regex;          /* a mount has a regex mountpoint: patterns are tried */
+};
+
+/* An entry of "reject-service-keywords", ready for requests. */
+struct pt_reject {
+    const char *keyword;     /* the list's name: a User-Agent substring, or "~pattern" */
+    size_t keyword_len;
+    int status;              /* 4xx or 5xx */
+    struct pt_regex *regex;  /* a "~" keyword, compiled; NULL: a substring */
 };
 
 struct pt_global {
@@ -208,6 +231,8 @@ struct pt_global {
     bool init_ssl;
     long rlimit_nofile;      /* 0 if unset */
     struct pt_kvlist reject_service_keywords;
+    struct pt_reject *rejects; /* the same, checked per request (gateway/dispatch.c) */
+    size_t n_rejects;
     int max_header_size;     /* "max-header-size", default 16384 */
     int max_uri_length;      /* "max-uri-length", default 8192 */
     int drain_timeout_secs;  /* "drain-timeout-secs", default 10 */

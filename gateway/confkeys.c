@@ -20,7 +20,8 @@ static const struct pt_lws_key lws_keys[] = {
     { "global", "interface", NOPE,
       "set \"interface\" on each vhost" },
     /* vhost */
-    { "vhost", "ws-extensions", NOPE, "WebSocket protocol plugins are not implemented yet" },
+    { "vhost", "ws-extensions", NOPE,
+      "permessage-deflate is always agreed when a WebSocket client offers it" },
     { "vhost", "enable-client-ssl", DIFF,
       "TLS to backends is set per proxy mount (https:// origins, proxy-ca, "
       "proxy-client-cert); nothing to enable" },
@@ -36,7 +37,8 @@ static const struct pt_lws_key lws_keys[] = {
     { "vhost", "alpn", NOPE, "ALPN is always h2, then http/1.1" },
     { "vhost", "fo-listen-queue", NOPE, "TCP Fast Open is not used" },
     { "vhost", "disable-no-protocol-ws-upgrades", NOPE,
-      "WebSocket upgrades go to proxy mounts (proxy-websocket) only" },
+      "a WebSocket asking no protocol goes to the ws-protocols entry with "
+      "\"default\": \"1\", or to its mount when there is none" },
     { "vhost", "h2-half-closed-long-poll", NOPE,
       "HTTP/2 streams half-closed by the client are served as any other" },
     { "vhost", "allow-http-on-https", DIFF,
@@ -49,7 +51,9 @@ static const struct pt_lws_key lws_keys[] = {
     { "vhost", "fallback-listen-accept", REFUSE,
       "non-HTTP connections handed to another role" },
     /* mount */
-    { "mount", "protocol", NOPE, "WebSocket protocol plugins are not implemented yet" },
+    { "mount", "protocol", NOPE,
+      "a callback:// origin names the plugin; elsewhere Sec-WebSocket-Protocol picks "
+      "among the vhost's ws-protocols" },
     { "mount", "auth-mask", NOPE,
       "use \"basic-auth\" (a user list per mount) to limit who may enter" },
     { NULL, NULL, SAME, NULL },

@@ -1,14 +1,45 @@
-/* pt_dispatch(): request -> vhost -> mount -> (basic auth) -> handler, and
- * pt_req_reprocess() for internal redirects. */
+/* pt_dispatch(): request -> vhost -> (reject-service-keywords) -> mount ->
+ * (basic auth) -> handler, and pt_req_reprocess() for internal redirects. */
 #include <string.h>
 
+#include "gateway/config.h"
 #include "gateway/handler.h"
 #include "gateway/limits.h"
 #include "gateway/mount.h"
+#include "gateway/regex.h"
 #include "gateway/request.h"
 #include "gateway/vhost.h"
 
 bool (*pt_dispatch_upgrade)(struct pt_req *r);
+
+/* reject-service-keywords (lwsws): a User-Agent that contains a keyword
+ * (case-sensitive, like lwsws's strstr) or matches a "~" one gets the
+ * keyword's status.  Returns whether it answered. */
+static bool reject_agent(struct pt_req *r)
+{
+    const struct pt_global *g = &r->conf->g;
+    size_t len;
+    const char *ua = g->n_rejects ? pt_req_header(r, "user-agent", &len) : NULL;
+    if (!ua)
+        return false;
+    for (size_t i = 0; i < g->n_rejects; i++) {
+        const struct pt_reject *k = &g->rejects[i];
+        const char *why = NULL;
+        int rc = k->regex ? pt_regex_match(k->regex, ua, len, NULL, &why)
+                          : memmem(ua, len, k->keyword, k->keyword_len) != NULL;
+        if (rc == 0)
+            continue;
+        if (rc < 0)
+            pt_respond_error(r, 500, pt_pool_strcat(r->pool, "reject-service-keywords \"",
+                                                    k->keyword, "\": ", why, NULL));
+        else
+            pt_respond_error(r, k->status, pt_pool_strcat(r->pool, "User-Agent rejected by "
+                                                          "reject-service-keywords \"",
+                                                          k->keyword, "\"", NULL));
+        return true;
+    }
+    return false;
+}
 
 void pt_dispatch(struct pt_req *r)
 {
@@ -52,21 +83,37 @@ void pt_dispatch(struct pt_req *r)
         pt_respond_error(r, 421, "client certificate required");
         return;
     }
+    /* Once: an error document for the refusal is not refused again. */
+    if (r->internal_redirects == 0 && reject_agent(r))
+        return;
     if (pt_limits_request(r))
         pt_dispatch_resume(r);
 }
 
 void pt_dispatch_resume(struct pt_req *r)
 {
-    const struct pt_mount *m = pt_mount_match(r->vhost, r->path, r->path_len);
-    if (r->session && *r->session && (*r->session)->owner != (m ? m->session_owner : NULL))
+    const struct pt_mount *m;
+    const char *why;
+    enum pt_route rc = pt_mount_route(r->vhost, r->path, r->path_len, r->pool, &m,
+                                      &r->rest, &r->rest_len, &why);
+    const void *owner = rc == PT_ROUTE_NONE || !m ? NULL : m->session_owner;
+    if (r->session && *r->session && (*r->session)->owner != owner)
         pt_session_drop(r->session); /* the session left the plugin's URL space */
-    if (!m) {
+    if (rc == PT_ROUTE_NONE) {
         pt_respond_error(r, 404, "no mount");
         return;
     }
-    r->mount = m;
-    r->rest = pt_mount_rest(m, r->path, r->path_len, &r->rest_len);
+    r->mount = m; /* the log line of an error below names it */
+    if (rc == PT_ROUTE_CLIMB) {
+        pt_respond_error(r, 400, "the captures make a path above the mount's root");
+        return;
+    }
+    if (rc == PT_ROUTE_FAILED) {
+        /* As nginx answers a PCRE error: the pattern, not the client, is
+         * at fault (it backtracks without bound). */
+        pt_respond_error(r, 500, why);
+        return;
+    }
 
     if (m->basic_auth && !pt_basic_auth_check(r)) {
         pt_basic_auth_refuse(r);

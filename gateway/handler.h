@@ -82,10 +82,14 @@ struct pt_handler {
 #define PT_HANDLER_ORIGIN_LIST 0x1u
 /* The handler answers WebSocket and other upgrade requests itself (the
  * proxy's tunnels): dispatch does not offer them to pt_dispatch_upgrade. */
-#define PT_HANDLER_UPGRADES 0x4u
+#define PT_HANDLER_UPGRADES 0x8u
 /* What follows the scheme is a file name (file://, cgi://): a relative one
  * is made absolute against the configuration directory. */
 #define PT_HANDLER_TARGET_PATH 0x2u
+/* The handler takes r->rest as a path below its target (a directory, a
+ * URL's path), so a regex mount's origin may name captures ("$1") in its
+ * path: the loader cuts the origin before them and fills r->rest in. */
+#define PT_HANDLER_CAPTURES 0x4u
 
 /* Adds h to the registry (at start, before any config is loaded or worker
  * runs).  Returns 0, or -1 after logging why (ABI version, a scheme taken

@@ -1,5 +1,5 @@
 /* The mount table: per-mount setup (basic-auth users, then the handler's
- * own) and mountpoint matching. */
+ * own) and mountpoint matching: exact, regex, then prefix mountpoints. */
 #include "gateway/mount.h"
 
 #include <arpa/inet.h>
@@ -11,6 +11,9 @@
 #include "gateway/authstate.h"
 #include "gateway/diag.h"
 #include "gateway/handler.h"
+#include "gateway/pool.h"
+#include "gateway/regex.h"
+#include "gateway/urlpath.h"
 
 /* ---- origins ---- */
 
@@ -147,22 +150,114 @@ static bool mount_covers(const struct pt_mount *m, const char *path,
     return len == mlen || mp_slash || path[mlen] == '/';
 }
 
-const struct pt_mount *pt_mount_match(const struct pt_vhost *vh,
-                                      const char *path, size_t len)
+/* The exact-match mount that takes path (*exact: it wins outright), else
+ * the longest prefix mount.  Regex mounts (mountpoint_len 0) cover
+ * nothing here. */
+static const struct pt_mount *match_prefix(const struct pt_vhost *vh, const char *path,
+                                           size_t len, bool *exact)
 {
     const struct pt_mount *best = NULL;
-    if (!vh)
-        return NULL;
+    *exact = false;
     /* Few mounts per vhost: a linear pass; ties go to the first in config
      * order, and the cheap length test comes before memcmp. */
     for (size_t i = 0; i < vh->n_mounts; i++) {
         const struct pt_mount *m = &vh->mounts[i];
-        if (best && m->mountpoint_len <= best->mountpoint_len)
+        if (m->exact_match && mount_covers(m, path, len)) {
+            *exact = true;
+            return m;
+        }
+        if (m->exact_match || (best && m->mountpoint_len <= best->mountpoint_len))
             continue;
         if (mount_covers(m, path, len))
             best = m;
     }
     return best;
+}
+
+/* The first regex mount, in config order, whose pattern matches path. */
+static enum pt_route match_regex(const struct pt_vhost *vh, const char *path, size_t len,
+                                 const struct pt_mount **m, struct pt_regex_caps *caps,
+                                 const char **why)
+{
+    for (size_t i = 0; i < vh->n_mounts; i++) {
+        const struct pt_mount *rm = &vh->mounts[i];
+        if (!rm->regex)
+            continue;
+        int rc = pt_regex_match(rm->regex, path, len, caps, why);
+        if (rc == 0)
+            continue;
+        *m = rm;
+        return rc > 0 ? PT_ROUTE_OK : PT_ROUTE_FAILED;
+    }
+    return PT_ROUTE_NONE;
+}
+
+/* Exact, then regex, then prefix (caps: a regex mount's captures). */
+static enum pt_route pick(const struct pt_vhost *vh, const char *path, size_t len,
+                          const struct pt_mount **m, struct pt_regex_caps *caps,
+                          const char **why)
+{
+    bool exact;
+    *m = NULL;
+    if (!vh)
+        return PT_ROUTE_NONE;
+    const struct pt_mount *p = match_prefix(vh, path, len, &exact);
+    if (!exact && vh->has_regex) {
+        enum pt_route rc = match_regex(vh, path, len, m, caps, why);
+        if (rc != PT_ROUTE_NONE)
+            return rc;
+    }
+    *m = p;
+    return p ? PT_ROUTE_OK : PT_ROUTE_NONE;
+}
+
+/* A regex mount's rest: its template filled in, then normalized, so that
+ * captures put side by side cannot make a ".." (or "//") that leaves the
+ * mount's root. */
+static enum pt_route regex_rest(const struct pt_mount *m, const char *path, size_t len,
+                                const struct pt_regex_caps *caps, struct pt_pool *pool,
+                                const char **rest, size_t *rest_len)
+{
+    if (!m->rest_tmpl) {
+        *rest = path;
+        *rest_len = len;
+        return PT_ROUTE_OK;
+    }
+    size_t n;
+    const char *filled = pt_regex_expand(pool, m->rest_tmpl, path, caps, &n);
+    char *out = pt_pool_alloc(pool, n + 1);
+    long o = pt_path_clean(filled, n, out);
+    if (o < 0)
+        return PT_ROUTE_CLIMB;
+    *rest = out;
+    *rest_len = (size_t)o;
+    return PT_ROUTE_OK;
+}
+
+enum pt_route pt_mount_route(const struct pt_vhost *vh, const char *path, size_t len,
+                             struct pt_pool *pool, const struct pt_mount **m,
+                             const char **rest, size_t *rest_len, const char **why)
+{
+    struct pt_regex_caps caps;
+    *rest = NULL;
+    *rest_len = 0;
+    *why = NULL;
+    enum pt_route rc = pick(vh, path, len, m, &caps, why);
+    if (rc != PT_ROUTE_OK)
+        return rc;
+    if ((*m)->regex)
+        return regex_rest(*m, path, len, &caps, pool, rest, rest_len);
+    *rest = pt_mount_rest(*m, path, len, rest_len);
+    return PT_ROUTE_OK;
+}
+
+const struct pt_mount *pt_mount_match(const struct pt_vhost *vh,
+                                      const char *path, size_t len)
+{
+    const struct pt_mount *m;
+    struct pt_regex_caps caps;
+    const char *why;
+    return pick(vh, path, len, &m, &caps, &why) == PT_ROUTE_NONE ? NULL : m;
 }
 
 const char *pt_mount_rest(const struct pt_mount *m, const char *path,

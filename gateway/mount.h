@@ -10,6 +10,7 @@
 
 struct pt_req;
 struct pt_diag;
+struct pt_pool;
 
 /* Loads the basic-auth file and runs the handler's setup.  Returns 0 or
  * -1 (reported to d); both are tried, so every error is reported. */
@@ -22,13 +23,32 @@ void pt_mount_teardown(struct pt_mount *m);
 int pt_mount_setup_vhost(const struct pt_config *conf, struct pt_vhost *vh,
                          struct pt_diag *d);
 
-/* Longest mountpoint matching path on a segment boundary (exact-match mounts
- * match only themselves).  NULL when none. */
+/* How pt_mount_route() went. */
+enum pt_route {
+    PT_ROUTE_OK,     /* *m serves path; *rest is set */
+    PT_ROUTE_NONE,   /* no mount serves it */
+    PT_ROUTE_CLIMB,  /* *m's rest, filled in from captures, climbs above its root */
+    PT_ROUTE_FAILED, /* *m's pattern could not be matched (its limits): *why */
+};
+
+/* The mount of vh serving path, nginx's way: an exact-match mount that
+ * matches; else the first regex mount, in config order, whose pattern
+ * matches; else the longest mountpoint matching on a segment boundary
+ * (ties: the first).  *rest is the path past the mountpoint ("" or
+ * "/..."; a regex mount's: its template filled in from the captures and
+ * normalized, in pool, else the whole path).  A vhost without regex mounts
+ * (has_regex) costs no pattern match. */
+enum pt_route pt_mount_route(const struct pt_vhost *vh, const char *path, size_t len,
+                             struct pt_pool *pool, const struct pt_mount **m,
+                             const char **rest, size_t *rest_len, const char **why);
+
+/* The mount pt_mount_route() picks for path (one whose pattern failed
+ * included), or NULL. */
 const struct pt_mount *pt_mount_match(const struct pt_vhost *vh,
                                       const char *path, size_t len);
 
-/* The part of path (as matched by pt_mount_match) past m's mountpoint: ""
- * or "/...".  For the "/" mount it is the whole path. */
+/* The part of path (as matched by a prefix or exact mountpoint) past m's
+ * mountpoint: "" or "/...".  For the "/" mount it is the whole path. */
 const char *pt_mount_rest(const struct pt_mount *m, const char *path,
                           size_t len, size_t *rest_len);
 

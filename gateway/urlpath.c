@@ -29,7 +29,8 @@ static int decode_escape(const char *in, size_t len, size_t i)
 
 static bool is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
-long pt_path_normalize(const char *in, size_t len, char *out)
+/* pt_path_normalize(), or pt_path_clean() when !decode ('%' is a byte). */
+static long normalize(const char *in, size_t len, char *out, bool decode)
 {
     if (len == 0 || in[0] != '/') return -1;
 
@@ -43,7 +44,7 @@ long pt_path_normalize(const char *in, size_t len, char *out)
         size_t n = 0;
         while (i < len && in[i] != '/') {
             unsigned char c = (unsigned char)in[i];
-            if (c == '%') {
+            if (c == '%' && decode) {
                 int d = decode_escape(in, len, i);
                 if (d <= 0 || d == '/') return -1; /* bad, %00 or %2F */
                 c = (unsigned char)d;
@@ -74,6 +75,16 @@ long pt_path_normalize(const char *in, size_t len, char *out)
     if (last_regular) o--;
     out[o] = '\0';
     return (long)o;
+}
+
+long pt_path_normalize(const char *in, size_t len, char *out)
+{
+    return normalize(in, len, out, true);
+}
+
+long pt_path_clean(const char *in, size_t len, char *out)
+{
+    return normalize(in, len, out, false);
 }
 
 long pt_percent_decode(const char *in, size_t len, char *out)

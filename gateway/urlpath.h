@@ -16,6 +16,11 @@
  * a trailing slash ("/a/b/.." -> "/a/"). */
 long pt_path_normalize(const char *in, size_t len, char *out);
 
+/* pt_path_normalize() for a path that is decoded already (a regex mount's
+ * rest, made of captures of a normalized path): the same slash merging,
+ * dot-segment removal and refusals, but '%' is an ordinary byte. */
+long pt_path_clean(const char *in, size_t len, char *out);
+
 /* Decodes %XX in a query-free string (used for header-borne paths);
  * same rules for NUL (raw or encoded) and bad escapes; other bytes, '/'
  * included, pass through.  out must hold len bytes; it is NOT

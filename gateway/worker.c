@@ -12,6 +12,7 @@
 #include "gateway/conn.h"
 #include "gateway/log.h"
 #include "gateway/pool.h"
+#include "gateway/regex.h"
 #include "gateway/handler.h"
 #include "gateway/ipaddr.h"
 #include "gateway/limits.h"
@@ -432,6 +433,7 @@ static void *worker_main(void *arg)
         pt_conn_close(w->conns);
     pt_handler_worker_dispose(w); /* on the worker's own thread */
     pt_pool_thread_cleanup();
+    pt_regex_thread_cleanup();
     pt_info("worker %d: %lu connection(s) accepted", w->id, w->accepted);
     atomic_store(&w->done, true);
     return NULL;

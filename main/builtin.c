@@ -18,6 +18,7 @@ static const struct pt_plugin *const plugins[] = {
     &pt_plugin_dumb_increment,
     &pt_plugin_mirror,
     &pt_plugin_server_status,
+    &pt_plugin_post_demo,
 };
 
 static const struct pt_handler *const handlers[] = {

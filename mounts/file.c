@@ -987,5 +987,5 @@ const struct pt_handler pt_handler_file = {
     .worker_init = file_worker_init,
     .worker_dispose = file_worker_dispose,
     .handle = file_handle,
-    .flags = PT_HANDLER_TARGET_PATH,
+    .flags = PT_HANDLER_TARGET_PATH | PT_HANDLER_CAPTURES,
 };

@@ -23,7 +23,8 @@ struct pt_file_opts {
 
 /* The mount keys of redirect mounts. */
 struct pt_redirect_opts {
-    bool append_path;                 /* add the rest of the path and the query */
+    bool append_path;                 /* add the rest of the path and the query
+                                       * (always, for an origin with captures) */
 };
 
 #endif

@@ -1,5 +1,8 @@
 /* ">http(s)://..." origins: answer 301 with Location = the target, plus the
- * rest of the path and the query when the mount sets append-path. */
+ * rest of the path and the query when the mount sets append-path, or when
+ * the origin names captures of a regex mountpoint (">https://x/$1": the
+ * rest is then those captures filled in; the query is kept, as nginx's
+ * rewrite keeps it). */
 #include "mounts/mounts.h"
 
 #include <stdbool.h>
@@ -52,7 +55,7 @@ static const char *redirect_url(struct pt_req *r)
     const struct pt_mount *m = r->mount;
     const struct pt_redirect_opts *opts = m->opts;
     const char *target = url_of(m);
-    if (!opts->append_path)
+    if (!opts->append_path && !m->rest_tmpl)
         return target;
     size_t tlen = strlen(target);
     const char *rest = r->rest ? r->rest : "";
@@ -122,4 +125,5 @@ const struct pt_handler pt_handler_redirect = {
     .keys = redirect_keys,
     .setup = redirect_setup,
     .handle = redirect_handle,
+    .flags = PT_HANDLER_CAPTURES,
 };

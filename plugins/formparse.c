@@ -165,8 +165,10 @@ static int quoted(const char **pp, const char *p, const char *end,
     pa->val = p;
     pa->quoted = true;
     while (p < end && *p != '"') {
-        if (*p == '\\' && p + 1 < end)
-            p++;             /* quoted-pair: the next byte is literal */
+        /* A backslash escapes only '"' and '\\': browsers do not escape
+         * (HTML sends '"' as %22), so "a\\b" from a browser stays a\\b. */
+        if (*p == '\\' && p + 1 < end && (p[1] == '"' || p[1] == '\\'))
+            p++;
         if (is_ctl((unsigned char)*p))
             return -1;
         p++;
@@ -215,8 +217,9 @@ static int unquote(const struct param *pa, char *out, size_t cap)
 {
     size_t n = 0;
     for (size_t i = 0; i < pa->val_len; i++) {
-        if (pa->quoted && pa->val[i] == '\\')
-            i++;             /* quoted() saw to it that a byte follows */
+        if (pa->quoted && pa->val[i] == '\\' && i + 1 < pa->val_len &&
+            (pa->val[i + 1] == '"' || pa->val[i + 1] == '\\'))
+            i++;             /* as quoted() read it */
         if (n + 1 >= cap)
             return -1;
         out[n++] = pa->val[i];

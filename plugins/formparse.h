@@ -20,9 +20,9 @@
  *    empty file input), makes filename non-NULL.  Duplicate name/filename
  *    parameters or duplicate Content-Disposition/Content-Type headers are
  *    errors (two parsers could pick different ones).  filename* and other
- *    headers are ignored.  Quoted strings take backslash escapes, as the
- *    brief's RFCs say (note: browsers do not escape, they send '"' as %22
- *    and '\' as is, so a raw filename ending in '\' does not parse).
+ *    headers are ignored.  In quoted strings a backslash escapes only '"'
+ *    and '\': browsers do not escape (they send '"' as %22 and '\' as
+ *    is), so filename="C:\x.txt" keeps its backslash.
  *  - The header block of a part (lines and the blank line, CRLFs counted)
  *    is at most PT_FORM_HEADER_MAX bytes; lines must end in CRLF; folded
  *    lines and NUL bytes are errors.

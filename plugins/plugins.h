@@ -10,7 +10,8 @@
  *   metrics.c         Prometheus exporter
  *   mirror.c          lws-mirror-protocol
  *   dumb_increment.c  dumb-increment-protocol
- *   server_status.c   lws-server-status: the live status page */
+ *   server_status.c   lws-server-status: the live status page
+ *   post_demo.c       protocol-post-demo: form posts (formparse.c parses) */
 #ifndef PT_PLUGINS_H
 #define PT_PLUGINS_H
 
@@ -32,6 +33,7 @@ extern const struct pt_plugin pt_plugin_metrics;
 extern const struct pt_plugin pt_plugin_dumb_increment;
 extern const struct pt_plugin pt_plugin_mirror;
 extern const struct pt_plugin pt_plugin_server_status;
+extern const struct pt_plugin pt_plugin_post_demo;
 
 /* ---- registry ---- */
 

@@ -180,5 +180,5 @@ const struct pt_handler pt_handler_proxy = {
     .worker_retire = pt_px_worker_retire,
     .worker_forget = pt_px_worker_forget,
     .handle = proxy_handle,
-    .flags = PT_HANDLER_ORIGIN_LIST | PT_HANDLER_UPGRADES,
+    .flags = PT_HANDLER_ORIGIN_LIST | PT_HANDLER_CAPTURES | PT_HANDLER_UPGRADES,
 };

@@ -19,7 +19,8 @@
  * begin with the mountpoint as written, or holds anything that a backend
  * could resolve differently from us (dot segments, encoded dots), the
  * normalized path that was matched is sent instead, re-encoded: never a
- * path that would leave the mount at the backend. */
+ * path that would leave the mount at the backend.  So is the rest a regex
+ * mount filled in from captures ("http://app/users/$1"). */
 static char *upstream_target(struct px *p, size_t *len)
 {
     struct pt_req *r = p->r;
@@ -35,7 +36,7 @@ static char *upstream_target(struct px *p, size_t *len)
     const char *q = t && plen < tlen ? t + plen : NULL; /* "?..." */
     size_t qlen = q ? tlen - plen : 0;
     size_t mlen = m->mountpoint_len == 1 ? 0 : m->mountpoint_len;
-    bool raw = t && plen >= mlen && memcmp(t, m->mountpoint, mlen) == 0 &&
+    bool raw = t && !m->rest_tmpl && plen >= mlen && memcmp(t, m->mountpoint, mlen) == 0 &&
                (plen == mlen || t[mlen] == '/');
     for (size_t i = 0; raw && i < plen; i++) {
         /* "/." begins a dot segment; "%2e" may spell one. */
@@ -203,7 +204,8 @@ static bool rewrite_location(struct px *p, const char *name, size_t nlen, const 
 {
     struct pt_req *r = p->r;
     const struct pt_upstream *u = pt_px_upstream(p->pool);
-    if (!p->pm->o.rewrite_location ||
+    /* A rest filled in from captures cannot be mapped back to a path. */
+    if (!p->pm->o.rewrite_location || r->mount->rest_tmpl ||
         !(pt_http_name_is(name, nlen, "location") ||
           pt_http_name_is(name, nlen, "content-location")))
         return false;

@@ -5,6 +5,7 @@ mode, "did you mean", misspelt access-control keys, dead configuration,
 ignore-missing-cert, strict-host-check, `-T`, the ACME webroot and the
 mime-types keys."""
 
+import asyncio
 import json
 import os
 import re
@@ -12,8 +13,10 @@ import shutil
 import signal
 import socket
 import ssl
+import subprocess
 
 import pytest
+import websockets
 
 from certs import certs_fixture  # noqa: F401 (fixture)
 from certs import cert_names, tls_conn
@@ -110,7 +113,8 @@ LWSWS_LOCALHOST = """{
 def test_lwsws_example_config_loads_with_no_errors(portico, certs):
     """lwsws's etc-lwsws-conf-EXAMPLE and its conf.d localhost example (with
     certificate paths pointed at real files and two ssl-option-set lines,
-    which lwsws ORs): 0 errors, and only warnings that are true."""
+    which lwsws ORs): 0 errors and 0 warnings, and it serves, over TLS, the
+    page, the form plugin and a dumb-increment WebSocket as lwsws would."""
     if os.geteuid() != 0:
         pytest.skip("the example's data directory is under /usr/local/share")
     ddir = "/usr/local/share/libwebsockets-test-server"
@@ -130,10 +134,7 @@ def test_lwsws_example_config_loads_with_no_errors(portico, certs):
         assert rc == 0, text
         assert "error" not in text, text
         warnings = [ln for ln in text.splitlines() if ": warning: " in ln]
-        # The true ones: plugins are not there yet.
-        assert len(warnings) == 2, text
-        assert any("callback:// handlers are not available" in w for w in warnings), text
-        assert any("\"ws-protocols\" is not supported by portico" in w for w in warnings)
+        assert warnings == [], text
         rc, out, err = run_cli(["-T", "-c", str(site.root)])
         assert rc == 0, err
         dumped = json.loads(re.sub(r"(?m)^#.*$", "", out))
@@ -155,6 +156,20 @@ def test_lwsws_example_config_loads_with_no_errors(portico, certs):
                     data += chunk
         assert b"lwsws test page" in data
         assert b"strict-transport-security" in data.lower()
+        # The form plugin at /formtest.
+        p = subprocess.run(["curl", "-s", "--cacert", str(certs.ca), "--resolve",
+                            "localhost:%d:127.0.0.1" % site.port, "-F", "text=hi",
+                            "https://localhost:%d/formtest" % site.port],
+                           capture_output=True, text=True, timeout=20)
+        assert "<td>text</td><td>2</td><td>hi</td>" in p.stdout, p.stdout
+
+        # ws-protocols: the test page's dumb-increment WebSocket on "/".
+        async def count():
+            async with websockets.connect(
+                    "wss://localhost:%d/" % site.port, ssl=ctx,
+                    subprotocols=["dumb-increment-protocol"]) as ws:
+                return [int(await ws.recv()) for _ in range(3)]
+        assert asyncio.new_event_loop().run_until_complete(count()) == [0, 1, 2]
         srv.check_exit()
     finally:
         if made:

@@ -1,5 +1,5 @@
-"""Built-in error pages, error-document-NNN, and the 501 answer of origins
-that parse but are not implemented yet."""
+"""Built-in error pages, error-document-NNN, and the styled answers of
+handlers and plugins (a WebSocket-only plugin asked for a page: 426)."""
 
 import re
 
@@ -26,7 +26,7 @@ def srv(portico):
         {"mountpoint": "/cgi", "origin": "cgi://%s/run.sh" % site.root},
         {"mountpoint": "/proxy", "origin": "http://127.0.0.1:9/"},
         {"mountpoint": "/sproxy", "origin": "https://127.0.0.1:9/"},
-        {"mountpoint": "/cb", "origin": "callback://thing"},
+        {"mountpoint": "/cb", "origin": "callback://dumb-increment"},
     ]
     with_docs = site.vhost(name="docs.test", mounts=mounts,
                            **{"error-document-404": "/404.html",
@@ -78,9 +78,10 @@ def test_builtin_pages_for_protocol_errors(srv, raw, status):
     assert_builtin_page(r, status)
 
 
-def test_unimplemented_origins_501(srv):
+def test_websocket_only_plugin_426(srv):
     r = get(srv, "/cb/x", "docs.test")
-    assert_builtin_page(r, 501)
+    assert_builtin_page(r, 426)
+    assert r.header("Upgrade") == "websocket"
 
 
 @pytest.mark.parametrize("prefix", ["/proxy", "/sproxy"])
