@@ -187,7 +187,10 @@ void pt_req_body_keep(struct pt_req *r)
 
 ssize_t pt_req_body_read(struct pt_req *r, char *buf, size_t len)
 {
-    return r->proto->body_read(r, buf, len);
+    ssize_t n = r->proto->body_read(r, buf, len);
+    if (n > 0)
+        r->bytes_received += (uint64_t)n;
+    return n;
 }
 
 void pt_session_drop(struct pt_session **slot)

@@ -180,6 +180,7 @@ struct pt_req {
     /* accounting */
     double start;                 /* ev_time() at the first byte */
     uint64_t bytes_sent;          /* body bytes */
+    uint64_t bytes_received;      /* request body bytes a handler read */
     const char *log_note;         /* why an error was sent (for the log) */
     const char *upstream_addr;    /* proxied: the backend that answered, "ip:port" */
     double upstream_time;         /* and the seconds until its response head */

@@ -23,6 +23,16 @@ struct series {
     counter buckets[PT_STATS_BUCKETS + 1];
     counter micros;              /* duration sum, in microseconds */
     counter bytes;
+    counter bytes_in;
+};
+
+#define MAX_UPSTREAMS 4096
+
+/* Gauges: only the owner writes, so a plain add through relaxed atomics. */
+typedef _Atomic int64_t gauge;
+
+struct useries {
+    gauge open, idle, queued;
 };
 
 /* One worker's counters.  Chunks are made by the worker on first use and
@@ -32,6 +42,7 @@ struct wstats {
     counter conns[PT_STATS_PROTOS];   /* began; ended ones are subtracted */
     counter ended[PT_STATS_PROTOS];
     counter handshakes;
+    struct useries *_Atomic ups;      /* MAX_UPSTREAMS, made on first use */
 };
 
 static struct wstats *_Atomic workers[MAX_WORKERS];
@@ -115,6 +126,40 @@ void pt_stats_label_names(uint32_t id, const char **vhost, const char **mount)
     *vhost = labels[id].vhost;
     *mount = labels[id].mount;
     pthread_mutex_unlock(&label_lock);
+}
+
+/* ---- upstream labels ------------------------------------------------------ */
+
+static char *up_names[MAX_UPSTREAMS];
+static _Atomic uint32_t n_ups;
+
+uint32_t pt_stats_upstream_label(const char *name)
+{
+    pthread_mutex_lock(&label_lock);
+    uint32_t n = atomic_load(&n_ups), id = n;
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(up_names[i], name) == 0)
+            id = i;
+    if (id == n && n < MAX_UPSTREAMS) {
+        up_names[n] = strdup(name);
+        if (!up_names[n])
+            abort();
+        atomic_store(&n_ups, n + 1);
+    } else if (id == n) {
+        id = MAX_UPSTREAMS; /* full: not counted */
+    }
+    pthread_mutex_unlock(&label_lock);
+    return id;
+}
+
+uint32_t pt_stats_upstreams(void)
+{
+    return atomic_load(&n_ups);
+}
+
+const char *pt_stats_upstream_name(uint32_t id)
+{
+    return id < atomic_load(&n_ups) ? up_names[id] : "";
 }
 
 /* ---- counting (the worker's own thread) ---------------------------------- */
@@ -211,6 +256,8 @@ void pt_stats_request(const struct pt_req *r)
     bump(&se->buckets[b], 1);
     bump(&se->micros, (uint64_t)(secs * 1e6));
     bump(&se->bytes, r->bytes_sent);
+    if (r->bytes_received)
+        bump(&se->bytes_in, r->bytes_received);
 }
 
 void pt_stats_conn(int worker_id, enum pt_stats_proto p, int delta)
@@ -218,6 +265,29 @@ void pt_stats_conn(int worker_id, enum pt_stats_proto p, int delta)
     struct wstats *s = own(worker_id);
     if (s)
         bump(delta > 0 ? &s->conns[p] : &s->ended[p], 1);
+}
+
+static inline void move(gauge *g, int delta)
+{
+    atomic_store_explicit(g, atomic_load_explicit(g, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
+}
+
+void pt_stats_upstream(int worker_id, uint32_t id, int open, int idle, int queued)
+{
+    struct wstats *s = own(worker_id);
+    if (!s || id >= MAX_UPSTREAMS)
+        return;
+    struct useries *ups = atomic_load_explicit(&s->ups, memory_order_relaxed);
+    if (!ups) {
+        ups = calloc(MAX_UPSTREAMS, sizeof(*ups));
+        if (!ups)
+            return;
+        atomic_store_explicit(&s->ups, ups, memory_order_release);
+    }
+    move(&ups[id].open, open);
+    move(&ups[id].idle, idle);
+    move(&ups[id].queued, queued);
 }
 
 void pt_stats_handshake(int worker_id)
@@ -256,6 +326,7 @@ bool pt_stats_read(uint32_t id, struct pt_stats_series *out)
         }
         micros += get(&se->micros);
         out->bytes += get(&se->bytes);
+        out->bytes_in += get(&se->bytes_in);
         any = true;
     }
     out->seconds = (double)micros / 1e6;
@@ -271,6 +342,20 @@ int64_t pt_stats_conns(enum pt_stats_proto p)
             n += (int64_t)get(&s->conns[p]) - (int64_t)get(&s->ended[p]);
     }
     return n;
+}
+
+void pt_stats_upstream_read(uint32_t id, struct pt_stats_upstream *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int w = 0; w < MAX_WORKERS && id < MAX_UPSTREAMS; w++) {
+        struct wstats *s = atomic_load_explicit(&workers[w], memory_order_acquire);
+        struct useries *ups = s ? atomic_load_explicit(&s->ups, memory_order_acquire) : NULL;
+        if (!ups)
+            continue;
+        out->open += atomic_load_explicit(&ups[id].open, memory_order_relaxed);
+        out->idle += atomic_load_explicit(&ups[id].idle, memory_order_relaxed);
+        out->queued += atomic_load_explicit(&ups[id].queued, memory_order_relaxed);
+    }
 }
 
 uint64_t pt_stats_handshakes(void)

@@ -35,6 +35,7 @@ struct pt_stats_series {
     uint64_t count;
     double seconds;                      /* sum of durations */
     uint64_t bytes;                      /* response body bytes */
+    uint64_t bytes_in;                   /* request body bytes read */
 };
 
 /* At config load (main thread): gives every vhost and mount of c its
@@ -48,6 +49,16 @@ void pt_stats_conn(int worker_id, enum pt_stats_proto p, int delta);
 /* A TLS handshake completed on worker id. */
 void pt_stats_handshake(int worker_id);
 
+/* Upstream connection gauges, by upstream ("host:port"): an id interned
+ * at config load (main thread), and changes by the worker that owns the
+ * pool.  open counts connecting, busy and idle ones. */
+uint32_t pt_stats_upstream_label(const char *name);
+void pt_stats_upstream(int worker_id, uint32_t id, int open, int idle, int queued);
+
+struct pt_stats_upstream {
+    int64_t open, idle, queued;
+};
+
 /* ---- reading (any thread) ---- */
 
 /* How many label ids exist; the names of one (mount "" for the vhost's
@@ -59,6 +70,10 @@ bool pt_stats_read(uint32_t id, struct pt_stats_series *out);
 /* The status code of a slot ("404"), or its class ("4xx"). */
 const char *pt_stats_code_at(int slot);
 int64_t pt_stats_conns(enum pt_stats_proto p);
+/* Upstreams: how many ids, one's name, and its gauges summed. */
+uint32_t pt_stats_upstreams(void);
+const char *pt_stats_upstream_name(uint32_t id);
+void pt_stats_upstream_read(uint32_t id, struct pt_stats_upstream *out);
 uint64_t pt_stats_handshakes(void);
 
 #endif

@@ -110,11 +110,12 @@ static void put_durations(struct text *t, uint32_t n, const struct pt_stats_seri
     }
 }
 
-/* Response bytes by vhost: the sum of its series. */
-static void put_bytes(struct text *t, uint32_t n, const struct pt_stats_series *all)
+/* Bytes by vhost: the sum of its series. */
+static void put_bytes(struct text *t, uint32_t n, const struct pt_stats_series *all, bool in)
 {
-    put(t, "# HELP portico_response_bytes_total Response body bytes sent, by vhost.\n"
-           "# TYPE portico_response_bytes_total counter\n");
+    const char *name = in ? "portico_request_bytes_total" : "portico_response_bytes_total";
+    put(t, "# HELP %s %s body bytes, by vhost.\n# TYPE %s counter\n", name,
+        in ? "Request" : "Response", name);
     for (uint32_t id = 0; id < n; id++) {
         const char *vhost, *mount;
         pt_stats_label_names(id, &vhost, &mount);
@@ -125,11 +126,39 @@ static void put_bytes(struct text *t, uint32_t n, const struct pt_stats_series *
             const char *v2, *m2;
             pt_stats_label_names(k, &v2, &m2);
             if (strcmp(v2, vhost) == 0)
-                sum += all[k].bytes;
+                sum += in ? all[k].bytes_in : all[k].bytes;
         }
-        put(t, "portico_response_bytes_total{");
+        put(t, "%s{", name);
         put_label(t, "vhost", vhost);
         put(t, "} %llu\n", (unsigned long long)sum);
+    }
+}
+
+static void put_upstreams(struct text *t)
+{
+    uint32_t n = pt_stats_upstreams();
+    put(t, "# HELP portico_upstream_connections Connections to backends, by upstream and "
+           "state (busy: connecting or carrying an exchange).\n"
+           "# TYPE portico_upstream_connections gauge\n");
+    for (uint32_t id = 0; id < n; id++) {
+        struct pt_stats_upstream u;
+        pt_stats_upstream_read(id, &u);
+        const char *state[] = {"busy", "idle"};
+        long long v[] = {(long long)(u.open - u.idle), (long long)u.idle};
+        for (int k = 0; k < 2; k++) {
+            put(t, "portico_upstream_connections{");
+            put_label(t, "upstream", pt_stats_upstream_name(id));
+            put(t, ",state=\"%s\"} %lld\n", state[k], v[k]);
+        }
+    }
+    put(t, "# HELP portico_upstream_queued Requests waiting for a backend connection.\n"
+           "# TYPE portico_upstream_queued gauge\n");
+    for (uint32_t id = 0; id < n; id++) {
+        struct pt_stats_upstream u;
+        pt_stats_upstream_read(id, &u);
+        put(t, "portico_upstream_queued{");
+        put_label(t, "upstream", pt_stats_upstream_name(id));
+        put(t, "} %lld\n", (long long)u.queued);
     }
 }
 
@@ -152,8 +181,10 @@ static void metrics_request(struct pt_req *r)
         pt_stats_read(id, &all[id]);
     put_requests(&t, n, all);
     put_durations(&t, n, all);
-    put_bytes(&t, n, all);
+    put_bytes(&t, n, all, false);
+    put_bytes(&t, n, all, true);
     free(all);
+    put_upstreams(&t);
     put(&t, "# HELP portico_connections Client connections open now, by protocol.\n"
             "# TYPE portico_connections gauge\n"
             "portico_connections{protocol=\"http/1.1\"} %lld\n"

@@ -224,6 +224,7 @@ static void snapshot(struct buf *b, double now)
             total.buckets[i] += se.buckets[i];
         total.count += se.count;
         total.bytes += se.bytes;
+        total.bytes_in += se.bytes_in;
         total.seconds += se.seconds;
     }
     put(b, "],\"requests\":%llu,\"bytes_out\":%llu,\"seconds\":%.6f,",
@@ -234,6 +235,16 @@ static void snapshot(struct buf *b, double now)
     put(b, "\"connections\":{\"http1\":%lld,\"h2\":%lld},\"tls_handshakes\":%llu,",
         (long long)pt_stats_conns(PT_STATS_H1), (long long)pt_stats_conns(PT_STATS_H2),
         (unsigned long long)pt_stats_handshakes());
+    put(b, "\"upstreams\":[");
+    for (uint32_t id = 0; id < pt_stats_upstreams(); id++) {
+        struct pt_stats_upstream u;
+        pt_stats_upstream_read(id, &u);
+        put(b, "%s{\"name\":", id ? "," : "");
+        put_str(b, pt_stats_upstream_name(id));
+        put(b, ",\"busy\":%lld,\"idle\":%lld,\"queued\":%lld}", (long long)(u.open - u.idle),
+            (long long)u.idle, (long long)u.queued);
+    }
+    put(b, "],\"bytes_in\":%llu,", (unsigned long long)total.bytes_in);
     put(b, "\"latency\":{\"bounds\":[");
     for (int i = 0; i < PT_STATS_BUCKETS; i++)
         put(b, "%s%g", i ? "," : "", pt_stats_bounds[i]);

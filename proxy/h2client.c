@@ -607,6 +607,7 @@ static void h2c_destroy(struct pt_conn *c)
     if (*pp)
         *pp = h->next;
     h->pool->n_open--;
+    pt_px_gauge(h->pool, -1, 0, 0);
     struct px_pool *pool = h->pool;
     fail_all(h, ECONNRESET);
     if (h->io.session)
@@ -702,6 +703,7 @@ bool pt_px_h2_acquire(struct px *p)
     h->io.ops = &io_ops;
     c->session = h;
     pool->n_open++;
+    pt_px_gauge(pool, 1, 0, 0);
     h->next = pool->h2conns;
     pool->h2conns = h;
     p->h2c = h;

@@ -21,6 +21,7 @@
 #include "gateway/conn.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
+#include "gateway/stats.h"
 #include "gateway/worker.h"
 
 
@@ -51,6 +52,12 @@ struct pt_conn *pt_px_transport(struct px_conn *bc)
 
 /* ---- the transport's session ------------------------------------------ */
 
+/* The pool's gauges for metrics and the status page (gateway/stats.h). */
+void pt_px_gauge(struct px_pool *pool, int open, int idle, int queued)
+{
+    pt_stats_upstream(pool->w->id, pool->u->stats_id, open, idle, queued);
+}
+
 static void idle_remove(struct px_conn *bc)
 {
     struct px_conn **pp = &bc->pool->idle;
@@ -60,6 +67,7 @@ static void idle_remove(struct px_conn *bc)
         *pp = bc->next_idle;
     bc->next_idle = NULL;
     bc->idle = false;
+    pt_px_gauge(bc->pool, 0, -1, 0);
 }
 
 static void bc_on_io(struct pt_conn *c, int revents)
@@ -157,6 +165,7 @@ static void bc_destroy(struct pt_conn *c)
     if (bc->idle)
         idle_remove(bc);
     pool->n_open--;
+    pt_px_gauge(pool, -1, 0, 0);
     struct px *p = bc->p;
     bc->p = NULL;
     c->session = NULL;
@@ -332,6 +341,7 @@ static void open_conn(struct px *p)
     c->session = bc;
     bc->pool = pool;
     pool->n_open++;
+    pt_px_gauge(pool, 1, 0, 0);
     p->reused = false;
     attach(p, bc);
 }
@@ -346,6 +356,7 @@ static void enqueue(struct px *p)
         pool->qhead = p;
     pool->qtail = p;
     pool->n_queued++;
+    pt_px_gauge(pool, 0, 0, 1);
     p->queued = true;
 }
 
@@ -364,6 +375,7 @@ void pt_px_unqueue(struct px *p)
     if (pool->qtail == p)
         pool->qtail = prev;
     pool->n_queued--;
+    pt_px_gauge(pool, 0, 0, -1);
     p->queued = false;
     p->qnext = NULL;
 }
@@ -424,6 +436,7 @@ void pt_px_release(struct px *p, bool keep_alive)
         bc->idle = true;
         bc->next_idle = pool->idle;
         pool->idle = bc;
+        pt_px_gauge(pool, 0, 1, 0);
         c->last_activity = ev_now(pool->w->loop);
         pt_conn_set_events(c, EV_READ);
         pt_conn_timer_update(c);

@@ -10,6 +10,7 @@
 #include "gateway/diag.h"
 #include "gateway/log.h"
 #include "gateway/request.h"
+#include "gateway/stats.h"
 #include "gateway/worker.h"
 
 #define O(f) offsetof(struct pt_proxy_opts, f)
@@ -89,6 +90,8 @@ static int set_up_origins(struct pt_mount *m, struct px_mount *pm, struct pt_dia
             pt_diag_error(d, p->file, p->line, p->col,
                           "origin \"%s\": cannot resolve \"%s\": %s", origin, u->host, err);
             bad++;
+        } else {
+            u->stats_id = pt_stats_upstream_label(u->name);
         }
     }
     return bad;

@@ -77,6 +77,9 @@ struct px_conn {
 struct px_h2conn;
 
 /* One origin of a mount, on one worker. */
+/* Moves the pool's connection gauges (pool.c; gateway/stats.h). */
+void pt_px_gauge(struct px_pool *pool, int open, int idle, int queued);
+
 struct px_pool {
     const struct px_mount *pm;
     struct pt_config *conf;   /* pm's snapshot: its connections hold it */

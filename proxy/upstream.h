@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct pt_upstream_addr {
@@ -22,6 +23,7 @@ struct pt_upstream {
     size_t prefix_len;
     int port;
     bool tls;                /* https */
+    uint32_t stats_id;       /* its connection gauges (gateway/stats.h) */
     bool unix_socket;
     /* The addresses: replaced by the resolver thread while workers read
      * them, so read them with pt_upstream_pick() (under lock). */

@@ -186,3 +186,39 @@ def test_counters_survive_a_reload(portico):
     fams, _ = scrape(srv)
     assert sample(fams, "portico_requests", "portico_requests_total", vhost="localhost",
                   mount="/", code="200") == 4
+
+
+def test_upstream_gauges_and_request_bytes(portico, bk):
+    import threading
+    import time
+    site = portico.site()
+    mounts = [{"mountpoint": "/app", "origin": "http://%s/app" % bk.host, "proxy-max-conns": 2},
+              {"mountpoint": "/metrics", "origin": "callback://metrics"}]
+    srv = site.start(vhosts=[site.vhost(mounts=mounts)])
+    for _ in range(3):
+        with Conn(srv.port) as c:
+            c.request("POST", "/app/echo", body=b"z" * 1000)
+            assert c.read_response().body == b"z" * 1000
+    fams, _ = scrape(srv)
+    assert sample(fams, "portico_request_bytes", vhost="localhost") == 3000
+    assert sample(fams, "portico_upstream_connections", upstream=bk.host, state="idle") >= 1
+    assert sample(fams, "portico_upstream_connections", upstream=bk.host, state="busy") == 0
+    # While held: busy connections, and the third request queued (max-conns 2).
+    done = []
+    threads = [threading.Thread(target=lambda: done.append(srv.get("/app/hold?t=1.5").status))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    busy = queued = 0
+    deadline = time.monotonic() + 1.2
+    while time.monotonic() < deadline and not (busy == 2 and queued == 1):
+        fams, _ = scrape(srv)
+        busy = sample(fams, "portico_upstream_connections", upstream=bk.host, state="busy")
+        queued = sample(fams, "portico_upstream_queued", upstream=bk.host)
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    assert (busy, queued) == (2, 1)
+    assert done == [200, 200, 200]
+    fams, _ = scrape(srv)
+    assert sample(fams, "portico_upstream_queued", upstream=bk.host) == 0

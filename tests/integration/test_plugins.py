@@ -356,3 +356,21 @@ def test_example_in_docs_builds_and_runs(portico, tmp_path):
             c.request("GET", "/greet")
             r = c.read_response()
             assert r.text == "hi there, 127.0.0.1 (visit %d on this connection)\n" % n
+
+
+def test_reload_loads_a_new_plugin(portico, tmp_path):
+    import signal
+    d = tmp_path / "later"
+    d.mkdir()
+    site = portico.site()
+    srv = site.start(vhosts=[site.vhost(mounts=[site.mount("/")])],
+                     global_={"plugin-dir": str(d)})
+    build_plugin(d)
+    site.write_config(vhosts=[site.vhost(mounts=hello_mounts(site))],
+                      global_={"plugin-dir": str(d)})
+    off = srv.log_size()
+    srv.send_signal(signal.SIGHUP)
+    log = srv.wait_log(off, r"reload 1: (done|failed)", timeout=10)
+    assert "reload 1: done" in log, log
+    assert 'plugin "hello-protocol" loaded' in log
+    assert get(srv, "/hello/info").status == 200

@@ -13,6 +13,7 @@ import websockets
 
 from certs import certs_fixture, tls_vhost  # noqa: F401 (fixture)
 from pthttp import Conn
+from wsclient import frame, h2_websocket
 
 
 class EchoServer:
@@ -167,53 +168,12 @@ def test_plain_requests_still_pool(srv):
     assert r.status in (400, 426)
 
 
-def ws_frame(payload, opcode=1):
-    """A client frame (masked), payload < 126 bytes."""
-    mask = b"\x01\x02\x03\x04"
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
-
-
 def test_websocket_over_http2_extended_connect(srv, echo):
     """RFC 8441: an HTTP/2 client's extended CONNECT becomes an HTTP/1.1
     upgrade to the backend; the stream carries the WebSocket frames."""
-    import socket
-    import h2.config
-    import h2.connection
-    import h2.events
-    import h2.settings
-    s = socket.create_connection(("127.0.0.1", srv.port))
-    s.settimeout(5)
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(
-        client_side=True, header_encoding="utf-8", validate_outbound_headers=False,
-        normalize_outbound_headers=False, validate_inbound_headers=False))
-    conn.initiate_connection()
-    s.sendall(conn.data_to_send())
-    settings = {}
-    while 8 not in settings:
-        for ev in conn.receive_data(s.recv(65536)):
-            if isinstance(ev, h2.events.RemoteSettingsChanged):
-                settings.update({int(k): v.new_value for k, v in ev.changed_settings.items()})
-        s.sendall(conn.data_to_send())
+    settings, hdrs, data = h2_websocket(srv.port, "/ws/h2chat", frame(b"hello over h2"), want=15)
     assert settings[8] == 1  # SETTINGS_ENABLE_CONNECT_PROTOCOL
-    sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
-                            (":scheme", "http"), (":path", "/ws/h2chat"),
-                            (":authority", "localhost"), ("sec-websocket-version", "13")])
-    conn.send_data(sid, ws_frame(b"hello over h2"))
-    s.sendall(conn.data_to_send())
-    status, data = None, b""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (status is None or len(data) < 15):
-        for ev in conn.receive_data(s.recv(65536)):
-            if isinstance(ev, h2.events.ResponseReceived):
-                status = dict(ev.headers)[":status"]
-            elif isinstance(ev, h2.events.DataReceived):
-                data += ev.data
-                conn.acknowledge_received_data(ev.flow_controlled_length, sid)
-        s.sendall(conn.data_to_send())
-    s.close()
-    assert status == "200"
+    assert hdrs.get(":status") == "200"
     # The echo, as a server frame: FIN + text, unmasked, 13-byte payload.
     assert data[:2] == b"\x81\x0d" and data[2:15] == b"hello over h2", data
     assert echo.paths[-1] == "/back/h2chat"

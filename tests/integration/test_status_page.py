@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -34,12 +35,29 @@ class Browser:
     """Headless Chromium and one page, over the DevTools protocol."""
 
     def __init__(self, tmp):
+        self.proc = None
+        try:
+            self._start(tmp)
+        except BaseException:
+            self._kill()
+            raise
+
+    def _kill(self):
+        if self.proc:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def _start(self, tmp):
         self.proc = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
              "--disable-dev-shm-usage", "--disable-background-networking",
              "--disable-extensions", "--no-first-run", "--remote-debugging-port=0",
              "--user-data-dir=%s" % tmp, "--window-size=1200,900", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # its helpers go with it (killpg)
         port = None
         deadline = time.monotonic() + 30
         while port is None and time.monotonic() < deadline:
@@ -91,8 +109,7 @@ class Browser:
         try:
             self.loop.run_until_complete(self.ws.close())
         finally:
-            self.proc.kill()
-            self.proc.wait()
+            self._kill()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import websockets
 from certs import certs_fixture, tls_vhost  # noqa: F401 (fixture)
 from pthttp import Conn
 from test_plugins import build_plugin
+from wsclient import frame, h2_websocket, read_frame
 
 
 @pytest.fixture(scope="module")
@@ -213,41 +214,6 @@ def handshake(srv, path="/echo", extra=b""):
     return s, head
 
 
-def frame(payload, opcode=1, fin=True, mask=True, rsv=0):
-    b0 = (0x80 if fin else 0) | rsv | opcode
-    n = len(payload)
-    m = 0x80 if mask else 0
-    if n < 126:
-        head = bytes([b0, m | n])
-    elif n < 65536:
-        head = bytes([b0, m | 126]) + struct.pack(">H", n)
-    else:
-        head = bytes([b0, m | 127]) + struct.pack(">Q", n)
-    if not mask:
-        return head + payload
-    k = os.urandom(4)
-    return head + k + bytes(c ^ k[i % 4] for i, c in enumerate(payload))
-
-
-def read_frame(s):
-    def need(n):
-        data = b""
-        while len(data) < n:
-            chunk = s.recv(n - len(data))
-            if not chunk:
-                raise EOFError
-            data += chunk
-        return data
-    b0, b1 = need(2)
-    n = b1 & 0x7f
-    if n == 126:
-        n = struct.unpack(">H", need(2))[0]
-    elif n == 127:
-        n = struct.unpack(">Q", need(8))[0]
-    assert not b1 & 0x80, "server frames are not masked"
-    return b0 & 0x0f, bool(b0 & 0x80), need(n)
-
-
 def close_code_of(s):
     op, _, payload = read_frame(s)
     while op != 8:
@@ -423,36 +389,10 @@ def test_slow_reader_is_not_queued_for(srv):
 
 
 def test_http2_extended_connect(srv):
-    import h2.config
-    import h2.connection
-    import h2.events
-    s = socket.create_connection(("127.0.0.1", srv.port))
-    s.settimeout(5)
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(
-        client_side=True, header_encoding="utf-8", validate_outbound_headers=False,
-        normalize_outbound_headers=False, validate_inbound_headers=False))
-    conn.initiate_connection()
-    s.sendall(conn.data_to_send())
-    sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
-                            (":scheme", "http"), (":path", "/echo"),
-                            (":authority", "localhost"), ("sec-websocket-version", "13"),
-                            ("sec-websocket-protocol", "hello")])
-    conn.send_data(sid, frame(b"hello over h2"))
-    s.sendall(conn.data_to_send())
-    status, hdrs, data = None, {}, b""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (status is None or len(data) < 15):
-        for ev in conn.receive_data(s.recv(65536)):
-            if isinstance(ev, h2.events.ResponseReceived):
-                hdrs = dict(ev.headers)
-                status = hdrs[":status"]
-            elif isinstance(ev, h2.events.DataReceived):
-                data += ev.data
-                conn.acknowledge_received_data(ev.flow_controlled_length, sid)
-        s.sendall(conn.data_to_send())
-    s.close()
-    assert status == "200"
+    settings, hdrs, data = h2_websocket(srv.port, "/echo", frame(b"hello over h2"),
+                                        extra=[("sec-websocket-protocol", "hello")], want=15)
+    assert settings[8] == 1
+    assert hdrs.get(":status") == "200"
     assert hdrs.get("sec-websocket-protocol") == "hello"
     assert data[:2] == b"\x81\x0d" and data[2:15] == b"hello over h2"
 

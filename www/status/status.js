@@ -106,6 +106,17 @@ function table(s, prev, dt) {
   }));
 }
 
+function upstreams(list) {
+  $("upstreams-section").hidden = list.length === 0;
+  $("upstreams").querySelector("tbody").replaceChildren(...list.map((u) => {
+    const tr = document.createElement("tr");
+    [u.name, "", fmt(u.busy), fmt(u.idle), fmt(u.queued), ""].forEach((t) => {
+      const td = document.createElement("td"); td.textContent = t; tr.append(td);
+    });
+    return tr;
+  }));
+}
+
 function show(s) {
   const dt = last ? s.time - last.time : 0;
   const rps = dt > 0 ? (s.requests - last.requests) / dt : 0;
@@ -118,6 +129,9 @@ function show(s) {
   $("conns-split").textContent = "HTTP/1.1 " + s.connections.http1 + " · h2 " + s.connections.h2;
   $("bytes").textContent = bytes(s.bytes_out);
   $("bps").textContent = bytes(bps) + "/s";
+  $("bytes-in").textContent = bytes(s.bytes_in);
+  $("bps-in").textContent = bytes(dt > 0 ? (s.bytes_in - last.bytes_in) / dt : 0) + "/s";
+  upstreams(s.upstreams);
   $("tls").textContent = fmt(s.tls_handshakes);
   $("latency").textContent = s.requests ? (1000 * s.seconds / s.requests).toFixed(2) + " ms" : "–";
   push(hist.rps, rps);
