@@ -156,6 +156,9 @@ struct pt_wsproto {
     char *name;
     struct pt_kvlist opts;
     struct pt_srcpos pos;
+    /* The plugin's instance when the entry enables one (plugins/, at
+     * load; fixed from then on, so workers read it without a lock). */
+    void *instance;
 };
 
 struct pt_vhost {

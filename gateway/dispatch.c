@@ -97,8 +97,10 @@ void pt_dispatch_resume(struct pt_req *r)
     enum pt_route rc = pt_mount_route(r->vhost, r->path, r->path_len, r->pool, &m,
                                       &r->rest, &r->rest_len, &why);
     const void *owner = rc == PT_ROUTE_NONE || !m ? NULL : m->session_owner;
-    if (r->session && *r->session && (*r->session)->owner != owner)
-        pt_session_drop(r->session); /* the session left the plugin's URL space */
+    /* The session left the plugin's URL space; not on an internal redirect
+     * (an error document), whose plugin may still hold its data. */
+    if (r->session && *r->session && (*r->session)->owner != owner && !r->internal_redirects)
+        pt_session_drop(r->session);
     if (rc == PT_ROUTE_NONE) {
         pt_respond_error(r, 404, "no mount");
         return;

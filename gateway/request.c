@@ -202,6 +202,20 @@ void pt_session_drop(struct pt_session **slot)
     }
 }
 
+void pt_req_abort(struct pt_req *r)
+{
+    if (r->proto->abort)
+        r->proto->abort(r);
+}
+
+void pt_req_drain(struct pt_req *r)
+{
+    void (*fn)(struct pt_req *) = r->on_drain;
+    r->on_drain = NULL;
+    if (fn)
+        fn(r);
+}
+
 void pt_req_finish(struct pt_req *r)
 {
     pt_limits_request_done(r);

@@ -83,6 +83,9 @@ struct pt_proto {
     /* An interim (1xx) response before the final one: see
      * pt_respond_interim(). */
     void (*interim)(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n);
+    /* Ends the exchange now, whatever its state (HTTP/1: the connection
+     * closes; HTTP/2: the stream is reset): see pt_req_abort(). */
+    void (*abort)(struct pt_req *r);
 };
 
 struct pt_req {
@@ -163,6 +166,11 @@ struct pt_req {
      * timeout, shutdown): the handler releases what it holds (kills a CGI
      * program, returns an upstream connection).  After it, r is gone. */
     void (*on_finish)(struct pt_req *r);
+    /* Optional: the worker is stopping (or the connection cannot follow a
+     * new configuration) and wants this exchange to end soon: a long-lived
+     * one (a WebSocket) says goodbye rather than wait for the drain
+     * timeout. */
+    void (*on_drain)(struct pt_req *r);
     bool body_taken;              /* a handler reads the body (no discard) */
     bool continue_sent;           /* "100 Continue" went out */
     /* HTTP/1.1 "Connection: upgrade" with an Upgrade field: a handler may
@@ -281,6 +289,16 @@ void pt_dispatch_resume(struct pt_req *r);
 void pt_req_reprocess(struct pt_req *r, const char *target, size_t target_len,
                       const char *path, size_t path_len, const char *query,
                       size_t query_len);
+
+/* Ends r at once, from the handler's own event (a timer), not from inside
+ * a protocol callback: HTTP/1 closes the connection, HTTP/2 resets the
+ * stream.  on_finish runs (now, or when the reset is done) and r is gone
+ * after it: the caller touches nothing of r's after this call. */
+void pt_req_abort(struct pt_req *r);
+
+/* Called by the protocols for each exchange in flight when their
+ * connection drains: r->on_drain, if set (once). */
+void pt_req_drain(struct pt_req *r);
 
 /* Called by the protocol when the exchange is over: access log, body close.
  * The protocol frees the pool afterwards. */

@@ -128,6 +128,16 @@ void pt_stats_label_names(uint32_t id, const char **vhost, const char **mount)
     pthread_mutex_unlock(&label_lock);
 }
 
+void pt_stats_label_names_all(uint32_t n, const char **vhost, const char **mount)
+{
+    pthread_mutex_lock(&label_lock);
+    for (uint32_t id = 0; id < n; id++) {
+        vhost[id] = labels[id].vhost;
+        mount[id] = labels[id].mount;
+    }
+    pthread_mutex_unlock(&label_lock);
+}
+
 /* ---- upstream labels ------------------------------------------------------ */
 
 static char *up_names[MAX_UPSTREAMS];

@@ -65,6 +65,8 @@ struct pt_stats_upstream {
  * own series).  Names live as long as the process. */
 uint32_t pt_stats_labels(void);
 void pt_stats_label_names(uint32_t id, const char **vhost, const char **mount);
+/* The names of ids 0..n-1 at once (one lock), into vhost[] and mount[]. */
+void pt_stats_label_names_all(uint32_t n, const char **vhost, const char **mount);
 /* Sums id's series over the workers into *out; false when it has none. */
 bool pt_stats_read(uint32_t id, struct pt_stats_series *out);
 /* The status code of a slot ("404"), or its class ("4xx"). */

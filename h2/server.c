@@ -99,8 +99,9 @@ static void h2_respond(struct pt_req *r);
 static void h2_resume(struct pt_req *r);
 static ssize_t h2_body_read(struct pt_req *r, char *buf, size_t len);
 static void h2_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n);
+static void h2_abort(struct pt_req *r);
 static const struct pt_proto h2_proto = {"HTTP/2", h2_respond, h2_resume, h2_body_read,
-                                         h2_interim};
+                                         h2_interim, h2_abort};
 
 static bool h2_flush(struct pt_h2 *h2)
 {
@@ -695,6 +696,15 @@ static void h2_resume(struct pt_req *r)
     schedule_flush(s->h2);
 }
 
+/* The handler gives up on the stream: RST_STREAM; nghttp2's close
+ * callback then ends the request. */
+static void h2_abort(struct pt_req *r)
+{
+    struct pt_h2_stream *s = r->proto_ctx;
+    nghttp2_submit_rst_stream(s->h2->io.session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+    schedule_flush(s->h2);
+}
+
 static ssize_t h2_body_read(struct pt_req *r, char *buf, size_t len)
 {
     struct pt_h2_stream *s = r->proto_ctx;
@@ -881,6 +891,9 @@ static void h2_drain(struct pt_conn *c)
     nghttp2_submit_goaway(h2->io.session, NGHTTP2_FLAG_NONE,
                           nghttp2_session_get_last_proc_stream_id(h2->io.session),
                           NGHTTP2_NO_ERROR, NULL, 0);
+    for (struct pt_h2_stream *s = h2->streams; s; s = s->next)
+        if (s->req)
+            pt_req_drain(s->req); /* a WebSocket says goodbye */
     schedule_flush(h2);
 }
 

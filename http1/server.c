@@ -43,8 +43,9 @@ static void h1_respond(struct pt_req *r);
 static void h1_resume(struct pt_req *r);
 static ssize_t h1_body_read(struct pt_req *r, char *buf, size_t len);
 static void h1_interim(struct pt_req *r, int status, const struct pt_hdr *hdrs, size_t n);
+static void h1_abort(struct pt_req *r);
 static const struct pt_proto h1_proto = {"HTTP/1.1", h1_respond, h1_resume, h1_body_read,
-                                         h1_interim};
+                                         h1_interim, h1_abort};
 
 /* Retained input: a partial head, pipelined requests, or body bytes. */
 struct pt_inbuf {
@@ -135,8 +136,11 @@ static void h1_drain(struct pt_conn *c)
         pt_conn_close(c);
     else if (h->state == H1_DISCARD)
         start_linger(h);
-    else
+    else {
         h->close_after = true;
+        if (h->req)
+            pt_req_drain(h->req); /* may end it (the connection with it) */
+    }
 }
 
 static void h1_destroy(struct pt_conn *c)
@@ -297,6 +301,15 @@ static void h1_resume(struct pt_req *r)
     /* Let the loop call us back: the source may still be on the stack. */
     c->want_write = true;
     update_events(h);
+}
+
+/* The handler gives up on the exchange: the connection goes (with it the
+ * request, through h1_destroy). */
+static void h1_abort(struct pt_req *r)
+{
+    struct pt_h1 *h = r->proto_ctx;
+    h->keep_alive = false;
+    pt_conn_close(conn_of(h));
 }
 
 /* ---- event interest --------------------------------------------------- */

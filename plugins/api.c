@@ -231,6 +231,13 @@ void pt_plugin_respond_data(struct pt_req *r, int status, const char *content_ty
 
 void pt_plugin_error(struct pt_req *r, int status, const char *why)
 {
+    /* The plugin is done with r: its cleanup runs now, since an
+     * error-document may route r elsewhere (which forgets the hook). */
+    void (*fin)(struct pt_req *) = r->on_finish;
+    r->on_finish = NULL;
+    r->on_body_ready = NULL;
+    if (fin)
+        fin(r);
     pt_respond_error(r, status, why ? pt_pool_strndup(r->pool, why, strlen(why)) : NULL);
 }
 

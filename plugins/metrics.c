@@ -58,78 +58,80 @@ static void put_label(struct text *t, const char *name, const char *v)
     put(t, "\"");
 }
 
-static void put_series_labels(struct text *t, uint32_t id)
+/* Every series read once, with its names (one lock for all of them). */
+struct scrape {
+    uint32_t n;
+    struct pt_stats_series *all;
+    const char **vhost, **mount;
+};
+
+static void put_series_labels(struct text *t, const struct scrape *sc, uint32_t id)
 {
-    const char *vhost, *mount;
-    pt_stats_label_names(id, &vhost, &mount);
-    put_label(t, "vhost", vhost);
+    put_label(t, "vhost", sc->vhost[id]);
     put(t, ",");
-    put_label(t, "mount", mount);
+    put_label(t, "mount", sc->mount[id]);
 }
 
-static void put_requests(struct text *t, uint32_t n, const struct pt_stats_series *all)
+static void put_requests(struct text *t, const struct scrape *sc)
 {
     put(t, "# HELP portico_requests_total Requests answered, by vhost, mount and status "
            "code (mount \"\": no mount took it; vhost \"\": no vhost).\n"
            "# TYPE portico_requests_total counter\n");
-    for (uint32_t id = 0; id < n; id++)
+    for (uint32_t id = 0; id < sc->n; id++)
         for (int c = 0; c < PT_STATS_CODES; c++) {
-            if (!all[id].codes[c])
+            if (!sc->all[id].codes[c])
                 continue;
             put(t, "portico_requests_total{");
-            put_series_labels(t, id);
+            put_series_labels(t, sc, id);
             put(t, ",code=\"%s\"} %llu\n", pt_stats_code_at(c),
-                (unsigned long long)all[id].codes[c]);
+                (unsigned long long)sc->all[id].codes[c]);
         }
 }
 
-static void put_durations(struct text *t, uint32_t n, const struct pt_stats_series *all)
+static void put_durations(struct text *t, const struct scrape *sc)
 {
     put(t, "# HELP portico_request_duration_seconds Time from a request's first byte "
            "to the end of its response.\n"
            "# TYPE portico_request_duration_seconds histogram\n");
-    for (uint32_t id = 0; id < n; id++) {
-        if (!all[id].count)
+    for (uint32_t id = 0; id < sc->n; id++) {
+        const struct pt_stats_series *se = &sc->all[id];
+        if (!se->count)
             continue;
         uint64_t cum = 0;
         for (int b = 0; b <= PT_STATS_BUCKETS; b++) {
-            cum += all[id].buckets[b];
+            cum += se->buckets[b];
             put(t, "portico_request_duration_seconds_bucket{");
-            put_series_labels(t, id);
+            put_series_labels(t, sc, id);
             if (b < PT_STATS_BUCKETS)
                 put(t, ",le=\"%g\"} %llu\n", pt_stats_bounds[b], (unsigned long long)cum);
             else
                 put(t, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         }
         put(t, "portico_request_duration_seconds_sum{");
-        put_series_labels(t, id);
-        put(t, "} %.6f\n", all[id].seconds);
+        put_series_labels(t, sc, id);
+        put(t, "} %.6f\n", se->seconds);
         put(t, "portico_request_duration_seconds_count{");
-        put_series_labels(t, id);
-        put(t, "} %llu\n", (unsigned long long)all[id].count);
+        put_series_labels(t, sc, id);
+        put(t, "} %llu\n", (unsigned long long)se->count);
     }
 }
 
-/* Bytes by vhost: the sum of its series. */
-static void put_bytes(struct text *t, uint32_t n, const struct pt_stats_series *all, bool in)
+/* Bytes by vhost: the sum of its series (a vhost's own series, mount "",
+ * comes first among them: labels are made vhost by vhost). */
+static void put_bytes(struct text *t, const struct scrape *sc, bool in)
 {
     const char *name = in ? "portico_request_bytes_total" : "portico_response_bytes_total";
     put(t, "# HELP %s %s body bytes, by vhost.\n# TYPE %s counter\n", name,
         in ? "Request" : "Response", name);
-    for (uint32_t id = 0; id < n; id++) {
-        const char *vhost, *mount;
-        pt_stats_label_names(id, &vhost, &mount);
-        if (mount[0] || !vhost[0])
+    for (uint32_t id = 0; id < sc->n; id++) {
+        if (sc->mount[id][0] || !sc->vhost[id][0])
             continue; /* one line per vhost, from its own series */
         uint64_t sum = 0;
-        for (uint32_t k = 0; k < n; k++) {
-            const char *v2, *m2;
-            pt_stats_label_names(k, &v2, &m2);
-            if (strcmp(v2, vhost) == 0)
-                sum += in ? all[k].bytes_in : all[k].bytes;
-        }
+        for (uint32_t k = 0; k < sc->n; k++)
+            if (strcmp(sc->vhost[k], sc->vhost[id]) == 0)
+                sum += in ? sc->all[k].bytes_in : sc->all[k].bytes;
         put(t, "%s{", name);
-        put_label(t, "vhost", vhost);
+        put_label(t, "vhost", sc->vhost[id]);
         put(t, "} %llu\n", (unsigned long long)sum);
     }
 }
@@ -171,19 +173,23 @@ static void metrics_request(struct pt_req *r)
         return;
     }
     struct text t = {0};
-    uint32_t n = pt_stats_labels();
-    struct pt_stats_series *all = calloc(n ? n : 1, sizeof(*all));
-    if (!all) {
+    struct scrape sc = { pt_stats_labels(), NULL, NULL, NULL };
+    sc.all = calloc(sc.n ? sc.n : 1, sizeof(*sc.all));
+    sc.vhost = calloc(sc.n ? sc.n : 1, sizeof(*sc.vhost));
+    sc.mount = calloc(sc.n ? sc.n : 1, sizeof(*sc.mount));
+    if (!sc.all || !sc.vhost || !sc.mount) {
+        free(sc.all), free(sc.vhost), free(sc.mount);
         pt_plugin_error(r, 503, "metrics: out of memory");
         return;
     }
-    for (uint32_t id = 0; id < n; id++)
-        pt_stats_read(id, &all[id]);
-    put_requests(&t, n, all);
-    put_durations(&t, n, all);
-    put_bytes(&t, n, all, false);
-    put_bytes(&t, n, all, true);
-    free(all);
+    pt_stats_label_names_all(sc.n, sc.vhost, sc.mount);
+    for (uint32_t id = 0; id < sc.n; id++)
+        pt_stats_read(id, &sc.all[id]);
+    put_requests(&t, &sc);
+    put_durations(&t, &sc);
+    put_bytes(&t, &sc, false);
+    put_bytes(&t, &sc, true);
+    free(sc.all), free(sc.vhost), free(sc.mount);
     put_upstreams(&t);
     put(&t, "# HELP portico_connections Client connections open now, by protocol.\n"
             "# TYPE portico_connections gauge\n"

@@ -42,8 +42,10 @@ int pt_plugin_register_builtin(const struct pt_plugin *p);
 /* Loads every "*.so" of conf's plugin-dirs not loaded yet; reports
  * problems to d.  Returns the number of errors. */
 int pt_plugins_load(const struct pt_config *conf, struct pt_diag *d);
-/* The plugin with that name or alias, or NULL. */
+/* The plugin with that name or alias, or NULL (main thread). */
 const struct pt_plugin *pt_plugin_find(const char *name, size_t len);
+/* Whether p has that name or alias. */
+bool pt_plugin_named(const struct pt_plugin *p, const char *name, size_t len);
 /* "metrics, protocol-post-demo (post-demo), ..." for messages. */
 void pt_plugin_names(char *buf, size_t size);
 
@@ -73,7 +75,8 @@ struct pt_plugin_vhost *pt_plugin_instance_get(const struct pt_plugin *p,
                                                const struct pt_vhost *vh,
                                                const struct pt_srcpos *at, const char *user,
                                                struct pt_diag *d);
-/* The instance of p on vh if there is one (no reference taken). */
+/* The instance of p on vh if there is one (no reference taken; main
+ * thread: workers use the vhost's ws_protocols[].instance). */
 struct pt_plugin_vhost *pt_plugin_instance_find(const struct pt_plugin *p,
                                                 const struct pt_vhost *vh);
 void pt_plugin_instance_put(struct pt_plugin_vhost *pv);

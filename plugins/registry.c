@@ -1,6 +1,8 @@
 /* Plugin descriptors: the built-in ones, registered at start, and those of
  * the shared objects in each plugin-dir, opened once per process (a reload
- * picks up new files; a file already loaded is not opened again). */
+ * picks up new files; a file already loaded is not opened again).  The
+ * table changes only on the main thread, at config load; workers never
+ * look in it (a config's vhosts hold what they need). */
 #include "plugins/plugins.h"
 
 #include <dirent.h>
@@ -26,7 +28,7 @@ struct entry {
 static struct entry plugins[MAX_PLUGINS];
 static size_t n_plugins;
 
-static bool named(const struct pt_plugin *p, const char *name, size_t len)
+bool pt_plugin_named(const struct pt_plugin *p, const char *name, size_t len)
 {
     return (strlen(p->name) == len && memcmp(p->name, name, len) == 0) ||
            (p->alias && strlen(p->alias) == len && memcmp(p->alias, name, len) == 0);
@@ -35,7 +37,7 @@ static bool named(const struct pt_plugin *p, const char *name, size_t len)
 const struct pt_plugin *pt_plugin_find(const char *name, size_t len)
 {
     for (size_t i = 0; i < n_plugins; i++)
-        if (named(plugins[i].p, name, len))
+        if (pt_plugin_named(plugins[i].p, name, len))
             return plugins[i].p;
     return NULL;
 }
@@ -68,8 +70,8 @@ static const char *refuse(const struct pt_plugin *p, char *why, size_t size)
         return "too many plugins";
     for (size_t i = 0; i < n_plugins; i++) {
         const struct pt_plugin *q = plugins[i].p;
-        if (named(q, p->name, strlen(p->name)) ||
-            (p->alias && named(q, p->alias, strlen(p->alias)))) {
+        if (pt_plugin_named(q, p->name, strlen(p->name)) ||
+            (p->alias && pt_plugin_named(q, p->alias, strlen(p->alias)))) {
             snprintf(why, size, "its name \"%s\"%s%s is taken by \"%s\"%s%s", p->name,
                      p->alias ? " or alias " : "", p->alias ? p->alias : "", q->name,
                      plugins[i].file ? " from " : " (built in)",

@@ -70,10 +70,12 @@ int pt_plugins_ws_init(const struct pt_config *conf, struct pt_diag *d)
             if (pv && pv->entry_ref)
                 continue; /* named twice (by name and alias) */
             pv = pt_plugin_instance_get(p, vh, &e->pos, "\"ws-protocols\"", d);
-            if (!pv)
+            if (!pv) {
                 errors++;
-            else
-                pv->entry_ref = true;
+                continue;
+            }
+            pv->entry_ref = true;
+            ((struct pt_wsproto *)e)->instance = pv; /* the config is not shared yet */
         }
     }
     return errors;
@@ -84,9 +86,7 @@ void pt_plugins_ws_fini(const struct pt_config *conf)
     for (size_t i = 0; i < conf->n_vhosts; i++) {
         const struct pt_vhost *vh = &conf->vhosts[i];
         for (size_t j = 0; j < vh->n_ws_protocols; j++) {
-            const struct pt_wsproto *e = &vh->ws_protocols[j];
-            const struct pt_plugin *p = pt_plugin_find(e->name, strlen(e->name));
-            struct pt_plugin_vhost *pv = p ? pt_plugin_instance_find(p, vh) : NULL;
+            struct pt_plugin_vhost *pv = vh->ws_protocols[j].instance;
             if (pv && pv->entry_ref) {
                 pv->entry_ref = false;
                 pt_plugin_instance_put(pv);
@@ -142,7 +142,7 @@ void pt_ws_want_writeable_all(struct pt_plugin_vhost *pv)
     pthread_mutex_lock(&regs_lock);
     for (int i = 0; i < MAX_WORKERS; i++) {
         struct wsreg *reg = regs[i];
-        if (reg && reg->conns && !atomic_exchange(&reg->posted, true))
+        if (reg && !atomic_exchange(&reg->posted, true))
             pt_worker_post(reg->w, &reg->x);
     }
     pthread_mutex_unlock(&regs_lock);
@@ -235,28 +235,32 @@ struct choice {
     struct pt_plugin_vhost *found;
 };
 
+/* Only what the request's snapshot holds is read here (a worker thread):
+ * the mount's instance, and the vhost's ws-protocols entries'. */
 static bool offers(const char *name, size_t len, void *arg)
 {
     struct choice *c = arg;
-    const struct pt_plugin *p = pt_plugin_find(name, len);
-    struct pt_plugin_vhost *pv = NULL;
-    if (p && c->only)
-        pv = c->only->p == p ? c->only : NULL;
-    else if (p)
-        pv = pt_plugin_instance_find(p, c->vh);
-    if (!pv || !speaks_ws(p) || !(pv->entry_ref || pv == c->only))
-        return false;
-    c->found = pv;
-    return true;
+    if (c->only) {
+        if (!pt_plugin_named(c->only->p, name, len))
+            return false;
+        c->found = c->only;
+        return true;
+    }
+    for (size_t j = 0; j < c->vh->n_ws_protocols; j++) {
+        struct pt_plugin_vhost *pv = c->vh->ws_protocols[j].instance;
+        if (pv && speaks_ws(pv->p) && pt_plugin_named(pv->p, name, len)) {
+            c->found = pv;
+            return true;
+        }
+    }
+    return false;
 }
 
 static struct pt_plugin_vhost *default_of(const struct pt_vhost *vh)
 {
     for (size_t j = 0; j < vh->n_ws_protocols; j++) {
-        const struct pt_wsproto *e = &vh->ws_protocols[j];
-        const struct pt_plugin *p = pt_plugin_find(e->name, strlen(e->name));
-        struct pt_plugin_vhost *pv = p ? pt_plugin_instance_find(p, vh) : NULL;
-        if (pv && pv->entry_ref && pv->is_default && speaks_ws(p))
+        struct pt_plugin_vhost *pv = vh->ws_protocols[j].instance;
+        if (pv && pv->is_default && speaks_ws(pv->p))
             return pv;
     }
     return NULL;

@@ -60,8 +60,10 @@ struct pt_ws {
     bool in_eof;                  /* the client's side ended */
     bool close_sent, close_rcvd;
     bool closed_told;             /* app->closed() called */
+    bool finishing;               /* the exchange is ending: no more output */
     int close_code;               /* the client's */
-    ev_idle kick;                 /* resumes reading outside the protocol's calls */
+    ev_timer kick;                /* 0 s: reading or output resumed outside the
+                                   * protocol's calls */
 
     _Alignas(16) unsigned char user[];
 };
@@ -78,14 +80,28 @@ static size_t pending(const struct pt_ws *ws)
 /* Wakes the response body's pull (the protocol) unless inside it. */
 static void wake(struct pt_ws *ws)
 {
-    if (!ws->in_pull)
+    if (!ws->in_pull && !ws->finishing)
         pt_req_resume(ws->r);
+}
+
+/* Runs on_kick from the loop soon: reading again, or a pull. */
+static void kick(struct pt_ws *ws)
+{
+    if (!ev_is_active(&ws->kick) && !ws->finishing) {
+        ev_timer_set(&ws->kick, 0., 0.);
+        ev_timer_start(ws->r->loop, &ws->kick);
+    }
 }
 
 static int out_frame(struct pt_ws *ws, uint8_t opcode, bool rsv1, const void *data, size_t len)
 {
-    if (ws->out_off && ws->out_off == ws->out_len)
-        ws->out_off = ws->out_len = 0;
+    if (ws->finishing)
+        return -1;
+    if (ws->out_off) { /* what went out makes room: the buffer never creeps */
+        memmove(ws->out, ws->out + ws->out_off, ws->out_len - ws->out_off);
+        ws->out_len -= ws->out_off;
+        ws->out_off = 0;
+    }
     size_t need = ws->out_len + PT_WS_HEAD_MAX + len;
     if (need > ws->out_cap) {
         size_t cap = ws->out_cap ? ws->out_cap : 4096;
@@ -175,14 +191,14 @@ static void deliver(struct pt_ws *ws)
     uint8_t op = ws->msg_op;
     ws->msg_op = 0;
     ws->msg_len = 0;
+    if (!ws->close_sent && ws->app->message)
+        ws->app->message(ws, data, len, op == PT_WS_BINARY);
+    free(inflated);
     if (ws->msg_cap > 65536) { /* a big message's buffer does not stay */
         free(ws->msg);
         ws->msg = NULL;
         ws->msg_cap = 0;
     }
-    if (!ws->close_sent && ws->app->message)
-        ws->app->message(ws, data, len, op == PT_WS_BINARY);
-    free(inflated);
 }
 
 static void control(struct pt_ws *ws)
@@ -330,10 +346,9 @@ static int consume(struct pt_ws *ws, uint8_t *p, size_t len)
 static void peer_gone(struct pt_ws *ws)
 {
     ws->in_eof = true;
+    ws->close_sent = true; /* nobody to tell: end the response */
     if (!ws->close_rcvd)
         tell_closed(ws, 1006);
-    if (!ws->close_sent)
-        ws->close_sent = true; /* nobody to tell: end the response */
     wake(ws);
 }
 
@@ -368,12 +383,15 @@ static void on_body(struct pt_req *r)
     ws_read(r->handler_ctx);
 }
 
-static void on_kick(struct ev_loop *loop, ev_idle *w, int revents)
+static void on_kick(struct ev_loop *loop, ev_timer *w, int revents)
 {
+    (void)loop;
     (void)revents;
-    ev_idle_stop(loop, w);
     struct pt_ws *ws = w->data;
-    ws_read(ws);
+    if (ws->want_writeable)
+        pt_req_resume(ws->r);
+    if (!ws->stalled)
+        ws_read(ws);
 }
 
 /* ---- out ------------------------------------------------------------------ */
@@ -389,6 +407,8 @@ static ssize_t pull(struct pt_req *r, char *buf, size_t len)
         ws->in_writeable = false;
     }
     ws->in_pull = false;
+    if (ws->want_writeable && !pending(ws))
+        kick(ws); /* asked again without sending: come back from the loop */
     size_t n = pending(ws);
     if (n) {
         if (n > len)
@@ -397,7 +417,7 @@ static ssize_t pull(struct pt_req *r, char *buf, size_t len)
         ws->out_off += n;
         if (ws->stalled && pending(ws) < OUT_LIMIT / 2) {
             ws->stalled = false;
-            ev_idle_start(r->loop, &ws->kick);
+            kick(ws);
         }
         return (ssize_t)n;
     }
@@ -418,10 +438,12 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
     (void)revents;
     struct pt_ws *ws = t->data;
     if (ws->close_sent) {
-        /* No close reply in time: end it. */
+        /* No close reply in time (or a client that reads nothing, so
+         * not even our close went out): end the exchange.  ws is gone
+         * after pt_req_abort(). */
         ws->in_eof = true;
         tell_closed(ws, 1006);
-        pt_req_resume(ws->r);
+        pt_req_abort(ws->r);
         return;
     }
     double idle = ev_now(loop) - ws->last_rx;
@@ -440,15 +462,24 @@ static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 static void on_finish(struct pt_req *r)
 {
     struct pt_ws *ws = r->handler_ctx;
+    ws->finishing = true; /* the plugin's last words go nowhere */
+    ws->close_sent = true;
     tell_closed(ws, ws->close_rcvd ? ws->close_code : 1006);
     if (ws->app->freed)
         ws->app->freed(ws);
     ev_timer_stop(r->loop, &ws->timer);
-    ev_idle_stop(r->loop, &ws->kick);
+    ev_timer_stop(r->loop, &ws->kick);
     free(ws->msg);
     free(ws->out);
     free(ws);
     r->handler_ctx = NULL;
+}
+
+/* The worker stops: "going away" (1001), then the usual close handshake. */
+static void on_drain(struct pt_req *r)
+{
+    struct pt_ws *ws = r->handler_ctx;
+    send_close(ws, 1001, "server going away");
 }
 
 static const struct pt_body_ops ws_body = {.read = pull};
@@ -480,7 +511,7 @@ struct pt_ws *pt_ws_accept(struct pt_req *r, const char *protocol, const struct 
     ws->last_rx = ev_now(r->loop);
     ev_init(&ws->timer, on_timer);
     ws->timer.data = ws;
-    ev_idle_init(&ws->kick, on_kick);
+    ev_init(&ws->kick, on_kick);
     ws->kick.data = ws;
 
     size_t elen;
@@ -498,6 +529,7 @@ struct pt_ws *pt_ws_accept(struct pt_req *r, const char *protocol, const struct 
     r->handler_ctx = ws;
     r->on_finish = on_finish;
     r->on_body_ready = on_body;
+    r->on_drain = on_drain;
     r->body_taken = true;
     pt_respond(r, r->version == 20 ? 200 : 101, -1, &ws_body, NULL);
     if (ws->lim.ping_secs > 0) {

@@ -93,15 +93,20 @@ struct pt_plugin {
      * "max-message" option overrides it); a bigger one closes with 1009.
      * Session data (session_data_size) lives as long as the connection. */
     size_t ws_max_message;
-    /* Optional: the connection is open.  Return -1 to close it (1011). */
+    /* Optional: the connection is open (the handshake was answered).
+     * Return -1 to close it again at once (close code 1011). */
     int (*ws_open)(struct pt_ws *ws);
     void (*ws_message)(struct pt_ws *ws, const char *data, size_t len, int binary);
     /* The connection can take a message now (after pt_ws_want_writeable):
      * send one with pt_ws_send().  Sending only from here is what keeps a
      * slow client from growing a queue. */
     void (*ws_writeable)(struct pt_ws *ws);
-    /* Optional: the connection ended; code is the peer's close code, 1006
-     * when it went without one.  ws is gone after this returns. */
+    /* Optional: the connection is closing, once: code is the peer's close
+     * code, or portico's when it ended it (1001 going away or no pong,
+     * 1002 protocol error, 1007 bad UTF-8 or compressed data, 1009 too
+     * big, 1011 ws_open refused), 1006 when the peer vanished.  Nothing
+     * can be sent from here on.  ws is freed once the exchange is over
+     * (at the latest): stop timers that point at it here. */
     void (*ws_closed)(struct pt_ws *ws, int code);
 };
 
@@ -166,7 +171,8 @@ void pt_plugin_respond(struct pt_req *r, int status, long long length,
 /* A whole response from memory (copied). */
 void pt_plugin_respond_data(struct pt_req *r, int status, const char *content_type,
                             const void *data, size_t len);
-/* portico's error page for status; why goes to the log. */
+/* portico's error page for status; why goes to the log.  The request is
+ * the plugin's no more: a pt_plugin_on_finish() hook runs now. */
 void pt_plugin_error(struct pt_req *r, int status, const char *why);
 /* The body source has data again after PT_PLUGIN_AGAIN. */
 void pt_plugin_resume(struct pt_req *r);
@@ -184,7 +190,8 @@ const char *pt_ws_peer(const struct pt_ws *ws);
  * sent before. */
 void pt_ws_want_writeable(struct pt_ws *ws);
 /* Any thread: ws_writeable() for every WebSocket connection of the
- * instance, each on its own worker's thread (lws's "writeable all"). */
+ * instance, each on its own worker's thread (lws's "writeable all").  Not
+ * once the instance's vhost_destroy() has begun. */
 void pt_ws_want_writeable_all(struct pt_plugin_vhost *pv);
 /* Sends one message (copied, compressed when the client agreed to
  * permessage-deflate).  Returns 0, or -1 when the connection is closing or

@@ -7,6 +7,7 @@ limits), Autobahn-style."""
 import asyncio
 import base64
 import os
+import signal
 import socket
 import struct
 import time
@@ -410,3 +411,71 @@ def test_tls_websocket(portico, certs):
             await ws.send("secure")
             return await ws.recv()
     assert run(go()) == "secure"
+
+
+@pytest.mark.parametrize("over_h2", [False, True])
+def test_stop_says_going_away(portico, over_h2):
+    # SIGTERM: a WebSocket gets close 1001 and the server exits at once,
+    # not after the drain timeout.
+    site = portico.site()
+    srv = site.start(vhosts=[site.vhost(mounts=[{"mountpoint": "/m",
+                                                  "origin": "callback://mirror"}])])
+    if over_h2:
+        from h2frames import DATA, RawH2, data_frame
+        c = RawH2(srv.port)
+        c.handshake()
+        # A CONNECT stream with :protocol (request_headers adds no :scheme
+        # check of its own; the extended CONNECT keeps it).
+        c.request(1, path="/m", method="CONNECT", end_stream=False,
+                  extra=[(":protocol", "websocket"), ("sec-websocket-version", "13")])
+        assert c.barrier()
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        f = c.read_until(lambda f: f.type == DATA and f.sid == 1 and f.payload)
+        assert f is not None
+        assert f.payload[:1] == b"\x88" and f.payload[2:4] == struct.pack(">H", 1001)
+        c.send(data_frame(1, frame(struct.pack(">H", 1001), opcode=8)))  # the reply
+    else:
+        async def go():
+            ws = await websockets.connect(url(srv, "/m"))
+            srv.send_signal(signal.SIGTERM)
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws.recv()
+            return ws.close_code, ws.close_reason
+        t0 = time.monotonic()
+        assert run(go()) == (1001, "server going away")
+    assert srv.wait(5) == 0
+    assert time.monotonic() - t0 < 3
+
+
+def test_large_message_both_ways(srv):
+    # Over 64 KiB in (hello's max-message is 200000) and back out.
+    async def go():
+        async with websockets.connect(url(srv, "/echo"), compression=None,
+                                      max_size=None) as ws:
+            msg = bytes(range(256)) * 600  # 153600 bytes
+            await ws.send(msg)
+            assert await ws.recv() == msg
+            await ws.send("after")
+            assert await ws.recv() == "after"
+    run(go())
+
+
+def test_silent_client_is_closed(srv):
+    # ws-pingpong-secs is 1: a client that answers nothing gets a ping, then
+    # close 1001, and the connection ends when it does not reply to that.
+    s, _ = handshake(srv)
+    s.settimeout(15)
+    t0 = time.monotonic()
+    ops = []
+    while True:
+        try:
+            op, _, payload = read_frame(s)
+        except EOFError:
+            break
+        ops.append(op)
+        if op == 8:
+            assert struct.unpack(">H", payload[:2])[0] == 1001
+    s.close()
+    assert ops[:2] == [9, 8]  # a ping, then the close
+    assert 1.5 < time.monotonic() - t0 < 12
