@@ -64,7 +64,7 @@ uninstall:
 FUZZ_SECS ?= 8
 FUZZ_CC = clang -std=c11 -D_GNU_SOURCE -DPORTICO_VERSION='"fuzz"' -g -O1 -I. -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=undefined
-FUZZ_LIBS = -lssl+-lcrypto+-lcrypt+-ljansson+-lev+-lz+-lpthread
+FUZZ_LIBS = -lssl+-lcrypto+-lcrypt+-ljansson+-lev+-lz+-lpcre2-8+-lpthread
 FUZZ_CONFIG_WRAP = -Wl,--wrap=open,--wrap=openat,--wrap=fopen,--wrap=dlopen,--wrap=pt_diag_error,--wrap=pt_diag_warn,--wrap=pt_diag_mount_error
 FUZZ_TARGETS = zip:fops/zip_index.c h1:http1/parser.c urlpath:gateway/urlpath.c \
 	       range:mounts/range.c proxyproto:gateway/proxyproto_parse.c+gateway/ipaddr.c \

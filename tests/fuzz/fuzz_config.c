@@ -12,8 +12,8 @@
  * error and warning carries FILE:LINE:COL (but "no vhosts defined", and
  * invalid JSON at a line's first byte: FILE:LINE).  A loaded config has
  * its scalars within their ranges, vhosts with a name and a port unique on
- * that port, each on the listening socket of its port, mountpoints
- * normalized, every mount set up with a handler, positions for vhosts,
+ * that port, each on the listening socket of its port, prefix mountpoints
+ * normalized (regex ones kept as written), every mount set up with a handler, positions for vhosts,
  * mounts, origins and keys, header lists of tokens without CR/LF.  fz://
  * sees its numbers within range when written and 0 when not, strings and
  * lists only when written, paths absolute, header and suffix lists valid,
@@ -306,8 +306,11 @@ static void check(const struct pt_config *c)
         for (size_t j = 0; j < vh->n_mounts; j++) {
             const struct pt_mount *m = &vh->mounts[j];
             const char *mp = m->mountpoint;
-            if (!mp || mp[0] != '/' || strlen(mp) != m->mountpoint_len ||
-                (m->mountpoint_len > 1 && mp[m->mountpoint_len - 1] == '/') ||
+            /* A regex mountpoint is kept as written ("~...", length 0: no
+             * prefix); a prefix one is normalized. */
+            bool re_ok = mp && m->regex && mp[0] == '~' && m->mountpoint_len == 0;
+            if (!mp || (!re_ok && (mp[0] != '/' || strlen(mp) != m->mountpoint_len ||
+                                   (m->mountpoint_len > 1 && mp[m->mountpoint_len - 1] == '/'))) ||
                 !m->handler || !m->ready || !m->origin || !m->target)
                 abort();
             pos_ok(&m->pos);
@@ -357,6 +360,7 @@ static void init(void)
     put("prog", "#!/bin/sh\necho\n", 15, 0755);
     pt_log_level = -1; /* no output */
     if (pt_plugin_register_builtin(&pt_plugin_metrics) ||
+        pt_plugin_register_builtin(&pt_plugin_dumb_increment) ||
         pt_plugin_register_builtin(&pt_plugin_mirror) ||
         pt_handler_register(&pt_handler_file) || pt_handler_register(&pt_handler_redirect) ||
         pt_handler_register(&pt_handler_cgi) || pt_handler_register(&pt_handler_callback) ||

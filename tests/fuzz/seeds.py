@@ -54,6 +54,19 @@ CONFIGS = [
     b' {"mountpoint": "/cb", "origin": "callback://x", "pmo": [{"p": "v"}]}]},\n'
     b' {"name": "b", "port": 81, "keepalive-timeout": 10, "redirect-http": "true",'
     b' "client-cert-required": 2}\n]}\n',
+    b'{"global": {"plugin-dir": ["@D", "@D/none"], "ws-pingpong-secs": 5,\n'
+    b' "reject-service-keywords": [{"~*^curl/": "403"}, {"bot": "404 Not Found"}]}}\n\0'
+    b'{"vhosts": [{"name": "a", "port": 80,\n "ws-protocols": [{"mirror": {"status": "ok",'
+    b' "default": "1", "max-message": "1000"}, "lws-nope": {}}],\n'
+    b' "mounts": [{"mountpoint": "~^/u/([0-9]+)/(.*)$", "origin": ">https://e/$1/$2"},\n'
+    b'  {"mountpoint": "~*\\\\.PNG$", "origin": "file://@D/www"},\n'
+    b'  {"mountpoint": "~(unclosed", "origin": "file://@D/www"},\n'
+    b'  {"mountpoint": "/m", "origin": "callback://metrics", "pmo": {"a": "b"}},\n'
+    b'  {"mountpoint": "/w", "origin": "callback://lws-mirror-protocol/"}]}]}\n',
+    b'{"global": {"ws-pingpong-secs": 1}}\n\0{"vhosts": [{"name": "a", "port": 80,\n'
+    b' "ws-protocols": [{"dumb-increment": {"default": "1"}}],\n'
+    b' "mounts": [{"mountpoint": "~^/u/([0-9]+)$", "origin": "file://@D/www/$1"},\n'
+    b'  {"mountpoint": "/", "origin": "file://@D/www"}]}]}\n',
     b'{"global": {}}\n\0{"vhosts": [\n  {"name": "x" "port": 80}\n]}\n',
     b'{"global": {"uid": 1,\n "uid": 2}}\n\0' + MINIMAL_VHOST,
     b'{}\n\0{"vhosts": [\n  {"name": "a",\n   "mounts": [ {"origin": "file:///tmp"} ]}\n]}\n',

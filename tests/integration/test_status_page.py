@@ -1,7 +1,8 @@
 """The live status page (callback://server-status) in headless Chromium,
 driven over the DevTools protocol: the page renders, its numbers move
-while a load runs, and it dims and says so when portico stops.  The two
-screenshots are kept in build/test-artefacts/ (PORTICO_ARTEFACTS)."""
+while a load runs, it dims and says so when portico stops, and it comes
+back by itself when portico does.  The two screenshots are kept in
+build/test-artefacts/ (PORTICO_ARTEFACTS)."""
 
 import asyncio
 import json
@@ -178,6 +179,11 @@ def test_status_page_lives_and_dims(portico, browser):
     assert float(opacity) < 1
     browser.screenshot(artefacts() / "status-offline.png")
     assert (artefacts() / "status-offline.png").stat().st_size > 1000
+
+    # portico comes back on the same port: the page reconnects by itself.
+    site.start(write=False)
+    assert browser.wait_for("document.getElementById('state').textContent === 'live' && "
+                            "!document.body.classList.contains('offline')", timeout=15)
 
 
 def test_status_files_and_refusals(portico):
