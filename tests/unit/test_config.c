@@ -279,7 +279,7 @@ static void test_defaults_and_scalars(void)
         " {\"mountpoint\": \"/r\", \"origin\": \">http://e/\", \"append-path\": \"No\"},"
         " {\"mountpoint\": \"/c\", \"origin\": \"cgi:///bin/true\", \"cgi-timeout\": \"30\","
         " \"cgi-env\": [{\"A\": \"1\"}, {\"B\": 2}]},"
-        " {\"mountpoint\": \"/cb\", \"origin\": \"callback://x\", \"pmo\": [{\"p\": \"v\"}]}"
+        " {\"mountpoint\": \"/cb\", \"origin\": \"callback://metrics\", \"pmo\": [{\"p\": \"v\"}]}"
         "]},\n"
         " {\"name\": \"b\", \"port\": 81, \"keepalive-timeout\": 10,"
         " \"redirect-http\": \"true\", \"client-cert-required\": 2}\n"
@@ -569,29 +569,28 @@ static void test_warnings(void)
         "  \"ws-protocols\": [{\"x\": {}}], \"colour\": \"red\",\n"
         "  \"mounts\": [{\"mountpoint\": \"/\", \"origin\": \">http://x/\","
         " \"interpret\": {}, \"zap\": 1}]}],\n"
-        " \"global\": {}}\n");
+        " \"global\": {\"count-threads\": 2}}\n");
     struct pt_config *c = load();
     CHECK(c != NULL);
     CHECK_INT(last.errors, 0);
-    CHECK_INT(last.warnings, 8);
-    CHECK(has_line("%s/conf:1:13: warning: lwsws global key "
-                   "\"ws-pingpong-secs\" is not supported by portico (WebSocket "
-                   "ping/pong is the plugins' business; deprecated in lwsws too); "
-                   "ignored", dir));
+    CHECK_INT(last.warnings, 7);
+    CHECK_INT(c ? c->g.ws_pingpong_secs : -1, 200);
     CHECK(has_line("%s/conf:1:38: warning: unknown global key \"frob\"; "
                    "ignored", dir));
     CHECK(has_line("%s/conf:2:2: warning: unknown top-level key \"extra\"; "
                    "ignored", dir));
-    CHECK(has_line("%s/conf.d/a:2:3: warning: lwsws vhost key "
-                   "\"ws-protocols\" is not supported by portico (WebSocket protocol "
-                   "plugins are not implemented yet); ignored", dir));
+    CHECK(has_line("%s/conf.d/a:2:21: warning: \"ws-protocols\": no plugin named \"x\" "
+                   "(there are: metrics, dumb-increment-protocol (dumb-increment), "
+                   "lws-mirror-protocol (mirror), lws-server-status (server-status), "
+                   "protocol-post-demo (post-demo)); ignored", dir));
     CHECK(has_line("%s/conf.d/a:2:32: warning: unknown vhost key \"colour\"; "
                    "ignored", dir));
     CHECK(has_line("%s/conf.d/a:3:58: warning: \"interpret\" is a key of file:// "
                    "mounts, not of >http:// ones; ignored", dir));
     CHECK(has_line("%s/conf.d/a:3:75: warning: unknown mount key \"zap\"; "
                    "ignored", dir));
-    CHECK(has_line("%s/conf.d/a:4:2: warning: \"global\" is only read from "
+    CHECK(has_line("%s/conf.d/a:4:13: warning: \"count-threads\": a conf.d file's "
+                   "\"global\" may only add \"plugin-dir\"; the rest is read from "
                    "%s/conf; ignored", dir, dir));
     if (c)
         pt_config_retire(c);
