@@ -67,8 +67,7 @@ struct pt_h1 {
     struct pt_inbuf *in;
     struct pt_req *req;
     int keepalive_secs; /* of the last request's vhost (0: the default vhost's) */
-    int64_t body_left;             /* request body bytes still to consume */
-    struct h1_chunked *chunked;    /* request body decoder when chunked */
+    /* state and the flags fill the 4 bytes after keepalive_secs */
     uint8_t state;
     bool keep_alive : 1;           /* of the current exchange */
     bool client_close : 1;         /* the client asked to close after it */
@@ -84,8 +83,11 @@ struct pt_h1 {
     bool served : 1;               /* at least one request seen (h2c preface check) */
     bool peeked : 1;               /* input waits behind the current exchange */
     bool tunnel : 1;               /* after a 101: raw bytes both ways */
+    int64_t body_left;             /* request body bytes still to consume */
+    struct h1_chunked *chunked;    /* request body decoder when chunked */
     struct pt_session *session;    /* a plugin's data, across keep-alive requests */
 };
+_Static_assert(sizeof(struct pt_h1) <= 48, "an idle connection's session stays small");
 
 static inline struct pt_conn *conn_of(const struct pt_h1 *h)
 {
@@ -385,6 +387,7 @@ static bool pump(struct pt_h1 *h)
     struct pt_req *r = h->req;
     size_t budget = WRITE_BUDGET;
     c->want_write = false;
+    pt_conn_out_reserve(c); /* given back while the body source waited */
     while (!h->body_done && !h->waiting_body) {
         int fd;
         off_t off;
@@ -488,7 +491,10 @@ static bool pump(struct pt_h1 *h)
         pt_conn_cork(c, false);
         return finish_exchange(h);
     }
-    update_events(h); /* waiting for the body source */
+    /* Waiting for the body source (a slow backend, a WebSocket): all is
+     * written, so the buffer goes back until it has more. */
+    pt_conn_out_release(c);
+    update_events(h);
     return true;
 wait_write:
     c->want_write = true;
