@@ -254,6 +254,16 @@ void pt_conn_close(struct pt_conn *c)
     free(c);
 }
 
+void pt_conn_reset(struct pt_conn *c)
+{
+    /* SO_LINGER 0: close() sends RST and drops what the peer never read
+     * (nginx's reset_timedout_connection). */
+    struct linger lg = {1, 0};
+    setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    c->lingering = true; /* no TLS close_notify either: nobody reads it */
+    pt_conn_close(c);
+}
+
 double pt_conn_timeout_secs(const struct pt_conn *c)
 {
     return c->conf->g.timeout_secs;

@@ -92,6 +92,9 @@ void pt_conn_accept(struct pt_worker *w, int fd, const struct pt_listen *l,
 /* TLS or the default protocol (what pt_conn_accept starts). */
 void pt_conn_begin(struct pt_conn *c);
 void pt_conn_close(struct pt_conn *c);
+/* Closes with a reset: what the peer has not read is dropped, not sent
+ * (a peer that stopped reading, given up on). */
+void pt_conn_reset(struct pt_conn *c);
 
 /* Opens an outgoing connection (the proxy's backends): a non-blocking
  * connect to sa, driven by ops, with inline_size bytes of session room.

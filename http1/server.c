@@ -305,13 +305,14 @@ static void h1_resume(struct pt_req *r)
     update_events(h);
 }
 
-/* The handler gives up on the exchange: the connection goes (with it the
- * request, through h1_destroy). */
+/* The handler gives up on the exchange: the connection goes, with a reset
+ * (what the client did not read is dropped), and the request with it
+ * (h1_destroy). */
 static void h1_abort(struct pt_req *r)
 {
     struct pt_h1 *h = r->proto_ctx;
     h->keep_alive = false;
-    pt_conn_close(conn_of(h));
+    pt_conn_reset(conn_of(h));
 }
 
 /* ---- event interest --------------------------------------------------- */

@@ -479,3 +479,34 @@ def test_silent_client_is_closed(srv):
     s.close()
     assert ops[:2] == [9, 8]  # a ping, then the close
     assert 1.5 < time.monotonic() - t0 < 12
+
+
+def test_client_that_reads_nothing_is_cut_off(srv):
+    # Output piles up unread: the ping cannot go out, then neither can the
+    # close (1001); after the close wait the server gives up on the
+    # connection with a reset (what was never read is dropped) instead of
+    # holding it, and its buffers, forever.
+    s, _ = handshake(srv)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    for _ in range(40):
+        s.sendall(frame(b"big 150000"))
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    deadline = t0 + 15
+    closed = False
+    time.sleep(8)  # ping at 1 s, no pong at 2 s, then 5 s of close wait
+    s.settimeout(0.5)
+    while time.monotonic() < deadline and not closed:
+        try:
+            while True:
+                if not s.recv(1 << 20):
+                    closed = True
+                    break
+        except socket.timeout:
+            pass
+        except ConnectionResetError:
+            closed = True
+    s.close()
+    assert closed
+    assert time.monotonic() - t0 < 12  # a reset, not megabytes drained
+    assert srv.alive()
